@@ -1,0 +1,209 @@
+"""Predictor: ``set_image`` once, then cheap ``predict(clicks)`` and ``refine(...)`` per action.
+
+Shaped like segment-anything's ``SamPredictor``. All arrays are numpy:
+
+- image: ``(H, W, 3)`` uint8 RGB (``(H, W, 4)`` RGBA accepted, alpha ignored), 32 <= H, W <= 8000;
+- clicks: ``[{"x", "y", "label": "fg"|"bg"}, ...]`` or ``(x, y, label)`` in full-image pixels;
+- alpha: ``(H, W)`` float32 in [0, 1]; uncertainty: ``(H, W)`` float32 sigma > 0 (the scale of a
+  Laplace distribution over the true alpha, in alpha units: ~0 sure, >= 0.25 very unsure).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+
+from .clicks import DEFAULT_RADIUS, ClickLike, encode_clicks, normalize_clicks, scale_clicks
+from .refiner import Box, covering_patches, crop_patches, paste_patches, select_patches
+from .registry import DEFAULT_CHECKPOINT, ClickMatteModel, build_model, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 32
+MAX_SIDE = 8000
+
+
+def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; ``"cuda"`` without CUDA raises ``ValueError``."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return torch.device(device)
+
+
+def load_default_model(checkpoint: Optional[Union[str, os.PathLike]] = None) -> ClickMatteModel:
+    """The shipped checkpoint (or ``checkpoint``). Without shipped weights: an untrained net and a warning."""
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint)
+    if DEFAULT_CHECKPOINT.is_file():
+        return load_checkpoint(DEFAULT_CHECKPOINT)
+    log.warning("no trained weights at %s: using an UNTRAINED network", DEFAULT_CHECKPOINT)
+    return build_model("clickmatte-lite0")
+
+
+def validate_image(image: np.ndarray) -> np.ndarray:
+    """Return the RGB part of an ``(H, W, 3|4)`` uint8 image, or raise ``ValueError``."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image must be (H, W, 3) RGB or (H, W, 4) RGBA, got shape {image.shape}")
+    h, w = image.shape[:2]
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise ValueError(f"image sides must be within {MIN_SIDE}..{MAX_SIDE} px, got {w}x{h}")
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+class Predictor:
+    """Interactive matting on one image at a time.
+
+    ``working_size`` bounds the long side at which the coarse network runs (alpha and
+    uncertainty are upsampled to full size); ``radius`` is the click-disk radius at that size.
+    """
+
+    def __init__(
+        self,
+        model: Optional[ClickMatteModel] = None,
+        device: Union[str, torch.device] = "auto",
+        working_size: int = 512,
+        radius: float = DEFAULT_RADIUS,
+        refine_batch: int = 16,
+    ) -> None:
+        if working_size < MIN_SIDE:
+            raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
+        self.device = resolve_device(device)
+        self.model = (model if model is not None else load_default_model()).to(self.device).eval()
+        self.working_size = int(working_size)
+        self.radius = float(radius)
+        self.refine_batch = int(refine_batch)
+        self.reset_image()
+
+    # -- state -----------------------------------------------------------------------------
+    def reset_image(self) -> None:
+        self.image: Optional[np.ndarray] = None
+        self._work_rgb: Optional[torch.Tensor] = None
+        self.alpha: Optional[np.ndarray] = None
+        self.uncertainty: Optional[np.ndarray] = None
+        self.last_patches: list[Box] = []
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the current image."""
+        if self.image is None:
+            raise ValueError("no image set: call set_image() first")
+        return self.image.shape[0], self.image.shape[1]
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        s = min(1.0, self.working_size / max(height, width))
+        return max(1, round(height * s)), max(1, round(width * s))
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Store ``image`` (``(H, W, 3|4)`` uint8) and its working-resolution copy."""
+        rgb = validate_image(image)
+        h, w = rgb.shape[:2]
+        wh, ww = self.working_shape(h, w)
+        small = rgb if (wh, ww) == (h, w) else cv2.resize(rgb, (ww, wh), interpolation=cv2.INTER_AREA)
+        self.reset_image()
+        self.image = rgb
+        self._work_rgb = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+
+    # -- prediction ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict(
+        self, clicks: Sequence[ClickLike], prev_alpha: Optional[np.ndarray] = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clicks (+ optional previous ``(H, W)`` alpha, float in [0, 1] or uint8) -> ``(alpha, uncertainty)``.
+
+        Both outputs are ``(H, W)`` float32 at the full image size.
+        """
+        h, w = self.image_size
+        cl = normalize_clicks(clicks, w, h)
+        assert self._work_rgb is not None
+        wh, ww = self._work_rgb.shape[-2:]
+        work_clicks = scale_clicks(cl, ww / w, wh / h)
+        cmap = torch.from_numpy(encode_clicks(work_clicks, wh, ww, self.radius))[None].to(self.device)
+        prev = None
+        if prev_alpha is not None:
+            pa = self._check_alpha(prev_alpha, h, w)
+            if (wh, ww) != (h, w):
+                pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
+            prev = torch.from_numpy(pa)[None, None].to(self.device)
+        alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prev)
+        alpha = alpha_t[0, 0].float().cpu().numpy()
+        sigma = sigma_t[0, 0].float().cpu().numpy()
+        if (wh, ww) != (h, w):
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            sigma = cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha = np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
+        sigma = np.maximum(sigma, 1e-6).astype(np.float32, copy=False)
+        self.alpha, self.uncertainty = alpha, sigma
+        self.last_patches = []
+        return alpha, sigma
+
+    @staticmethod
+    def _check_alpha(a: np.ndarray, h: int, w: int) -> np.ndarray:
+        if not isinstance(a, np.ndarray) or a.shape != (h, w):
+            raise ValueError(f"prev_alpha must be a ({h}, {w}) array, got {getattr(a, 'shape', type(a))}")
+        if a.dtype == np.uint8:
+            return a.astype(np.float32) / 255.0
+        if not np.issubdtype(a.dtype, np.floating):
+            raise ValueError(f"prev_alpha must be uint8 or float, got {a.dtype}")
+        return np.clip(a.astype(np.float32), 0.0, 1.0)
+
+    @torch.inference_mode()
+    def refine(
+        self,
+        top_n: Optional[int] = 8,
+        regions: Optional[Sequence[Box]] = None,
+        mask: Optional[np.ndarray] = None,
+    ) -> np.ndarray:
+        """Refine the last prediction at full resolution and return the new ``(H, W)`` alpha.
+
+        Without ``regions``/``mask``: the ``top_n`` most uncertain non-overlapping k x k patches.
+        With ``regions`` (``[(x, y, w, h)]``) or ``mask`` (``(H, W)`` bool): the patches covering
+        them (at most ``top_n`` most uncertain if ``top_n`` is not None); with ``mask`` only pixels
+        inside it change.
+        """
+        if self.alpha is None or self.uncertainty is None or self.image is None:
+            raise ValueError("nothing to refine: call predict() first")
+        if top_n is not None and top_n < 0:
+            raise ValueError(f"top_n must be >= 0, got {top_n}")
+        h, w = self.image.shape[:2]
+        k = self.model.refiner.config.patch_size
+        m = self.model.refiner.config.margin
+        if mask is not None:
+            if not isinstance(mask, np.ndarray) or mask.shape != (h, w):
+                raise ValueError(f"mask must be a ({h}, {w}) array, got {getattr(mask, 'shape', type(mask))}")
+            mask = mask.astype(bool)
+        if regions is None and mask is None:
+            boxes = select_patches(self.uncertainty, top_n or 0, k)
+        else:
+            boxes = covering_patches(h, w, k, regions=regions, mask=mask)
+            if top_n is not None and len(boxes) > top_n:
+                boxes = select_patches(self.uncertainty, top_n, k, regions=regions, mask=mask)
+        if not boxes:
+            self.last_patches = []
+            return self.alpha
+        stack = np.concatenate(
+            [self.image.astype(np.float32) / 255.0, self.alpha[..., None], self.uncertainty[..., None]], axis=2
+        )
+        refined = []
+        for i in range(0, len(boxes), self.refine_batch):
+            chunk = boxes[i : i + self.refine_batch]
+            p = torch.from_numpy(crop_patches(stack, chunk, m, k)).to(self.device)
+            out = self.model.refiner(p[:, :3], p[:, 3:4], p[:, 4:5])
+            refined.append(out[:, 0].float().cpu().numpy())
+        patches = np.concatenate(refined, axis=0)
+        self.alpha = paste_patches(self.alpha, boxes, patches, mask=mask)
+        self.last_patches = list(boxes)
+        return self.alpha
