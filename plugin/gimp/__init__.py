@@ -1,0 +1,1 @@
+"""GIMP 3 adapter (runs inside GIMP; standard library, gi and pyzmq only)."""
