@@ -1,0 +1,500 @@
+"""DaemonClient: talk to a clickmatte daemon from an editor plugin (standard library + pyzmq only).
+
+Two styles, usable on the same client (from ONE thread; ZeroMQ sockets are not thread-safe):
+
+Blocking (scripts, tests, batch jobs)::
+
+    c = DaemonClient("tcp://127.0.0.1:5557", timeout_ms=10000)
+    info = c.hello()                                   # ServerInfo: device, model, limits
+    s = c.open(pixels, width, height, channels=4, order="BGRA")   # OpenResult (.session)
+    m = c.predict(s.session, [{"x": 10, "y": 20, "label": "fg"}], preview=512)
+    m.alpha        # bytes, m.height rows of m.width samples of m.dtype ("uint8"/"uint16")
+    m.uncertainty  # bytes, uint8, same size (255 = very unsure), or None
+    r = c.refine(s.session, top_n=8)                   # MatteResult with .patches [(x, y, w, h)]
+    c.close(s.session); c.disconnect()
+
+Errors raise :class:`DaemonError` (``.code``, ``.message``; codes in ``protocol.ERROR_CODES``); no
+answer within ``timeout_ms`` raises :class:`DaemonTimeout` after ``retries`` extra tries of the
+requests that are safe to repeat (Lazy Pirate: the socket is closed and re-created before each
+retry, so a dead daemon never makes a call hang).
+
+Non-blocking (editor UI timers)::
+
+    rid = c.send_predict(session, clicks, preview=512)   # returns at once
+    ...
+    reply = c.poll(0)          # a finished Reply or None; never blocks longer than timeout_ms given
+    if reply is not None and reply.ok:
+        m = reply.result()     # MatteResult (or OpenResult / ServerInfo / bool for close)
+    elif reply is not None and reply.superseded:
+        pass                   # a newer predict for the session replaced it: ignore
+
+A pending request with no reply after ``timeout_ms`` comes back from ``poll`` as a Reply whose
+``error`` is a :class:`DaemonTimeout` (and the socket is re-created). Non-blocking sends are not
+retried.
+
+CURVE (daemon on another machine): pass ``server_key`` (the server's public key, Z85 text or the
+path of its ``.key`` file) and ``client_keys`` (``(public, secret)`` Z85, or the path of this
+client's ``.key_secret`` file), as made by ``clickmatte-keys``. A client whose key the daemon does
+not allow gets no answer at all, i.e. :class:`DaemonTimeout`.
+
+Imports are relative on purpose: the installer copies ``plugin/`` into the editors' plugin folders,
+where ``clickmatte`` is not importable.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import zmq
+
+from .protocol import (
+    DEFAULT_ENDPOINT,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    SUPERSEDED,
+    UNCERTAINTY_SCALE,
+    BufferSpec,
+    Message,
+    ProtocolError,
+    close_request,
+    decode,
+    encode,
+    hello_request,
+    image_digest,
+    open_request,
+    predict_request,
+    refine_request,
+)
+
+KeyLike = Union[str, bytes, os.PathLike]
+
+# ops that may be sent again after a timeout without changing the result
+RETRYABLE_OPS = frozenset({"hello", "open", "predict", "close"})
+
+
+class ClientError(Exception):
+    """Base class of what DaemonClient raises."""
+
+    code = "client"
+
+    def __init__(self, message: str, request_id: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class DaemonError(ClientError):
+    """The daemon answered with an error reply (``code``: bad_request, too_large, unknown_session,
+    superseded, internal, unsupported_version, busy, ...), or sent a reply this client cannot read
+    (code ``bad_reply``)."""
+
+    def __init__(self, code: str, message: str, request_id: Optional[str] = None) -> None:
+        super().__init__(f"{code}: {message}", request_id)
+        self.code = code
+        self.message = message
+
+
+class DaemonTimeout(ClientError, TimeoutError):
+    """No reply within the timeout (daemon down, busy, unreachable, or our CURVE key not allowed)."""
+
+    code = "timeout"
+
+
+@dataclass
+class ServerInfo:
+    """``hello`` result: protocol version, server version, device ("cpu"/"cuda:0"), model info, limits."""
+
+    protocol: str
+    server: str
+    device: str
+    model: Dict[str, Any]
+    limits: Dict[str, Any]
+    header: Dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class OpenResult:
+    """``open`` result: the session id and the image size the daemon holds; ``cached`` = pixels were not needed."""
+
+    session: str
+    width: int
+    height: int
+    digest: str
+    cached: bool
+
+
+@dataclass
+class MatteResult:
+    """``predict``/``refine`` result. ``alpha``: ``height`` rows x ``width`` samples of ``dtype``
+    (``"uint8"`` 0..255 or ``"uint16"`` little-endian 0..65535). ``uncertainty``: uint8, same size,
+    linear in the Laplace scale sigma with 255 at ``uncertainty_scale`` and above, or None.
+    ``width``/``height`` are smaller than ``full_width``/``full_height`` for previews.
+    ``patches``: the full-resolution boxes ``(x, y, w, h)`` a refine changed (empty for predict)."""
+
+    session: str
+    width: int
+    height: int
+    dtype: str
+    alpha: bytes
+    uncertainty: Optional[bytes]
+    full_width: int
+    full_height: int
+    uncertainty_scale: float = UNCERTAINTY_SCALE
+    patches: List[Tuple[int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Reply:
+    """A finished request, as returned by :meth:`DaemonClient.poll`.
+
+    ``op`` is the reply op (``"predict"``, ``"need_pixels"``, ``"error"``, ...) or ``"timeout"``;
+    ``request_op`` the op that was sent; ``error`` is None on success.
+    """
+
+    id: str
+    request_op: str
+    op: str
+    header: Dict[str, Any]
+    buffers: List[bytes]
+    error: Optional[ClientError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def superseded(self) -> bool:
+        return isinstance(self.error, DaemonError) and self.error.code == SUPERSEDED
+
+    @property
+    def need_pixels(self) -> bool:
+        return self.op == "need_pixels"
+
+    def result(self) -> Any:
+        """The parsed result (ServerInfo, OpenResult, MatteResult, or bool for close); raises ``error``.
+
+        A ``need_pixels`` reply has no result: :class:`DaemonError` with code ``need_pixels``.
+        """
+        if self.error is not None:
+            raise self.error
+        h = self.header
+        if self.op == "hello":
+            return ServerInfo(h["protocol"], h["server"], h["device"], h["model"], h["limits"], h)
+        if self.op == "open":
+            return OpenResult(h["session"], h["width"], h["height"], h.get("digest", ""), h["cached"])
+        if self.op == "need_pixels":
+            raise DaemonError("need_pixels", "the daemon does not have this image; send its pixels", self.id)
+        if self.op in ("predict", "refine"):
+            specs = [BufferSpec.from_dict(d) for d in h.get("buffers", [])]
+            bufs = {s.name: (s, b) for s, b in zip(specs, self.buffers)}
+            a_spec, alpha = bufs["alpha"]
+            unc = bufs.get("uncertainty")
+            return MatteResult(
+                session=h["session"], width=h["width"], height=h["height"], dtype=a_spec.dtype, alpha=alpha,
+                uncertainty=unc[1] if unc else None, full_width=h["full_width"], full_height=h["full_height"],
+                uncertainty_scale=float(h.get("uncertainty_scale", UNCERTAINTY_SCALE)),
+                patches=[tuple(p) for p in h.get("patches", [])],  # type: ignore[misc]
+            )
+        if self.op == "close":
+            return bool(h["closed"])
+        raise DaemonError("bad_reply", f"unexpected reply op {self.op!r}", self.id)
+
+
+@dataclass
+class _Pending:
+    op: str
+    frames: List[Any]
+    sent_at: float
+    timeout_s: float
+
+
+def _load_public_key(key: KeyLike) -> bytes:
+    if isinstance(key, (bytes, str)) and len(key) == 40 and not os.path.exists(os.fsdecode(key)):
+        return key.encode("ascii") if isinstance(key, str) else key
+    import zmq.auth  # part of pyzmq
+
+    public, _ = zmq.auth.load_certificate(os.fspath(key))
+    return public
+
+
+def _load_key_pair(keys: Union[KeyLike, Tuple[KeyLike, KeyLike]]) -> Tuple[bytes, bytes]:
+    if isinstance(keys, tuple):
+        if len(keys) != 2:
+            raise ValueError("client_keys must be (public, secret) or the path of a .key_secret file")
+        pub, sec = (k.encode("ascii") if isinstance(k, str) else bytes(k) for k in keys)  # type: ignore[arg-type]
+        return pub, sec
+    import zmq.auth
+
+    public, secret = zmq.auth.load_certificate(os.fspath(keys))
+    if secret is None:
+        raise ValueError(f"{os.fspath(keys)} holds no secret key (use the .key_secret file)")
+    return public, secret
+
+
+class DaemonClient:
+    """A DEALER connection to one daemon ``endpoint`` (e.g. ``tcp://127.0.0.1:5557`` or ``ipc:///path``).
+
+    ``timeout_ms``: how long one try waits for its reply; ``retries``: extra tries of retryable ops
+    (hello, open, predict, close) in the blocking API; ``max_message_bytes``: larger replies are refused.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout_ms: int = 10000,
+        server_key: Optional[KeyLike] = None,
+        client_keys: Optional[Union[KeyLike, Tuple[KeyLike, KeyLike]]] = None,
+        retries: int = 1,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        client_name: str = "clickmatte-client",
+    ) -> None:
+        if timeout_ms <= 0:
+            raise ValueError(f"timeout_ms must be > 0, got {timeout_ms}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        if (server_key is None) != (client_keys is None):
+            raise ValueError("CURVE needs both server_key and client_keys (or neither)")
+        self.endpoint = endpoint
+        self.timeout_ms = int(timeout_ms)
+        self.retries = int(retries)
+        self.max_message_bytes = int(max_message_bytes)
+        self.client_name = client_name
+        self._server_key = _load_public_key(server_key) if server_key is not None else None
+        self._client_keys = _load_key_pair(client_keys) if client_keys is not None else None
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+        self._pending: "OrderedDict[str, _Pending]" = OrderedDict()
+        self._done: "OrderedDict[str, Reply]" = OrderedDict()
+        self._ctx: Optional[zmq.Context] = zmq.Context()
+        self._sock: Optional[zmq.Socket] = None
+        self._connect()
+
+    # -- socket lifecycle ----------------------------------------------------------------------
+    def _connect(self) -> None:
+        assert self._ctx is not None
+        s = self._ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        if self._server_key is not None and self._client_keys is not None:
+            s.curve_serverkey = self._server_key
+            s.curve_publickey, s.curve_secretkey = self._client_keys
+        s.connect(self.endpoint)
+        self._sock = s
+
+    def _reset(self, reason: str) -> None:
+        """Lazy Pirate: drop the socket (and any late replies), fail every pending request, reconnect."""
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+        for rid, p in list(self._pending.items()):
+            err = DaemonTimeout(f"no reply to {p.op!r} from {self.endpoint} within {p.timeout_s * 1000:.0f} ms "
+                                f"({reason})", rid)
+            self._done[rid] = Reply(rid, p.op, "timeout", {}, [], err)
+        self._pending.clear()
+        self._connect()
+
+    def disconnect(self) -> None:
+        """Close the socket and its context; the client cannot be used afterwards."""
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        self._pending.clear()
+
+    def __enter__(self) -> "DaemonClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.disconnect()
+
+    @property
+    def pending(self) -> List[str]:
+        """Ids of requests sent and not yet answered."""
+        return list(self._pending)
+
+    # -- low level -----------------------------------------------------------------------------
+    def send_request(self, header: Dict[str, Any], buffers: Sequence[Any] = (), timeout_ms: Optional[int] = None) -> str:
+        """Send a request built by a ``protocol.*_request`` helper (its ``id`` is replaced); returns the id.
+
+        Raises :class:`ProtocolError` (a ValueError) if the request is malformed, before sending anything.
+        """
+        if self._sock is None:
+            raise ClientError("client is disconnected")
+        rid = f"{self._prefix}-{next(self._counter)}"
+        header = dict(header, id=rid)
+        frames = encode(header, list(buffers), kind="request", max_bytes=self.max_message_bytes)
+        t = (timeout_ms if timeout_ms is not None else self.timeout_ms) / 1000.0
+        self._send_frames(rid, frames)
+        self._pending[rid] = _Pending(header["op"], frames, time.monotonic(), t)
+        return rid
+
+    def _send_frames(self, rid: str, frames: List[Any]) -> None:
+        assert self._sock is not None
+        try:
+            self._sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise DaemonTimeout(f"cannot queue a request to {self.endpoint}: send queue full", rid) from None
+
+    def _receive(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for one message and file it under its request id; False if none came."""
+        assert self._sock is not None
+        if not self._sock.poll(max(0, int(timeout_s * 1000))):
+            return False
+        frames = self._sock.recv_multipart(copy=False)
+        try:
+            msg: Optional[Message] = decode(frames, kind="reply", max_bytes=self.max_message_bytes)
+            rid = msg.id  # type: ignore[union-attr]
+        except ProtocolError as exc:
+            msg, rid = None, exc.request_id
+            err: Optional[ClientError] = DaemonError("bad_reply", f"unreadable reply: {exc}", str(rid))
+        if rid is None or str(rid) not in self._pending:
+            return True  # a stale reply (to a request that already timed out), or an error without an id
+        rid = str(rid)
+        p = self._pending.pop(rid)
+        if msg is None:
+            self._done[rid] = Reply(rid, p.op, "error", {}, [], err)
+            return True
+        h = msg.header
+        if h["op"] == "error":
+            err = DaemonError(h["code"], h["message"], rid)
+        elif h["op"] != p.op and not (p.op == "open" and h["op"] == "need_pixels"):
+            err = DaemonError("bad_reply", f"reply op {h['op']!r} to a {p.op!r} request", rid)
+        else:
+            err = None
+        self._done[rid] = Reply(rid, p.op, h["op"], h, [bytes(b) for b in msg.buffers], err)
+        return True
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for p in self._pending.values():
+            if now - p.sent_at >= p.timeout_s:
+                self._reset("timed out")
+                return
+
+    def poll(self, timeout_ms: int = 0) -> Optional[Reply]:
+        """Return one finished non-blocking request (oldest first), or None if none finished within
+        ``timeout_ms``. Requests past their timeout come back with ``error`` = :class:`DaemonTimeout`."""
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000.0
+        while True:
+            self._expire()
+            if self._done:
+                return self._done.popitem(last=False)[1]
+            now = time.monotonic()
+            wait = max(0.0, deadline - now)
+            if self._pending:
+                first_expiry = min(p.sent_at + p.timeout_s for p in self._pending.values())
+                wait = min(wait, max(0.0, first_expiry - now))
+            if not self._receive(wait) and time.monotonic() >= deadline:
+                self._expire()
+                return self._done.popitem(last=False)[1] if self._done else None
+
+    def _wait(self, rid: str) -> Reply:
+        while rid not in self._done:
+            p = self._pending.get(rid)
+            if p is None:  # cannot happen: every request ends in _done
+                raise ClientError(f"request {rid} was lost")
+            remaining = p.sent_at + p.timeout_s - time.monotonic()
+            if remaining <= 0:
+                self._reset("timed out")
+                break
+            self._receive(remaining)
+        return self._done.pop(rid)
+
+    def call(self, header: Dict[str, Any], buffers: Sequence[Any] = (), timeout_ms: Optional[int] = None) -> Reply:
+        """Blocking request: send, wait, retry retryable ops on timeout; returns a successful Reply.
+
+        Raises :class:`DaemonError` for an error reply and :class:`DaemonTimeout` when every try timed out.
+        """
+        tries = 1 + (self.retries if header.get("op") in RETRYABLE_OPS else 0)
+        reply: Optional[Reply] = None
+        for _ in range(tries):
+            rid = self.send_request(header, buffers, timeout_ms)
+            reply = self._wait(rid)
+            if not isinstance(reply.error, DaemonTimeout):
+                break
+        assert reply is not None
+        if reply.error is not None:
+            raise reply.error
+        return reply
+
+    # -- non-blocking senders ------------------------------------------------------------------
+    def send_hello(self, timeout_ms: Optional[int] = None) -> str:
+        return self.send_request(hello_request("", self.client_name), timeout_ms=timeout_ms)
+
+    def send_open(self, data: Optional[Any] = None, width: int = 0, height: int = 0, channels: int = 4,
+                  dtype: str = "uint8", order: str = "BGRA", digest: Optional[str] = None,
+                  timeout_ms: Optional[int] = None) -> str:
+        """Open by ``digest`` alone (``data=None``; the reply may be ``need_pixels``) or with pixels
+        (``data``: bytes-like, ``height`` rows x ``width`` pixels x ``channels`` samples of ``dtype``,
+        channels in ``order``)."""
+        if data is None:
+            if digest is None:
+                raise ValueError("send_open needs data or a digest")
+            return self.send_request(open_request("", digest=digest), timeout_ms=timeout_ms)
+        spec = BufferSpec("image", width, height, channels, dtype, order)
+        return self.send_request(open_request("", digest=digest, image=spec), [data], timeout_ms)
+
+    def send_predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
+                     alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False,
+                     timeout_ms: Optional[int] = None) -> str:
+        """Clicks ``[{"x", "y", "label": "fg"|"bg"}]`` in full-image pixels; ``preview`` = long side N or None."""
+        return self.send_request(predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha),
+                                 timeout_ms=timeout_ms)
+
+    def send_refine(self, session: str, top_n: Optional[int] = 8,
+                    regions: Optional[Iterable[Sequence[int]]] = None, mask: Optional[Any] = None,
+                    mask_width: int = 0, mask_height: int = 0, preview: Optional[int] = None,
+                    alpha_dtype: str = "uint8", uncertainty: bool = False,
+                    timeout_ms: Optional[int] = None) -> str:
+        """Refine the last prediction: ``top_n`` most uncertain patches, or those covering ``regions``
+        ``[(x, y, w, h)]``, or a selection ``mask`` (bytes, ``mask_height`` x ``mask_width`` uint8, the
+        full image size; non-zero = selected)."""
+        spec = BufferSpec("mask", mask_width, mask_height, 1, "uint8", "A") if mask is not None else None
+        header = refine_request("", session, top_n, regions, spec, preview, alpha_dtype, uncertainty)
+        return self.send_request(header, [mask] if mask is not None else [], timeout_ms)
+
+    def send_close(self, session: str, timeout_ms: Optional[int] = None) -> str:
+        return self.send_request(close_request("", session), timeout_ms=timeout_ms)
+
+    # -- blocking API --------------------------------------------------------------------------
+    def hello(self, timeout_ms: Optional[int] = None) -> ServerInfo:
+        """Protocol/server versions, device, model and limits of the daemon."""
+        return self.call(hello_request("", self.client_name), timeout_ms=timeout_ms).result()
+
+    def open(self, data: Any, width: int, height: int, channels: int = 4, dtype: str = "uint8",
+             order: str = "BGRA", use_cache: bool = True, timeout_ms: Optional[int] = None) -> OpenResult:
+        """Open a session on an image (bytes-like, ``height`` x ``width`` x ``channels`` of ``dtype``, in
+        ``order``). With ``use_cache`` the digest is sent first and the pixels only if the daemon asks."""
+        digest = image_digest(data, width, height, channels, dtype, order)
+        if use_cache:
+            reply = self.call(open_request("", digest=digest), timeout_ms=timeout_ms)
+            if reply.op == "open":
+                return reply.result()
+        spec = BufferSpec("image", width, height, channels, dtype, order)
+        return self.call(open_request("", digest=digest, image=spec), [data], timeout_ms).result()
+
+    def predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
+                alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False,
+                timeout_ms: Optional[int] = None) -> MatteResult:
+        """Clicks -> alpha (+ uncertainty), at full size or with long side ``preview``."""
+        header = predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha)
+        return self.call(header, timeout_ms=timeout_ms).result()
+
+    def refine(self, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,
+               mask: Optional[Any] = None, mask_width: int = 0, mask_height: int = 0, preview: Optional[int] = None,
+               alpha_dtype: str = "uint8", uncertainty: bool = False,
+               timeout_ms: Optional[int] = None) -> MatteResult:
+        """Refine the session's last prediction (see :meth:`send_refine`); ``.patches`` lists the boxes changed."""
+        spec = BufferSpec("mask", mask_width, mask_height, 1, "uint8", "A") if mask is not None else None
+        header = refine_request("", session, top_n, regions, spec, preview, alpha_dtype, uncertainty)
+        return self.call(header, [mask] if mask is not None else [], timeout_ms).result()
+
+    def close(self, session: str, timeout_ms: Optional[int] = None) -> bool:
+        """Forget a session on the daemon; True if it existed."""
+        return self.call(close_request("", session), timeout_ms=timeout_ms).result()

@@ -1,0 +1,546 @@
+"""clickmatte wire protocol v1: the single definition of what travels between plugin and daemon.
+
+Standard library only (this file runs inside Krita's / GIMP's own Python; the daemon imports it
+as ``clickmatte.plugin.protocol``).
+
+Transport
+---------
+ZeroMQ multipart messages. The plugin uses a ``DEALER`` socket, the daemon a ``ROUTER``
+(default endpoint :data:`DEFAULT_ENDPOINT`). Every message, request or reply, is::
+
+    [MAGIC, header_json, *buffers]
+
+- ``MAGIC`` = ``b"clickmatte/1"`` (the protocol major version is part of it);
+- ``header_json``: a UTF-8 JSON object with ``"id"`` (request id: a string of 1..64 chars or a
+  non-negative integer; echoed in the reply), ``"op"`` and the op's own fields; unknown fields are
+  ignored (minor versions add fields, never remove or re-type them);
+- ``buffers``: raw pixel frames (never base64, never pickle), one per entry of the header's
+  ``"buffers"`` list, in the same order. Each entry is a :class:`BufferSpec` dict
+  ``{"name", "width", "height", "channels", "dtype": "uint8"|"uint16", "order"}``; the frame must
+  hold exactly ``width * height * channels * bytes_per_sample`` bytes, rows top to bottom, pixels
+  interleaved, ``uint16`` little-endian. ``order`` names the channels in memory: ``"RGB"``,
+  ``"BGR"``, ``"RGBA"``, ``"BGRA"`` (Krita's paint layers are ``BGRA``; send them as they are, the
+  daemon converts) or ``"A"`` for single-channel alpha / uncertainty / mask buffers.
+
+Ops (request -> reply ``op``)
+-----------------------------
+``hello``   ``{"protocol": "1.0", "client": str}`` (both optional)
+            -> ``hello`` ``{"protocol": "1.0", "server": str, "device": str, "model": {...},
+            "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
+            "max_sessions", "max_clicks", "max_regions"}}``.
+            A ``protocol`` whose major is not 1 (or a different MAGIC) -> error
+            ``unsupported_version``.
+``open``    ``{"digest": "sha256:<64 hex>"?, "buffers": [image]?}`` where ``image`` is a buffer
+            named ``"image"`` with 3 or 4 channels (uint8 or uint16). Send the digest alone first
+            (cheap); if the daemon knows it the reply is ``open``, else ``need_pixels``
+            ``{"digest"}`` and the client sends the pixels (with or without the digest; when
+            given it must match :func:`image_digest` of the pixels).
+            -> ``open`` ``{"session": str, "width", "height", "digest", "cached": bool}``.
+``predict`` ``{"session", "clicks": [{"x", "y", "label": "fg"|"bg"}, ...], "preview": int|null,
+            "alpha_dtype": "uint8"|"uint16", "uncertainty": bool, "prev_alpha": bool}``.
+            Clicks are full-image pixel coordinates (x right, y down). ``preview`` = N asks for
+            outputs scaled so that their long side is at most N (live updates); null = full size.
+            ``uncertainty`` (default true) adds the uncertainty buffer; ``prev_alpha`` (default
+            false) feeds the session's last alpha back into the network.
+            -> ``predict`` :ref:`matte reply <matte>`.
+``refine``  ``{"session", "top_n": int|null, "regions": [[x, y, w, h], ...]?, "buffers": [mask]?,
+            "preview", "alpha_dtype", "uncertainty" (default false)}``: refine the session's last
+            prediction at full resolution: the ``top_n`` (default 8) most uncertain 64x64
+            patches, or the patches covering ``regions`` / a selection ``mask`` (a buffer named
+            ``"mask"``, 1 channel uint8, full image size, non-zero = selected; only selected
+            pixels change). -> ``refine`` matte reply plus ``"patches": [[x, y, w, h], ...]``.
+``close``   ``{"session"}`` -> ``close`` ``{"session", "closed": bool}`` (idempotent).
+
+Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_width",
+"full_height", "uncertainty_scale": 0.25, "buffers": [alpha, uncertainty?]}``: ``alpha`` is one
+channel (``order`` ``"A"``), ``uint8`` (0..255) or ``uint16`` (0..65535) as asked; ``uncertainty``
+is one channel uint8 where 255 means a Laplace scale sigma >= ``uncertainty_scale`` (linear below).
+``width``/``height`` are the buffers' size (smaller than ``full_*`` for previews).
+
+Errors: any request may be answered ``{"op": "error", "id": <request id or null>, "code", "message"}``
+with ``code`` one of :data:`ERROR_CODES`. ``superseded`` means a newer ``predict`` for the same
+session arrived before this one was run ("latest click wins"): drop it silently.
+
+Python API: :func:`encode` / :func:`decode` turn a header dict + buffers into frames and back, and
+validate everything (missing or mistyped fields, buffer sizes, message size, UTF-8/JSON); every
+problem raises one exception type, :class:`ProtocolError`, whose ``code`` is the error code to reply
+with. The ``*_request`` / ``*_reply`` helpers build valid headers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+MAGIC = b"clickmatte/1"
+MAGIC_PREFIX = b"clickmatte/"
+PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 0
+PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+
+DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # whole message; a 24 MP RGBA16 image is 192 MB
+MAX_HEADER_BYTES = 1024 * 1024
+MAX_ID_CHARS = 64
+MAX_SESSION_CHARS = 128
+MAX_CLICKS = 1000
+MAX_REGIONS = 4096
+MAX_TOP_N = 10000
+MAX_SIDE_LIMIT = 65535  # hard bound on any declared side; the daemon announces its own smaller limit
+UNCERTAINTY_SCALE = 0.25
+
+REQUEST_OPS = ("hello", "open", "predict", "refine", "close")
+REPLY_OPS = REQUEST_OPS + ("need_pixels", "error")
+
+# error codes
+BAD_REQUEST = "bad_request"
+TOO_LARGE = "too_large"
+UNKNOWN_SESSION = "unknown_session"
+SUPERSEDED = "superseded"
+INTERNAL = "internal"
+UNSUPPORTED_VERSION = "unsupported_version"
+BUSY = "busy"
+ERROR_CODES = (BAD_REQUEST, TOO_LARGE, UNKNOWN_SESSION, SUPERSEDED, INTERNAL, UNSUPPORTED_VERSION, BUSY)
+
+DTYPES = {"uint8": 1, "uint16": 2}
+IMAGE_ORDERS = {3: ("RGB", "BGR"), 4: ("RGBA", "BGRA")}
+ALPHA_ORDER = "A"
+
+RequestId = Union[str, int]
+Box = Tuple[int, int, int, int]
+
+
+class ProtocolError(ValueError):
+    """Anything wrong with a message. ``code`` is the error code to answer with (see ERROR_CODES);
+    ``request_id`` is the offending message's id when it could be read, else None."""
+
+    def __init__(self, message: str, code: str = BAD_REQUEST, request_id: Optional[RequestId] = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    """Describes one pixel frame: ``height`` rows of ``width`` pixels of ``channels`` samples of ``dtype``."""
+
+    name: str
+    width: int
+    height: int
+    channels: int
+    dtype: str = "uint8"
+    order: str = ALPHA_ORDER
+
+    @property
+    def nbytes(self) -> int:
+        return self.width * self.height * self.channels * DTYPES[self.dtype]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, "width": self.width, "height": self.height,
+                "channels": self.channels, "dtype": self.dtype, "order": self.order}
+
+    @classmethod
+    def from_dict(cls, d: Any, request_id: Optional[RequestId] = None) -> "BufferSpec":
+        """Parse and validate a buffer description; raises :class:`ProtocolError`."""
+        if not isinstance(d, dict):
+            raise ProtocolError(f"buffer description must be an object, got {_tname(d)}", BAD_REQUEST, request_id)
+        name = _get(d, "name", str, request_id)
+        if not (1 <= len(name) <= 32):
+            raise ProtocolError("buffer name must have 1..32 characters", BAD_REQUEST, request_id)
+        w = _get_int(d, "width", request_id, lo=1, hi=MAX_SIDE_LIMIT)
+        h = _get_int(d, "height", request_id, lo=1, hi=MAX_SIDE_LIMIT)
+        c = _get_int(d, "channels", request_id, lo=1, hi=4)
+        dtype = d.get("dtype", "uint8")
+        if dtype not in DTYPES:
+            raise ProtocolError(f"buffer {name!r}: dtype must be one of {sorted(DTYPES)}, got {dtype!r}",
+                                BAD_REQUEST, request_id)
+        order = d.get("order", ALPHA_ORDER if c == 1 else None)
+        allowed = (ALPHA_ORDER,) if c == 1 else IMAGE_ORDERS.get(c, ())
+        if order not in allowed:
+            raise ProtocolError(f"buffer {name!r}: order for {c} channel(s) must be one of {list(allowed)}, "
+                                f"got {order!r}", BAD_REQUEST, request_id)
+        return cls(name, w, h, c, dtype, order)
+
+
+@dataclass
+class Message:
+    """A decoded message: the header dict and its buffers (bytes-like, same order as ``header["buffers"]``)."""
+
+    header: Dict[str, Any]
+    buffers: List[Any] = field(default_factory=list)
+
+    @property
+    def op(self) -> str:
+        return self.header["op"]
+
+    @property
+    def id(self) -> Optional[RequestId]:
+        return self.header.get("id")
+
+    @property
+    def specs(self) -> List[BufferSpec]:
+        return [BufferSpec.from_dict(d) for d in self.header.get("buffers", [])]
+
+    def buffer(self, name: str) -> Optional[Tuple[BufferSpec, Any]]:
+        """``(spec, data)`` of the buffer called ``name``, or None."""
+        for spec, data in zip(self.specs, self.buffers):
+            if spec.name == name:
+                return spec, data
+        return None
+
+
+# -- small validators -----------------------------------------------------------------------------
+def _tname(v: Any) -> str:
+    return type(v).__name__
+
+
+def _get(d: Dict[str, Any], key: str, typ: type, rid: Optional[RequestId], default: Any = ..., ) -> Any:
+    if key not in d or (d[key] is None and default is not ...):
+        if default is ...:
+            raise ProtocolError(f"missing field {key!r}", BAD_REQUEST, rid)
+        return default
+    v = d[key]
+    if typ is int:
+        return _get_int(d, key, rid)
+    if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
+        raise ProtocolError(f"field {key!r} must be {typ.__name__}, got {_tname(v)}", BAD_REQUEST, rid)
+    return v
+
+
+def _get_int(d: Dict[str, Any], key: str, rid: Optional[RequestId], lo: int = 0, hi: int = 2 ** 62,
+             optional: bool = False) -> Any:
+    if key not in d or d[key] is None:
+        if optional:
+            return None
+        raise ProtocolError(f"missing field {key!r}", BAD_REQUEST, rid)
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ProtocolError(f"field {key!r} must be an integer, got {_tname(v)}", BAD_REQUEST, rid)
+    if not lo <= v <= hi:
+        code = TOO_LARGE if v > hi and key in ("width", "height") else BAD_REQUEST
+        raise ProtocolError(f"field {key!r} must be within {lo}..{hi}, got {v}", code, rid)
+    return v
+
+
+def _check_id(v: Any) -> RequestId:
+    if isinstance(v, str) and 1 <= len(v) <= MAX_ID_CHARS:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63:
+        return v
+    raise ProtocolError(f"'id' must be a string of 1..{MAX_ID_CHARS} characters or a non-negative integer, "
+                        f"got {v!r:.80}", BAD_REQUEST, None)
+
+
+def _check_session(h: Dict[str, Any], rid: Optional[RequestId]) -> str:
+    s = _get(h, "session", str, rid)
+    if not (1 <= len(s) <= MAX_SESSION_CHARS):
+        raise ProtocolError(f"'session' must have 1..{MAX_SESSION_CHARS} characters", BAD_REQUEST, rid)
+    return s
+
+
+def _check_number(v: Any, what: str, rid: Optional[RequestId]) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ProtocolError(f"{what} must be a finite number, got {v!r:.40}", BAD_REQUEST, rid)
+    return float(v)
+
+
+def check_clicks(clicks: Any, rid: Optional[RequestId] = None) -> List[Dict[str, Any]]:
+    """Validate ``[{"x": num, "y": num, "label": "fg"|"bg"}, ...]`` (at most MAX_CLICKS); returns it normalised."""
+    if not isinstance(clicks, list):
+        raise ProtocolError(f"'clicks' must be a list, got {_tname(clicks)}", BAD_REQUEST, rid)
+    if len(clicks) > MAX_CLICKS:
+        raise ProtocolError(f"at most {MAX_CLICKS} clicks, got {len(clicks)}", TOO_LARGE, rid)
+    out = []
+    for i, c in enumerate(clicks):
+        if not isinstance(c, dict):
+            raise ProtocolError(f"click {i} must be an object {{x, y, label}}, got {_tname(c)}", BAD_REQUEST, rid)
+        x = _check_number(c.get("x"), f"click {i} x", rid)
+        y = _check_number(c.get("y"), f"click {i} y", rid)
+        if c.get("label") not in ("fg", "bg"):
+            raise ProtocolError(f"click {i} label must be 'fg' or 'bg', got {c.get('label')!r:.40}", BAD_REQUEST, rid)
+        out.append({"x": x, "y": y, "label": c["label"]})
+    return out
+
+
+def check_boxes(boxes: Any, key: str, rid: Optional[RequestId] = None) -> List[Box]:
+    """Validate ``[[x, y, w, h], ...]`` (integers, x, y >= 0, w, h >= 1, at most MAX_REGIONS)."""
+    if not isinstance(boxes, list):
+        raise ProtocolError(f"{key!r} must be a list of [x, y, w, h], got {_tname(boxes)}", BAD_REQUEST, rid)
+    if len(boxes) > MAX_REGIONS:
+        raise ProtocolError(f"at most {MAX_REGIONS} {key}, got {len(boxes)}", TOO_LARGE, rid)
+    out: List[Box] = []
+    for i, b in enumerate(boxes):
+        if (not isinstance(b, (list, tuple)) or len(b) != 4
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in b)):
+            raise ProtocolError(f"{key}[{i}] must be [x, y, w, h] integers, got {b!r:.60}", BAD_REQUEST, rid)
+        x, y, w, h = b
+        if x < 0 or y < 0 or w < 1 or h < 1 or max(x, y, w, h) > MAX_SIDE_LIMIT:
+            raise ProtocolError(f"{key}[{i}] = {list(b)} is not a valid box (x, y >= 0; w, h >= 1)", BAD_REQUEST, rid)
+        out.append((x, y, w, h))
+    return out
+
+
+def parse_version(v: Any, rid: Optional[RequestId] = None) -> Tuple[int, int]:
+    """``"1.0"`` / ``"1"`` / ``1`` -> ``(major, minor)``; raises ProtocolError(bad_request) if unreadable."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v, 0
+    if isinstance(v, str):
+        parts = v.split(".")
+        if 1 <= len(parts) <= 3 and all(p.isdigit() and len(p) <= 6 for p in parts):
+            return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    raise ProtocolError(f"'protocol' must look like '1.0', got {v!r:.40}", BAD_REQUEST, rid)
+
+
+def image_digest(data: Any, width: int, height: int, channels: int, dtype: str = "uint8", order: str = "RGBA") -> str:
+    """Content digest of an image buffer: ``"sha256:" + hex`` over its format line and its bytes.
+
+    Two buffers with the same pixels but another size/format get different digests.
+    """
+    h = hashlib.sha256(f"clickmatte-image {width}x{height}x{channels} {dtype} {order}\n".encode("ascii"))
+    h.update(data)
+    return "sha256:" + h.hexdigest()
+
+
+def _check_digest(v: Any, rid: Optional[RequestId]) -> str:
+    if (not isinstance(v, str) or not v.startswith("sha256:") or len(v) != 71
+            or any(ch not in "0123456789abcdef" for ch in v[7:])):
+        raise ProtocolError(f"'digest' must be 'sha256:' + 64 lowercase hex digits, got {v!r:.80}", BAD_REQUEST, rid)
+    return v
+
+
+def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
+    _get_int(h, "preview", rid, lo=1, hi=MAX_SIDE_LIMIT, optional=True)
+    if h.get("alpha_dtype", "uint8") not in DTYPES:
+        raise ProtocolError(f"'alpha_dtype' must be one of {sorted(DTYPES)}, got {h.get('alpha_dtype')!r:.40}",
+                            BAD_REQUEST, rid)
+    for key in ("uncertainty", "prev_alpha"):
+        if key in h and not isinstance(h[key], bool):
+            raise ProtocolError(f"field {key!r} must be true or false, got {_tname(h[key])}", BAD_REQUEST, rid)
+
+
+def _only_buffers(specs: List[BufferSpec], allowed: Dict[str, Any], op: str, rid: Optional[RequestId]) -> None:
+    for s in specs:
+        if s.name not in allowed:
+            raise ProtocolError(f"{op!r} does not take a buffer named {s.name!r}", BAD_REQUEST, rid)
+        check = allowed[s.name]
+        if check is not None:
+            check(s)
+
+
+# -- per-op header validation ----------------------------------------------------------------------
+def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> None:
+    """Check the op-specific fields of a request (``kind="request"``) or a reply (``kind="reply"``)."""
+    rid = h.get("id")
+    op = h["op"]
+
+    def image_check(s: BufferSpec) -> None:
+        if s.channels not in (3, 4):
+            raise ProtocolError(f"image must have 3 or 4 channels, got {s.channels}", BAD_REQUEST, rid)
+
+    def mono_check(s: BufferSpec) -> None:
+        if s.channels != 1:
+            raise ProtocolError(f"buffer {s.name!r} must have 1 channel, got {s.channels}", BAD_REQUEST, rid)
+
+    if kind == "request":
+        if op == "hello":
+            if "protocol" in h:
+                parse_version(h["protocol"], rid)
+            _get(h, "client", str, rid, default="")
+            _only_buffers(specs, {}, op, rid)
+        elif op == "open":
+            if h.get("digest") is not None:
+                _check_digest(h["digest"], rid)
+            _only_buffers(specs, {"image": image_check}, op, rid)
+            if not specs and h.get("digest") is None:
+                raise ProtocolError("'open' needs an image buffer or a digest", BAD_REQUEST, rid)
+        elif op == "predict":
+            _check_session(h, rid)
+            check_clicks(h.get("clicks", []), rid)
+            _check_output_opts(h, rid)
+            _only_buffers(specs, {}, op, rid)
+        elif op == "refine":
+            _check_session(h, rid)
+            _get_int(h, "top_n", rid, lo=0, hi=MAX_TOP_N, optional=True)
+            if h.get("regions") is not None:
+                check_boxes(h["regions"], "regions", rid)
+            _check_output_opts(h, rid)
+            _only_buffers(specs, {"mask": mono_check}, op, rid)
+            for s in specs:
+                if s.dtype != "uint8":
+                    raise ProtocolError("mask must be uint8", BAD_REQUEST, rid)
+        elif op == "close":
+            _check_session(h, rid)
+            _only_buffers(specs, {}, op, rid)
+        else:
+            raise ProtocolError(f"unknown op {op!r} (expected one of {list(REQUEST_OPS)})", BAD_REQUEST, rid)
+        return
+    # replies
+    if op == "error":
+        code = _get(h, "code", str, rid)
+        _get(h, "message", str, rid)
+        if code not in ERROR_CODES:
+            pass  # newer servers may add codes; clients treat unknown codes as errors all the same
+    elif op == "hello":
+        _get(h, "protocol", str, rid)
+        _get(h, "server", str, rid)
+        _get(h, "device", str, rid)
+        _get(h, "model", dict, rid)
+        _get(h, "limits", dict, rid)
+    elif op == "open":
+        _check_session(h, rid)
+        _get_int(h, "width", rid, lo=1, hi=MAX_SIDE_LIMIT)
+        _get_int(h, "height", rid, lo=1, hi=MAX_SIDE_LIMIT)
+        _get(h, "cached", bool, rid)
+    elif op == "need_pixels":
+        _check_digest(h.get("digest"), rid)
+    elif op in ("predict", "refine"):
+        _check_session(h, rid)
+        for k in ("width", "height", "full_width", "full_height"):
+            _get_int(h, k, rid, lo=1, hi=MAX_SIDE_LIMIT)
+        _only_buffers(specs, {"alpha": mono_check, "uncertainty": mono_check}, op, rid)
+        if not specs or specs[0].name != "alpha":
+            raise ProtocolError(f"{op!r} reply must start with an 'alpha' buffer", BAD_REQUEST, rid)
+        for s in specs:
+            if (s.width, s.height) != (h["width"], h["height"]):
+                raise ProtocolError(f"buffer {s.name!r} size differs from the reply's width/height", BAD_REQUEST, rid)
+        if op == "refine":
+            check_boxes(h.get("patches", []), "patches", rid)
+    elif op == "close":
+        _check_session(h, rid)
+        _get(h, "closed", bool, rid)
+    else:
+        raise ProtocolError(f"unknown reply op {op!r}", BAD_REQUEST, rid)
+
+
+# -- encode / decode -------------------------------------------------------------------------------
+def _as_view(frame: Any) -> memoryview:
+    buf = getattr(frame, "buffer", frame)  # zmq.Frame -> its buffer
+    try:
+        return memoryview(buf)
+    except TypeError as exc:
+        raise ProtocolError(f"frame is not bytes-like: {_tname(frame)}") from exc
+
+
+def encode(header: Dict[str, Any], buffers: Sequence[Any] = (), kind: str = "request",
+           max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> List[Any]:
+    """Validate ``header`` (+ ``buffers``, bytes-like, described by ``header["buffers"]``) and return the
+    frames ``[MAGIC, header_json, *buffers]`` ready for ``send_multipart``. Raises :class:`ProtocolError`."""
+    if not isinstance(header, dict):
+        raise ProtocolError(f"header must be a dict, got {_tname(header)}")
+    try:
+        text = json.dumps(header, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"header cannot be encoded as JSON: {exc}", BAD_REQUEST, header.get("id")) from None
+    frames = [MAGIC, text.encode("utf-8"), *buffers]
+    decode(frames, kind=kind, max_bytes=max_bytes)  # one set of rules for both directions
+    return frames
+
+
+def decode(frames: Sequence[Any], kind: str = "request", max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Message:
+    """Parse and validate ``[MAGIC, header_json, *buffers]`` (bytes-like or ``zmq.Frame`` items).
+
+    ``kind`` is ``"request"`` (daemon side) or ``"reply"`` (client side). Returns a :class:`Message`
+    whose buffers are memoryviews of the frames. Raises :class:`ProtocolError` for anything wrong
+    (``code`` ``too_large`` for oversized messages or declared sizes, ``unsupported_version`` for
+    another protocol major, else ``bad_request``), with ``request_id`` set once the header's id is read.
+    """
+    if kind not in ("request", "reply"):
+        raise ValueError(f"kind must be 'request' or 'reply', got {kind!r}")
+    if not isinstance(frames, (list, tuple)) or len(frames) < 2:
+        raise ProtocolError(f"a message needs at least 2 frames [magic, header], got "
+                            f"{len(frames) if isinstance(frames, (list, tuple)) else _tname(frames)}")
+    views = [_as_view(f) for f in frames]
+    total = sum(v.nbytes for v in views)
+    magic = views[0].tobytes() if views[0].nbytes <= 64 else b""
+    if magic != MAGIC:
+        if magic.startswith(MAGIC_PREFIX):
+            raise ProtocolError(f"unsupported protocol {magic.decode('ascii', 'replace')!r}; this side speaks "
+                                f"{MAGIC.decode()}", UNSUPPORTED_VERSION)
+        raise ProtocolError(f"first frame must be {MAGIC!r}, got {magic[:32]!r}")
+    if views[1].nbytes > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header of {views[1].nbytes} bytes exceeds {MAX_HEADER_BYTES}", TOO_LARGE)
+    try:
+        text = views[1].tobytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"header is not valid UTF-8: {exc}") from None
+    try:
+        header = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"header is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"header must be a JSON object, got {_tname(header)}")
+    rid = _check_id(header["id"]) if "id" in header and header["id"] is not None else None
+    if rid is None and not (kind == "reply" and header.get("op") == "error"):
+        raise ProtocolError("missing field 'id'")
+    op = header.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError(f"field 'op' must be a string, got {_tname(op)}", BAD_REQUEST, rid)
+    if total > max_bytes:
+        raise ProtocolError(f"message of {total} bytes exceeds the limit of {max_bytes}", TOO_LARGE, rid)
+    raw_specs = header.get("buffers", [])
+    if not isinstance(raw_specs, list):
+        raise ProtocolError(f"field 'buffers' must be a list, got {_tname(raw_specs)}", BAD_REQUEST, rid)
+    if len(raw_specs) > 8:
+        raise ProtocolError(f"at most 8 buffers, got {len(raw_specs)}", BAD_REQUEST, rid)
+    specs = [BufferSpec.from_dict(d, rid) for d in raw_specs]
+    if len({s.name for s in specs}) != len(specs):
+        raise ProtocolError("buffer names must be unique", BAD_REQUEST, rid)
+    declared = sum(s.nbytes for s in specs)
+    if declared > max_bytes:
+        raise ProtocolError(f"declared buffers of {declared} bytes exceed the limit of {max_bytes}", TOO_LARGE, rid)
+    if len(views) - 2 != len(specs):
+        raise ProtocolError(f"header describes {len(specs)} buffer(s) but {len(views) - 2} frame(s) follow it",
+                            BAD_REQUEST, rid)
+    for s, v in zip(specs, views[2:]):
+        if v.nbytes != s.nbytes:
+            raise ProtocolError(f"buffer {s.name!r}: {s.width}x{s.height}x{s.channels} {s.dtype} needs {s.nbytes} "
+                                f"bytes, got {v.nbytes}", BAD_REQUEST, rid)
+    validate_header(header, specs, kind)
+    return Message(header, views[2:])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# -- header builders (clients and daemon) ----------------------------------------------------------
+def hello_request(rid: RequestId, client: str = "") -> Dict[str, Any]:
+    return {"id": rid, "op": "hello", "protocol": PROTOCOL_VERSION, "client": client}
+
+
+def open_request(rid: RequestId, digest: Optional[str] = None, image: Optional[BufferSpec] = None) -> Dict[str, Any]:
+    h: Dict[str, Any] = {"id": rid, "op": "open"}
+    if digest is not None:
+        h["digest"] = digest
+    if image is not None:
+        h["buffers"] = [image.to_dict()]
+    return h
+
+
+def predict_request(rid: RequestId, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
+                    alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False) -> Dict[str, Any]:
+    return {"id": rid, "op": "predict", "session": session, "clicks": [dict(c) for c in clicks],
+            "preview": preview, "alpha_dtype": alpha_dtype, "uncertainty": uncertainty, "prev_alpha": prev_alpha}
+
+
+def refine_request(rid: RequestId, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,
+                   mask: Optional[BufferSpec] = None, preview: Optional[int] = None, alpha_dtype: str = "uint8",
+                   uncertainty: bool = False) -> Dict[str, Any]:
+    h: Dict[str, Any] = {"id": rid, "op": "refine", "session": session, "top_n": top_n, "preview": preview,
+                         "alpha_dtype": alpha_dtype, "uncertainty": uncertainty}
+    if regions is not None:
+        h["regions"] = [list(r) for r in regions]
+    if mask is not None:
+        h["buffers"] = [mask.to_dict()]
+    return h
+
+
+def close_request(rid: RequestId, session: str) -> Dict[str, Any]:
+    return {"id": rid, "op": "close", "session": session}
+
+
+def error_reply(rid: Optional[RequestId], code: str, message: str) -> Dict[str, Any]:
+    return {"id": rid, "op": "error", "code": code, "message": message}
