@@ -1,0 +1,604 @@
+"""The host-agnostic matting session: points in, mask and guide out, never blocking the editor.
+
+``Controller`` turns the host's points into daemon requests and the daemon's replies into host
+actions (``HostAdapter`` in ``host.py``). It only ever *sends* requests and *polls* for replies:
+the editor calls ``tick()`` from a UI timer (Krita: a ``QTimer`` every ~50 ms); batch hosts call
+``run_until_idle()``. Standard library only at import time; pyzmq is imported when the first
+request is sent (a missing pyzmq becomes a status line, not an import error).
+
+Usage (what an adapter does)::
+
+    ctl = Controller(host, settings)          # settings.Settings (endpoint, top_n, preview size, ...)
+    ctl.connect()                             # hello -> status "connected to ... (cpu, model ...)"
+    ctl.click(x, y, "fg", radius=6)           # add a point, or remove the one within radius
+    ctl.matte()                               # full-size predict + auto-refine top-N -> write_mask/guide
+    ctl.refine_top(8); ctl.refine_selection() # refine the last full-size matte
+    ctl.undo(); ctl.redo(); ctl.reset()
+    timer -> ctl.tick()                       # polls replies, adopts point edits made in the document
+
+Jobs
+----
+Each user action becomes a *job*: ``preview`` (live mode, after a point change: predict at
+``settings.preview_size``), ``matte`` (predict at full size, then refine the ``top_n`` most
+uncertain patches), ``refine`` (top-N or inside the selection). A job's first step opens the
+image on the daemon if the document's content digest changed since the last open (the digest
+alone is sent first; the pixels only when the daemon asks for them). One job is in flight at a
+time; further jobs queue (a newer preview replaces a queued one). A job remembers the point-list
+*generation* it started with: replies for an outdated point list are dropped, never written.
+
+Errors never raise into the editor: timeouts, daemon errors and ``HostError`` become the status
+line (``host.notify(text, level)``) and end the job.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+from .host import BG, FG, HostAdapter, HostError, ImageData, Point
+from .protocol import image_digest
+from .settings import Settings
+
+#: how close (image pixels) a host point must be to ours to count as the same point
+POINT_TOLERANCE = 0.75
+
+ClientFactory = Callable[[Settings], Any]
+
+
+def default_client_factory(settings: Settings) -> Any:
+    """A ``DaemonClient`` for ``settings`` (imports pyzmq here, so a missing pyzmq is catchable)."""
+    from .client import DaemonClient
+
+    kwargs: Dict[str, Any] = {}
+    if settings.server_public_key:
+        kwargs["server_key"] = settings.server_public_key
+        kwargs["client_keys"] = (settings.client_public_key, settings.client_secret_key)
+    return DaemonClient(settings.endpoint, timeout_ms=int(settings.timeout_s * 1000), retries=0,
+                        client_name="clickmatte-plugin", **kwargs)
+
+
+def same_points(a: Sequence[Point], b: Sequence[Point], tol: float = POINT_TOLERANCE) -> bool:
+    """Same labels in the same order and coordinates within ``tol`` pixels."""
+    return len(a) == len(b) and all(
+        p.label == q.label and abs(p.x - q.x) <= tol and abs(p.y - q.y) <= tol for p, q in zip(a, b)
+    )
+
+
+@dataclass
+class Job:
+    """One user action in progress. ``kind``: preview | matte | refine_top | refine_selection."""
+
+    kind: str
+    top_n: int = 0
+    generation: int = -1
+    points: List[Point] = field(default_factory=list)
+    step: str = "new"
+    image: Optional[ImageData] = None
+    digest: str = ""
+    selection: Optional[bytes] = None
+    retried: bool = False
+    started: float = 0.0
+    sent_at: float = 0.0
+
+
+class Controller:
+    """One matting session over a ``HostAdapter``. All public methods return quickly.
+
+    Attributes for adapters/tests: ``points`` (list of ``Point``), ``status`` / ``status_level``
+    (the last status line), ``busy`` (a job is in flight or queued), ``alpha`` (``bytes``, the
+    last full-image u8 mask written, or None), ``uncertainty`` (same for the guide),
+    ``server_info`` (the ``hello`` reply, or None), ``session`` (the daemon session id).
+    """
+
+    def __init__(self, host: HostAdapter, settings: Optional[Settings] = None,
+                 client_factory: ClientFactory = default_client_factory,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.settings = (settings or Settings()).validate()
+        self._client_factory = client_factory
+        self._clock = clock
+        self._client: Any = None
+        self.points: List[Point] = []
+        self._undo: List[List[Point]] = []
+        self._redo: List[List[Point]] = []
+        self.generation = 0
+        self.session: Optional[str] = None
+        self._session_digest = ""
+        self._session_doc = ""
+        self._predicted_generation = -1  # generation of the daemon's last prediction in this session
+        self._full_generation = -1  # generation of the last full-size alpha written to the host
+        self.alpha: Optional[bytes] = None
+        self.uncertainty: Optional[bytes] = None
+        self.size: Tuple[int, int] = (0, 0)
+        self.server_info: Any = None
+        self._job: Optional[Job] = None
+        self._queue: Deque[Job] = deque()
+        self._inflight: Dict[str, Tuple[Optional[Job], str]] = {}
+        self._last_wait_note = 0.0
+        self.status = ""
+        self.status_level = "info"
+
+    # ------------------------------------------------------------------------------------------
+    # status and client
+    # ------------------------------------------------------------------------------------------
+    def _notify(self, text: str, level: str = "info") -> None:
+        self.status, self.status_level = text, level
+        try:
+            self.host.notify(text, level)
+        except Exception:  # noqa: BLE001 - a broken status widget must not break the session
+            pass
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = self._client_factory(self.settings)
+            except ImportError as exc:
+                raise HostError(f"pyzmq is not available in this editor's Python ({exc}); "
+                                "run clickmatte-install again or install python3-zmq") from exc
+            except (ValueError, OSError) as exc:
+                raise HostError(f"cannot connect to {self.settings.endpoint}: {exc}") from exc
+        return self._client
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings; a changed endpoint or key drops the connection and the session."""
+        settings.validate()
+        old = self.settings
+        self.settings = settings
+        if (old.endpoint, old.server_public_key, old.client_secret_key) != (
+                settings.endpoint, settings.server_public_key, settings.client_secret_key):
+            self.disconnect()
+            self.connect()
+
+    def connect(self) -> None:
+        """Send ``hello``; the reply sets ``server_info`` and the status line."""
+        try:
+            rid = self._get_client().send_hello()
+        except HostError as exc:
+            self._notify(str(exc), "error")
+            return
+        self._inflight[rid] = (None, "hello")
+        self._notify(f"connecting to {self.settings.endpoint} ...", "busy")
+
+    def disconnect(self) -> None:
+        """Drop the connection and forget the session (the daemon expires it by itself)."""
+        if self._client is not None:
+            try:
+                if self.session:
+                    self._client.send_close(self.session)
+            except Exception:  # noqa: BLE001
+                pass
+            self._client.disconnect()
+        self._client = None
+        self._inflight.clear()
+        self._job = None
+        self._queue.clear()
+        self.session = None
+        self._session_digest = ""
+        self.server_info = None
+        self._predicted_generation = -1
+
+    close = disconnect
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None or bool(self._queue)
+
+    # ------------------------------------------------------------------------------------------
+    # points
+    # ------------------------------------------------------------------------------------------
+    def set_points(self, points: Sequence[Point], write_host: bool = True) -> None:
+        """Replace the point list (one undo step) and react (live preview, status)."""
+        pts = [Point.make(p[0], p[1], p[2]) for p in points]
+        if same_points(pts, self.points, tol=0.0):
+            return
+        self._undo.append(list(self.points))
+        self._redo.clear()
+        self._change_points(pts, write_host)
+
+    def _change_points(self, pts: List[Point], write_host: bool) -> None:
+        self.points = pts
+        self.generation += 1
+        if write_host:
+            try:
+                self.host.write_points(self.points)
+            except HostError as exc:
+                self._notify(str(exc), "error")
+        self._points_changed()
+
+    def _points_changed(self) -> None:
+        if self.settings.live and self.points:
+            self._enqueue(Job("preview"))
+        elif not self.points:
+            self._queue.clear()
+            self._notify("no points: click on the image to add some", "info")
+        else:
+            n_fg = sum(p.label == FG for p in self.points)
+            self._notify(f"{n_fg} foreground, {len(self.points) - n_fg} background point(s): press Matte", "info")
+
+    def add_point(self, x: float, y: float, label: str = FG) -> None:
+        self.set_points(self.points + [Point.make(x, y, label)])
+
+    def remove_point(self, index: int) -> None:
+        if not 0 <= index < len(self.points):
+            raise ValueError(f"no point {index} (have {len(self.points)})")
+        self.set_points(self.points[:index] + self.points[index + 1:])
+
+    def point_near(self, x: float, y: float, radius: float) -> Optional[int]:
+        """Index of the nearest point within ``radius`` image pixels of (x, y), or None."""
+        best, best_d = None, radius * radius
+        for i, p in enumerate(self.points):
+            d = (p.x - x) ** 2 + (p.y - y) ** 2
+            if d <= best_d:
+                best, best_d = i, d
+        return best
+
+    def click(self, x: float, y: float, label: str = FG, radius: float = 6.0) -> None:
+        """A click of the point tool: remove the point within ``radius`` pixels, else add one with ``label``."""
+        if label not in (FG, BG):
+            raise ValueError(f"label must be 'fg' or 'bg', got {label!r}")
+        i = self.point_near(x, y, radius)
+        if i is not None:
+            self.remove_point(i)
+        else:
+            self.add_point(x, y, label)
+
+    def undo(self) -> bool:
+        """Go back to the previous point list; False if there is none."""
+        if not self._undo:
+            return False
+        self._redo.append(list(self.points))
+        self._change_points(self._undo.pop(), True)
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append(list(self.points))
+        self._change_points(self._redo.pop(), True)
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def reset(self) -> None:
+        """Clear the points (undoable), drop queued work and remove the mask and the guide."""
+        self._queue.clear()
+        self._job = None
+        if self.points:
+            self._undo.append(list(self.points))
+            self._redo.clear()
+        self.points = []
+        self.generation += 1
+        self.alpha = self.uncertainty = None
+        self._full_generation = -1
+        try:
+            self.host.write_points([])
+            self.host.clear_outputs()
+        except HostError as exc:
+            self._notify(str(exc), "error")
+            return
+        self._notify("reset: no points", "info")
+
+    def sync_points(self) -> bool:
+        """Adopt the host's points if the user edited them in the document; True if they changed."""
+        try:
+            pts = self.host.read_points()
+        except HostError:
+            return False
+        if same_points(pts, self.points):
+            return False
+        self._undo.append(list(self.points))
+        self._redo.clear()
+        self._change_points([Point.make(*p) for p in pts], write_host=False)
+        return True
+
+    def set_live(self, live: bool) -> None:
+        self.settings.live = bool(live)
+        if live and self.points and self._full_generation != self.generation:
+            self._enqueue(Job("preview"))
+
+    # ------------------------------------------------------------------------------------------
+    # actions
+    # ------------------------------------------------------------------------------------------
+    def matte(self, top_n: Optional[int] = None) -> None:
+        """Full-size matte for the current points, then auto-refine ``top_n`` (default: settings.top_n) patches."""
+        if not self.points:
+            self._notify("add at least one point first", "warning")
+            return
+        self._enqueue(Job("matte", top_n=self.settings.top_n if top_n is None else int(top_n)))
+
+    def refine_top(self, top_n: Optional[int] = None) -> None:
+        """Refine the ``top_n`` most uncertain patches of the current full-size matte."""
+        n = self.settings.top_n if top_n is None else int(top_n)
+        if n <= 0:
+            self._notify("top-N is 0: nothing to refine", "warning")
+            return
+        if not self.points:
+            self._notify("add at least one point first", "warning")
+            return
+        self._enqueue(Job("refine_top", top_n=n))
+
+    def refine_selection(self) -> None:
+        """Refine the patches covering the host's selection; only selected pixels change."""
+        if not self.points:
+            self._notify("add at least one point first", "warning")
+            return
+        try:
+            sel = self.host.read_selection()
+        except HostError as exc:
+            self._notify(str(exc), "error")
+            return
+        if sel is None or not any(sel):
+            self._notify("select the area to refine first", "warning")
+            return
+        self._enqueue(Job("refine_selection", selection=sel))
+
+    def _enqueue(self, job: Job) -> None:
+        if job.kind == "preview":
+            if any(j.kind != "preview" for j in self._queue):
+                return  # a queued full matte will use the newest points anyway
+            self._queue = deque(j for j in self._queue if j.kind != "preview")
+        self._queue.append(job)
+        if self._job is None:
+            self._start_next()
+
+    # ------------------------------------------------------------------------------------------
+    # the pump
+    # ------------------------------------------------------------------------------------------
+    def tick(self, wait_ms: int = 0) -> bool:
+        """Poll replies (waiting at most ``wait_ms`` for the first), adopt point edits, start queued
+        jobs. Call it from a UI timer. Returns ``busy``."""
+        if self._job is None:
+            self.sync_points()
+        if self._client is not None:
+            first = True
+            while self._client is not None:
+                try:
+                    reply = self._client.poll(wait_ms if first else 0)
+                except Exception as exc:  # noqa: BLE001 - e.g. a socket error: report, reconnect later
+                    self._fail(f"connection problem: {exc}")
+                    self._drop_client()
+                    break
+                first = False
+                if reply is None:
+                    break
+                self._on_reply(reply)
+        if self._job is not None and self._job.step != "new":
+            waited = self._clock() - self._job.sent_at
+            if waited >= 3.0 and self._clock() - self._last_wait_note >= 1.0:
+                self._last_wait_note = self._clock()
+                self._notify(f"waiting for the daemon at {self.settings.endpoint} ({waited:.0f} s) ...", "busy")
+        if self._job is None and self._queue:
+            self._start_next()
+        return self.busy
+
+    def run_until_idle(self, timeout_s: float = 60.0) -> bool:
+        """For batch hosts and tests: tick until no job is left (True) or ``timeout_s`` passed (False)."""
+        deadline = self._clock() + timeout_s
+        while self.busy or self._inflight:
+            if self._clock() >= deadline:
+                return False
+            self.tick(wait_ms=50)
+        return True
+
+    def _drop_client(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.disconnect()
+        except Exception:  # noqa: BLE001
+            pass
+        self._client = None
+        self._inflight.clear()
+
+    def _start_next(self) -> None:
+        while self._job is None and self._queue:
+            job = self._queue.popleft()
+            job.generation = self.generation
+            job.points = list(self.points)
+            job.started = self._clock()
+            self._job = job
+            self._progress(True)
+            self._step_open(job)
+
+    def _progress(self, busy: bool) -> None:
+        try:
+            self.host.progress(busy)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _finish(self, text: Optional[str] = None, level: str = "info") -> None:
+        self._job = None
+        if text is not None:
+            self._notify(text, level)
+        if not self._queue:
+            self._progress(False)
+        self._start_next()
+
+    def _fail(self, text: str, level: str = "error") -> None:
+        self._finish(text, level)
+
+    def _send(self, job: Optional[Job], step: str, fn: str, *args: Any, **kwargs: Any) -> bool:
+        try:
+            client = self._get_client()
+            rid = getattr(client, fn)(*args, **kwargs)
+        except HostError as exc:
+            self._fail(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - ProtocolError (too large...), DaemonTimeout (queue full)
+            self._fail(f"cannot send {step} to {self.settings.endpoint}: {exc}")
+            return False
+        if job is not None:
+            job.step = step
+            job.sent_at = self._clock()
+        self._inflight[rid] = (job, step)
+        return True
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _step_open(self, job: Job) -> None:
+        try:
+            doc = self.host.document_key()
+            img = self.host.read_image()
+        except HostError as exc:
+            self._fail(str(exc))
+            return
+        digest = image_digest(img.data, img.width, img.height, img.channels, img.dtype, img.order)
+        job.image, job.digest = img, digest
+        if self.session and digest == self._session_digest and doc == self._session_doc:
+            self._after_open(job)
+            return
+        self._session_doc = doc
+        self._notify(f"opening the image ({img.width}x{img.height}) ...", "busy")
+        self._send(job, "open_digest", "send_open", digest=digest)
+
+    def _after_open(self, job: Job) -> None:
+        assert job.image is not None
+        self.size = (job.image.width, job.image.height)
+        if job.kind == "preview":
+            self._step_predict(job, preview=self.settings.preview_size or None)
+        elif job.kind == "matte":
+            self._step_predict(job, preview=None)
+        elif self._full_generation == job.generation and self._predicted_generation == job.generation:
+            self._step_refine(job)
+        else:
+            self._step_predict(job, preview=None)  # refine needs a full-size matte of these points first
+
+    def _step_predict(self, job: Job, preview: Optional[int]) -> None:
+        if preview is not None and job.image is not None and max(job.image.width, job.image.height) <= preview:
+            preview = None
+        self._notify(f"matting with {len(job.points)} point(s){' (preview)' if preview else ''} ...", "busy")
+        self._send(job, "predict_preview" if preview else "predict_full", "send_predict", self.session,
+                   [p.as_click() for p in job.points], preview=preview, uncertainty=True)
+
+    def _step_refine(self, job: Job) -> None:
+        w, h = self.size
+        if job.kind == "refine_selection":
+            self._notify("refining inside the selection ...", "busy")
+            self._send(job, "refine", "send_refine", self.session, top_n=None, mask=job.selection,
+                       mask_width=w, mask_height=h)
+        else:
+            self._notify(f"refining the {job.top_n} most uncertain patches ...", "busy")
+            self._send(job, "refine", "send_refine", self.session, top_n=job.top_n)
+
+    # -- replies ---------------------------------------------------------------------------------
+    def _on_reply(self, reply: Any) -> None:
+        entry = self._inflight.pop(reply.id, None)
+        if entry is None:
+            return  # fire-and-forget (close) or a request of a dropped job
+        job, step = entry
+        if step == "hello":
+            self._on_hello(reply)
+            return
+        if job is None or job is not self._job:
+            return  # the job was reset/cancelled meanwhile
+        if not reply.ok:
+            self._on_error(job, step, reply)
+            return
+        try:
+            if step == "open_digest" and reply.need_pixels:
+                img = job.image
+                assert img is not None
+                self._notify(f"sending the image ({img.width}x{img.height}) ...", "busy")
+                self._send(job, "open_pixels", "send_open", img.data, img.width, img.height, img.channels,
+                           img.dtype, img.order, digest=job.digest)
+            elif step in ("open_digest", "open_pixels"):
+                res = reply.result()
+                old = self.session
+                self.session, self._session_digest = res.session, job.digest
+                self._predicted_generation = -1
+                self._full_generation = -1
+                if old and old != res.session:
+                    self._send(None, "close", "send_close", old)
+                self._after_open(job)
+            elif step in ("predict_preview", "predict_full"):
+                self._on_matte(job, step, reply.result())
+            elif step == "refine":
+                self._on_refined(job, reply.result())
+        except HostError as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - never raise into the editor's event loop
+            self._fail(f"internal error in {step}: {type(exc).__name__}: {exc}")
+
+    def _on_hello(self, reply: Any) -> None:
+        if not reply.ok:
+            self._notify(self._error_text(reply), "error")
+            return
+        info = reply.result()
+        self.server_info = info
+        model = info.model.get("name") or info.model.get("checkpoint") or "model"
+        trained = info.model.get("trained")
+        note = " (UNTRAINED weights)" if trained is False else ""
+        self._notify(f"connected to {self.settings.endpoint}: {info.device}, {model}{note}", "info")
+
+    def _error_text(self, reply: Any) -> str:
+        err = reply.error
+        code = getattr(err, "code", "")
+        if code == "timeout":
+            return (f"no answer from the daemon at {self.settings.endpoint} within {self.settings.timeout_s:g} s: "
+                    "is clickmatte-daemon running?")
+        if code == "too_large":
+            return f"the daemon refused the image as too large: {getattr(err, 'message', err)}"
+        return f"daemon error: {err}"
+
+    def _on_error(self, job: Job, step: str, reply: Any) -> None:
+        if reply.superseded:
+            self._finish()
+            return
+        code = getattr(reply.error, "code", "")
+        if code == "unknown_session" and not job.retried:
+            job.retried = True  # the daemon restarted or expired the session: open again, once
+            self.session = None
+            self._session_digest = ""
+            self._step_open(job)
+            return
+        if code == "timeout":
+            self.server_info = None
+        self._fail(self._error_text(reply))
+
+    def _outdated(self, job: Job) -> bool:
+        return job.generation != self.generation
+
+    def _on_matte(self, job: Job, step: str, m: Any) -> None:
+        if m.dtype != "uint8":
+            raise HostError(f"unexpected alpha dtype {m.dtype}")
+        self._predicted_generation = job.generation
+        if self._outdated(job):
+            self._finish(None)  # points changed while it ran: drop it (the newer job follows)
+            return
+        full_w, full_h = m.full_width, m.full_height
+        alpha, unc = bytes(m.alpha), bytes(m.uncertainty) if m.uncertainty is not None else None
+        if (m.width, m.height) != (full_w, full_h):
+            alpha = self.host.resize_plane(alpha, m.width, m.height, full_w, full_h)
+            if unc is not None:
+                unc = self.host.resize_plane(unc, m.width, m.height, full_w, full_h)
+        self.host.write_mask(alpha, full_w, full_h, None)
+        if unc is not None:
+            self.host.write_guide(unc, full_w, full_h)
+        self.alpha, self.uncertainty = alpha, unc
+        if step == "predict_full":
+            self._full_generation = job.generation
+        else:
+            self._full_generation = -1
+        if job.kind in ("refine_top", "refine_selection") or (job.kind == "matte" and job.top_n > 0):
+            self._step_refine(job)
+            return
+        what = "preview" if step == "predict_preview" else "matte"
+        self._finish(f"{what} done ({len(job.points)} point(s), {full_w}x{full_h})", "info")
+
+    def _on_refined(self, job: Job, m: Any) -> None:
+        if self._outdated(job):
+            self._finish(None)
+            return
+        if (m.width, m.height) != (m.full_width, m.full_height):
+            raise HostError("refine reply is not full size")
+        alpha = bytes(m.alpha)
+        boxes = [tuple(p) for p in m.patches]
+        self.host.write_mask(alpha, m.full_width, m.full_height, boxes)
+        self.alpha = alpha
+        where = "inside the selection" if job.kind == "refine_selection" else "most uncertain"
+        self._finish(f"refined {len(boxes)} patch(es) {where}", "info")
