@@ -1,0 +1,218 @@
+"""Blocking ClickMatte actions over a ``HostAdapter`` (standard library; pyzmq only when connecting).
+
+A GIMP procedure is synchronous: it may block, with a timeout, until the daemon answers. The
+session controller (``plugin/controller.py``) is built for editors that must never block (it polls
+from a UI timer); GIMP instead runs one of these actions per menu call, each a straight line:
+
+``matte``             read pixels + points -> ``open`` (digest first) -> ``predict`` (full size)
+                      -> optional ``refine`` of the ``top_n`` most uncertain patches -> write the
+                      mask (replacing an earlier ClickMatte mask) and the uncertainty guide.
+``refine-uncertain``  the same prediction, then ``refine(top_n)``; only the refined patches of
+                      the mask are rewritten.
+``refine-selection``  the same prediction, then ``refine(mask=selection)``; only the selection's
+                      bounding box is rewritten (and the host confines it to the selection).
+
+The daemon keeps a session per image (the content digest avoids re-sending pixels), but each GIMP
+call is a fresh process, so refine actions re-run the (cheap, cached-features) prediction from the
+current points before refining: the result never depends on what an earlier call left behind.
+
+Every problem the user can fix raises ``ActionError`` (or the host's ``HostError``) with a message
+meant for GIMP's error console: a missing daemon, a daemon error (its own text), no points, no
+selection, a missing pyzmq.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional, Tuple
+
+from ..host import HostAdapter, HostError
+from ..settings import Settings
+
+Box = Tuple[int, int, int, int]
+Progress = Callable[[float, str], None]
+
+ACTIONS = ("matte", "refine-uncertain", "refine-selection")
+HELLO_TIMEOUT_S = 5.0
+_WIRE_DTYPES = {"u8": "uint8", "u16": "uint16"}
+
+
+class ActionError(Exception):
+    """A failed action, with a message for the user."""
+
+
+@dataclass
+class ActionResult:
+    """What an action did: the layer size, the points used, the boxes rewritten (None = whole mask)."""
+
+    action: str
+    width: int
+    height: int
+    points: int
+    boxes: Optional[List[Box]]
+    guide: bool
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        where = "whole mask" if self.boxes is None else f"{len(self.boxes)} region(s)"
+        return f"{self.action}: {self.points} point(s), {self.width}x{self.height}, rewrote {where}"
+
+
+def _no_progress(fraction: float, text: str) -> None:
+    return None
+
+
+def make_client(settings: Settings, endpoint: str = "", timeout_s: float = 0.0) -> Any:
+    """A ``DaemonClient`` for ``endpoint`` (default: the settings'), with the settings' CURVE keys.
+
+    pyzmq is imported here, not at module import, so the plug-in registers even without it; a
+    missing pyzmq raises ``ActionError`` telling the user how to get it.
+    """
+    try:
+        from ..client import DaemonClient
+    except ImportError as exc:
+        raise ActionError(
+            f"ClickMatte cannot talk to its daemon: pyzmq is not importable in this Python ({exc}). "
+            "Re-run `clickmatte-install gimp` (it vendors pyzmq for GIMP's Python) or install your "
+            "system's pyzmq package (Debian/Ubuntu: python3-zmq)."
+        ) from exc
+    ep = endpoint or settings.endpoint
+    timeout = float(timeout_s) if timeout_s and timeout_s > 0 else float(settings.timeout_s)
+    kwargs: dict = {}
+    if settings.server_public_key:
+        if not (settings.client_public_key and settings.client_secret_key):
+            raise ActionError("Settings name a server key but no client key pair: fill in both client keys "
+                              "(from `clickmatte-keys`) or clear the server key.")
+        kwargs["server_key"] = settings.server_public_key.strip()
+        kwargs["client_keys"] = (settings.client_public_key.strip(), settings.client_secret_key.strip())
+    try:
+        return DaemonClient(ep, timeout_ms=max(1, int(timeout * 1000)), retries=0,
+                            client_name="clickmatte-gimp", **kwargs)
+    except (ValueError, OSError) as exc:
+        raise ActionError(f"Cannot use the daemon endpoint {ep!r}: {exc}") from exc
+    except Exception as exc:  # zmq.ZMQError (bad endpoint syntax) without importing zmq here
+        raise ActionError(f"Cannot use the daemon endpoint {ep!r}: {exc}") from exc
+
+
+def _daemon_call(what: str, endpoint: str, fn: Callable[[], Any]) -> Any:
+    from ..client import DaemonError, DaemonTimeout
+
+    try:
+        return fn()
+    except DaemonTimeout as exc:
+        raise ActionError(f"The ClickMatte daemon at {endpoint} did not answer {what} in time ({exc.message}). "
+                          "It may be overloaded; raise the timeout in Settings, or restart it.") from exc
+    except DaemonError as exc:
+        raise ActionError(f"The ClickMatte daemon failed to {what}: [{exc.code}] {exc.message}") from exc
+
+
+def check_daemon(client: Any, endpoint: str, timeout_s: float = HELLO_TIMEOUT_S) -> Any:
+    """``hello`` with a short timeout; a missing daemon raises ``ActionError`` saying how to start one."""
+    from ..client import DaemonError, DaemonTimeout
+
+    try:
+        return client.hello(timeout_ms=max(1, int(timeout_s * 1000)))
+    except DaemonTimeout as exc:
+        raise ActionError(
+            f"No ClickMatte daemon answers at {endpoint} (waited {timeout_s:g} s). Start one with "
+            f"`clickmatte-daemon --bind {endpoint}`, or set the right endpoint (and keys, for a remote "
+            "box) in Layer > ClickMatte > Settings."
+        ) from exc
+    except DaemonError as exc:
+        raise ActionError(f"The ClickMatte daemon at {endpoint} refused to talk: [{exc.code}] {exc.message}") from exc
+
+
+def selection_bbox(plane: bytes, width: int, height: int) -> Optional[Box]:
+    """Bounding box ``(x, y, w, h)`` of the non-zero bytes of a ``width * height`` plane, or None if all zero."""
+    if len(plane) != width * height:
+        raise ValueError(f"plane must have {width * height} bytes, got {len(plane)}")
+    x0, y0, x1, y1 = width, height, -1, -1
+    for y in range(height):
+        row = plane[y * width : (y + 1) * width]
+        if row.count(0) == width:
+            continue
+        left = width - len(row.lstrip(b"\x00"))
+        right = len(row.rstrip(b"\x00")) - 1
+        x0, x1 = min(x0, left), max(x1, right)
+        y0 = min(y0, y)
+        y1 = y
+    if x1 < 0:
+        return None
+    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+
+
+def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", top_n: int = 0,
+               guide: bool = True, progress: Progress = _no_progress) -> ActionResult:
+    """Run one action (see the module docstring) and write its result through ``host``.
+
+    ``top_n``: patches to refine (``matte``: 0 = none; ``refine-uncertain``: must be >= 1).
+    ``progress(fraction, text)`` is called as the work advances. Raises ``ActionError`` /
+    ``HostError`` with a user-facing message; on error nothing has been written.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 0:
+        raise ValueError(f"top_n must be a non-negative integer, got {top_n!r}")
+    if action == "refine-uncertain" and top_n < 1:
+        raise ValueError("refine-uncertain needs top_n >= 1")
+    endpoint = endpoint or getattr(client, "endpoint", "")
+
+    progress(0.02, "reading points")
+    points = host.read_points()
+    warnings = list(getattr(host, "warnings", []))
+    check = getattr(host, "check_outputs", None)
+    if check is not None:
+        check()  # e.g. a foreign layer mask: fail before any daemon work
+    selection = None
+    bbox = None
+    if action == "refine-selection":
+        selection = host.read_selection()
+        if selection is None:
+            raise HostError("Refine selection needs a selection: select the edge area to refine "
+                            "(e.g. with the Free Select tool), then run it again.")
+
+    progress(0.05, "reading pixels")
+    image = host.read_image()
+    if selection is not None:
+        bbox = selection_bbox(selection, image.width, image.height)
+        if bbox is None:
+            raise HostError("The selection does not overlap the active layer: nothing to refine.")
+
+    progress(0.10, "connecting to the daemon")
+    check_daemon(client, endpoint)
+    progress(0.20, "sending the image")
+    opened = _daemon_call("open the image", endpoint, lambda: client.open(
+        image.data, image.width, image.height, channels=image.channels, dtype=_WIRE_DTYPES[image.dtype],
+        order=image.order))
+    clicks = [p.as_click() for p in points]
+    progress(0.45, "computing the matte")
+    matte = _daemon_call("compute the matte", endpoint, lambda: client.predict(
+        opened.session, clicks, preview=None, alpha_dtype="uint8", uncertainty=(action == "matte" and guide)))
+    alpha, boxes = matte.alpha, None
+    if action == "matte" and top_n > 0 or action == "refine-uncertain":
+        progress(0.70, f"refining the {top_n} most uncertain patches")
+        refined = _daemon_call("refine the matte", endpoint, lambda: client.refine(opened.session, top_n=top_n))
+        alpha = refined.alpha
+        if action == "refine-uncertain":
+            boxes = [tuple(b) for b in refined.patches]
+            if not boxes:
+                warnings.append("the daemon found no patch to refine")
+    elif action == "refine-selection":
+        progress(0.70, "refining the selection")
+        refined = _daemon_call("refine the selection", endpoint, lambda: client.refine(
+            opened.session, top_n=None, mask=selection, mask_width=image.width, mask_height=image.height))
+        alpha, boxes = refined.alpha, [bbox]
+    if (matte.width, matte.height) != (image.width, image.height):
+        raise ActionError(f"The daemon answered with a {matte.width}x{matte.height} matte for a "
+                          f"{image.width}x{image.height} layer.")
+
+    progress(0.90, "writing the layer mask")
+    if boxes is None or boxes:
+        host.write_mask(bytes(alpha), image.width, image.height, boxes)
+    wrote_guide = False
+    if action == "matte" and guide and matte.uncertainty is not None:
+        host.write_guide(bytes(matte.uncertainty), image.width, image.height)
+        wrote_guide = True
+    progress(1.0, "done")
+    return ActionResult(action, image.width, image.height, len(points), boxes, wrote_guide, warnings)
+

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""ClickMatte for GIMP 3: a layer mask from foreground/background points, refined where unsure.
+
+Menu: Layer > ClickMatte > Matte from points / Refine uncertain edges... / Refine selection /
+Settings... . Points are the anchors of paths named "fg" and "bg" (any name starting with
+fg/foreground or bg/background, any case), drawn with the Paths tool. The daemon
+(``clickmatte-daemon``) computes the matte; its endpoint and CURVE keys are set in Settings
+(shared with the Krita plugin) or passed as procedure arguments.
+
+Every procedure also runs non-interactively (scripts, batch mode) with all its values as
+arguments, e.g. from ``gimp-console-3.0 --batch-interpreter=python-fu-eval``::
+
+    proc = Gimp.get_pdb().lookup_procedure("plug-in-clickmatte-matte")
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", [layer])
+    cfg.set_property("endpoint", "tcp://127.0.0.1:5557")
+    proc.run(cfg)
+
+Installed by ``clickmatte-install gimp`` as ``plug-ins/clickmatte/clickmatte.py`` (executable),
+next to ``clickmatte_core/`` (the host-agnostic core plus the GIMP adapter) and ``vendor/``
+(pyzmq built for GIMP's Python, when it could be downloaded). pyzmq is imported only when a
+procedure runs, so the plug-in registers (and explains the problem) without it.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+for _p in (os.path.join(HERE, "vendor"), HERE):
+    if os.path.isdir(_p) and _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROC_MATTE = "plug-in-clickmatte-matte"
+PROC_REFINE_UNCERTAIN = "plug-in-clickmatte-refine-uncertain"
+PROC_REFINE_SELECTION = "plug-in-clickmatte-refine-selection"
+PROC_SETTINGS = "plug-in-clickmatte-settings"
+MENU = "<Image>/Layer/ClickMatte"
+RW = GObject.ParamFlags.READWRITE
+
+_ACTION_OF = {
+    PROC_MATTE: "matte",
+    PROC_REFINE_UNCERTAIN: "refine-uncertain",
+    PROC_REFINE_SELECTION: "refine-selection",
+}
+
+
+def _core():
+    """The core modules, imported lazily so that a broken install still registers and explains itself."""
+    try:
+        from clickmatte_core import host, settings
+        from clickmatte_core.gimp import actions, gimp_host
+    except ImportError as exc:
+        raise RuntimeError(
+            f"ClickMatte is not installed completely ({exc}): the folder {HERE} must hold clickmatte_core/. "
+            "Re-run `clickmatte-install gimp`."
+        ) from exc
+    return host, settings, actions, gimp_host
+
+
+def _fail(procedure, run_mode, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.message(message)
+    else:
+        sys.stderr.write(f"ClickMatte: {message}\n")
+    err = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
+    return procedure.new_return_values(status, err)
+
+
+def _dialog(procedure, config, title, names):
+    """Show GIMP's standard dialog for ``names``; False if the user cancelled."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("clickmatte")
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config, title=title)
+    dialog.fill(names)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def run_image_action(procedure, run_mode, image, drawables, config, data):
+    """Shared body of the three image procedures (Matte, Refine uncertain, Refine selection)."""
+    name = procedure.get_name()
+    action = _ACTION_OF[name]
+    try:
+        host_mod, settings_mod, actions, gimp_host = _core()
+    except RuntimeError as exc:
+        return _fail(procedure, run_mode, str(exc))
+    Gegl.init(None)
+    if run_mode == Gimp.RunMode.INTERACTIVE and action == "refine-uncertain":
+        if not _dialog(procedure, config, "Refine uncertain edges", ["top-n"]):
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+
+    settings = settings_mod.load()
+    if settings.problem:
+        Gimp.message(f"ClickMatte: {settings.problem}")
+    endpoint = config.get_property("endpoint") or settings.endpoint
+    timeout = config.get_property("timeout")
+    top_n = 0
+    guide = False
+    if action == "matte":
+        top_n = config.get_property("top-n")
+        top_n = settings.top_n if top_n < 0 else top_n
+        guide = bool(config.get_property("guide"))
+    elif action == "refine-uncertain":
+        top_n = config.get_property("top-n")
+
+    client = None
+    Gimp.progress_init(f"ClickMatte: {procedure.get_menu_label().replace('_', '').rstrip('.')}")
+    image.undo_group_start()
+    try:
+        layer = gimp_host.resolve_layer(drawables)
+        host = gimp_host.GimpHost(image, layer, guide_opacity=settings.guide_opacity)
+        client = actions.make_client(settings, endpoint, timeout)
+        result = actions.run_action(action, host, client, endpoint=endpoint, top_n=top_n, guide=guide,
+                                    progress=host.set_fraction)
+    except (host_mod.HostError, actions.ActionError) as exc:
+        return _fail(procedure, run_mode, str(exc))
+    except Exception as exc:  # a bug: say so, with the type, rather than "plug-in crashed"
+        return _fail(procedure, run_mode, f"unexpected error ({type(exc).__name__}): {exc}")
+    finally:
+        image.undo_group_end()
+        Gimp.progress_end()
+        if client is not None:
+            client.disconnect()
+    for w in result.warnings:
+        Gimp.message(f"ClickMatte: {w}")
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+_SETTING_ARGS = (
+    # (argument, Settings field)
+    ("endpoint", "endpoint"),
+    ("server-public-key", "server_public_key"),
+    ("client-public-key", "client_public_key"),
+    ("client-secret-key", "client_secret_key"),
+    ("timeout", "timeout_s"),
+    ("top-n", "top_n"),
+    ("guide-opacity", "guide_opacity"),
+)
+
+
+def run_settings(procedure, config, data):
+    """Settings: show the shared settings (interactive) and save them; or save the given arguments."""
+    run_mode = config.get_property("run-mode")
+    try:
+        _host, settings_mod, _actions, _gimp_host = _core()
+    except RuntimeError as exc:
+        return _fail(procedure, run_mode, str(exc))
+    current = settings_mod.load()
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        for arg, attr in _SETTING_ARGS:
+            config.set_property(arg, getattr(current, attr))
+        if not _dialog(procedure, config, "ClickMatte settings", [a for a, _ in _SETTING_ARGS]):
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    values = {attr: config.get_property(arg) for arg, attr in _SETTING_ARGS}
+    values["endpoint"] = values["endpoint"].strip() or current.endpoint
+    try:
+        new = settings_mod.Settings(**{**current.to_json(), **values})
+        path = settings_mod.save(new)
+    except (ValueError, OSError) as exc:
+        return _fail(procedure, run_mode, f"settings not saved: {exc}")
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.message(f"ClickMatte: settings saved to {path}")
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _add_connection_args(procedure):
+    procedure.add_string_argument("endpoint", "Daemon _endpoint",
+                                  "Daemon endpoint, e.g. tcp://127.0.0.1:5557 (empty: from Settings)", "", RW)
+    procedure.add_double_argument("timeout", "_Timeout (s)",
+                                  "Seconds to wait for the daemon (0: from Settings)", 0.0, 3600.0, 0.0, RW)
+
+
+class ClickMatte(Gimp.PlugIn):
+    """Registers the ClickMatte procedures under Layer > ClickMatte."""
+
+    def do_query_procedures(self):
+        return [PROC_MATTE, PROC_REFINE_UNCERTAIN, PROC_REFINE_SELECTION, PROC_SETTINGS]
+
+    def do_set_i18n(self, name):
+        return False
+
+    def do_create_procedure(self, name):
+        if name == PROC_SETTINGS:
+            proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_settings, None)
+            proc.set_menu_label("_Settings...")
+            proc.set_documentation(
+                "ClickMatte settings: daemon endpoint, CURVE keys, timeout, refinement, guide opacity",
+                "Saved in the per-user clickmatte settings file shared with the Krita plugin. Keys are the "
+                "Z85 text made by `clickmatte-keys` (needed only for a daemon on another machine).",
+                name)
+            proc.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
+                                   Gimp.RunMode.NONINTERACTIVE, RW)
+            proc.add_string_argument("endpoint", "Daemon _endpoint", "e.g. tcp://127.0.0.1:5557",
+                                     "tcp://127.0.0.1:5557", RW)
+            proc.add_string_argument("server-public-key", "_Server public key (Z85)",
+                                     "The daemon's CURVE public key (remote daemons only)", "", RW)
+            proc.add_string_argument("client-public-key", "_Client public key (Z85)",
+                                     "This machine's CURVE public key", "", RW)
+            proc.add_string_argument("client-secret-key", "Client s_ecret key (Z85)",
+                                     "This machine's CURVE secret key", "", RW)
+            proc.add_double_argument("timeout", "_Timeout (s)", "Seconds to wait for the daemon",
+                                     0.5, 3600.0, 20.0, RW)
+            proc.add_int_argument("top-n", "Patches refined after a _matte",
+                                  "Most uncertain patches refined automatically by Matte from points",
+                                  0, 256, 8, RW)
+            proc.add_int_argument("guide-opacity", "_Guide opacity (%)",
+                                  "Opacity of the ClickMatte uncertainty layer", 0, 100, 60, RW)
+        else:
+            proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_image_action, None)
+            proc.set_image_types("*")  # grayscale and indexed images get a clear message
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            _add_connection_args(proc)
+            if name == PROC_MATTE:
+                proc.set_menu_label("_Matte from points")
+                proc.set_documentation(
+                    "Layer mask from the anchors of the paths named fg / bg",
+                    "Foreground points: anchors of paths whose name starts with 'fg' (or 'foreground'); "
+                    "background: 'bg' (or 'background'); any case. Replaces an earlier ClickMatte mask on "
+                    "the active layer (never its pixels) and adds the layer 'ClickMatte uncertainty', "
+                    "all in one undo step.",
+                    name)
+                proc.add_int_argument("top-n", "_Refine patches",
+                                      "Most uncertain patches refined right away (-1: from Settings, 0: none)",
+                                      -1, 256, -1, RW)
+                proc.add_boolean_argument("guide", "Uncertainty _guide layer",
+                                          "Add or replace the 'ClickMatte uncertainty' layer", True, RW)
+            elif name == PROC_REFINE_UNCERTAIN:
+                proc.set_menu_label("Refine _uncertain edges...")
+                proc.set_documentation(
+                    "Refine the most uncertain patches of the ClickMatte mask",
+                    "Recomputes the matte from the fg/bg paths and refines its N most uncertain 64x64 "
+                    "patches at full resolution; only those patches of the mask change (inside the "
+                    "selection, if there is one).",
+                    name)
+                proc.add_int_argument("top-n", "_Number of patches", "How many 64x64 patches to refine",
+                                      1, 256, 8, RW)
+            else:
+                proc.set_menu_label("Refine _selection")
+                proc.set_documentation(
+                    "Refine the ClickMatte mask inside the selection",
+                    "Recomputes the matte from the fg/bg paths and refines it at full resolution inside the "
+                    "current selection; mask pixels outside the selection are left as they are.",
+                    name)
+        proc.set_attribution("clickmatte", "clickmatte contributors", "2026")
+        proc.add_menu_path(MENU)
+        return proc
+
+
+if __name__ == "__main__":
+    Gimp.main(ClickMatte.__gtype__, sys.argv)

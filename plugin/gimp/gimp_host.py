@@ -1,0 +1,212 @@
+"""``GimpHost``: the host-agnostic core's ``HostAdapter`` for GIMP 3 (runs inside GIMP only).
+
+All coordinates and planes are relative to the *active layer* (its own pixel grid, offsets
+removed), so layers smaller or larger than the canvas work. GIMP paths (image coordinates) are
+shifted by the layer's offsets; the selection is read over the layer's rectangle.
+
+Outputs:
+
+- the layer mask, linear ``"Y u8"``, tagged with the parasite ``clickmatte-mask`` so a later run
+  replaces it (a mask without the tag was made by someone else: it is left alone and the user is
+  told). A full matte removes the old ClickMatte mask and adds a new one; a refine writes through
+  GIMP's shadow buffer and ``merge_shadow``, so GIMP itself confines the change to the current
+  selection (soft selections blend) and records it for undo. The layer's own pixels are never
+  written.
+- the guide layer "ClickMatte uncertainty" (colour-mapped, semi-transparent RGBA), above the
+  active layer, tagged with the parasite ``clickmatte-guide`` naming its layer; replaced on each
+  run.
+
+The caller wraps a whole action in ``image.undo_group_start()`` / ``undo_group_end()``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+from ..host import Box, HostAdapter, HostError, ImageData, Point  # noqa: E402
+from ..raster import crop, guide_rgba, paste  # noqa: E402
+from .formats import GUIDE_FORMAT, MASK_FORMAT, SELECTION_FORMAT, pixel_format  # noqa: E402
+from .points import bezier_anchors, points_from_paths  # noqa: E402
+
+MASK_PARASITE = "clickmatte-mask"
+GUIDE_PARASITE = "clickmatte-guide"
+GUIDE_NAME = "ClickMatte uncertainty"
+_PERSISTENT = 1  # GIMP_PARASITE_PERSISTENT: saved in .xcf
+
+
+def _rect(x: int, y: int, w: int, h: int) -> "Gegl.Rectangle":
+    return Gegl.Rectangle.new(int(x), int(y), int(w), int(h))
+
+
+def _parasite(name: str, value: str) -> "Gimp.Parasite":
+    return Gimp.Parasite.new(name, _PERSISTENT, value.encode("utf-8"))
+
+
+def _parasite_text(item: "Gimp.Item", name: str) -> Optional[str]:
+    par = item.get_parasite(name)
+    if par is None:
+        return None
+    return bytes(par.get_data()).decode("utf-8", "replace")
+
+
+def resolve_layer(drawables: Sequence["Gimp.Drawable"]) -> "Gimp.Layer":
+    """The one layer ClickMatte works on: the selected layer (or the layer of a selected layer mask).
+
+    Raises ``HostError`` for no drawable, several, or a channel.
+    """
+    if not drawables:
+        raise HostError("ClickMatte needs an active layer: select the layer to cut out in the Layers dialog.")
+    if len(drawables) > 1:
+        raise HostError("ClickMatte works on one layer at a time: select a single layer.")
+    d = drawables[0]
+    if d.is_layer_mask():
+        return Gimp.Layer.from_mask(d)
+    if not d.is_layer():
+        raise HostError("ClickMatte works on layers, not channels: select a layer.")
+    if _parasite_text(d, GUIDE_PARASITE) is not None:
+        raise HostError(f"\"{GUIDE_NAME}\" is ClickMatte's guide layer: select the layer to cut out instead.")
+    return d
+
+
+class GimpHost(HostAdapter):
+    """``HostAdapter`` over one GIMP image and one of its layers (see the module docstring)."""
+
+    def __init__(self, image: "Gimp.Image", layer: "Gimp.Layer", guide_opacity: float = 60.0) -> None:
+        self.image = image
+        self.layer = layer
+        self.guide_opacity = float(guide_opacity)
+        self.warnings: List[str] = []
+        self.width = layer.get_width()
+        self.height = layer.get_height()
+        ok, ox, oy = layer.get_offsets()
+        self.offset = (int(ox), int(oy))
+
+    # -- reading ----------------------------------------------------------------------------
+    def read_image(self) -> ImageData:
+        fmt, dtype = pixel_format(self.image.get_base_type().value_nick, self.image.get_precision().value_nick)
+        data = self.layer.get_buffer().get(_rect(0, 0, self.width, self.height), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+        return ImageData(self.width, self.height, 3, dtype, "RGB", bytes(data))
+
+    def path_anchors(self) -> List[Tuple[str, List[Tuple[float, float]]]]:
+        """``[(path name, [(x, y) anchors in image pixels])]`` for every path of the image."""
+        out = []
+        for path in self.image.get_paths():
+            anchors: List[Tuple[float, float]] = []
+            for sid in path.get_strokes():
+                kind, ctrl, _closed = path.stroke_get_points(sid)
+                if kind == Gimp.PathStrokeType.BEZIER:
+                    anchors.extend(bezier_anchors(ctrl))
+            out.append((path.get_name(), anchors))
+        return out
+
+    def read_points(self) -> List[Point]:
+        points, warnings = points_from_paths(self.path_anchors(), self.offset, (self.width, self.height))
+        self.warnings.extend(warnings)
+        return points
+
+    def read_selection(self) -> Optional[bytes]:
+        if Gimp.Selection.is_empty(self.image):
+            return None
+        sel = self.image.get_selection().get_buffer()
+        ox, oy = self.offset
+        data = sel.get(_rect(ox, oy, self.width, self.height), 1.0, SELECTION_FORMAT, Gegl.AbyssPolicy.NONE)
+        return bytes(data)
+
+    def document_key(self) -> str:
+        return f"gimp:{self.image.get_id()}:{self.layer.get_id()}"
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_points(self, points: Sequence[Point]) -> None:
+        """Points live in the user's own paths; ClickMatte never rewrites them."""
+
+    def _own_mask(self) -> Optional["Gimp.LayerMask"]:
+        mask = self.layer.get_mask()
+        if mask is None:
+            return None
+        if _parasite_text(mask, MASK_PARASITE) is None:
+            raise HostError(
+                f"Layer \"{self.layer.get_name()}\" already has a layer mask that ClickMatte did not make. "
+                "Apply or delete it (Layer > Mask), then run ClickMatte again; nothing was changed."
+            )
+        return mask
+
+    def check_outputs(self) -> None:
+        """Raise ``HostError`` now (before any daemon work) if the mask could not be written."""
+        self._own_mask()
+
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+        if (width, height) != (self.width, self.height) or len(alpha) != width * height:
+            raise HostError(f"internal: alpha of {width}x{height} does not fit the {self.width}x{self.height} layer")
+        mask = self._own_mask()
+        full = _rect(0, 0, width, height)
+        if mask is None or boxes is None:
+            if mask is not None:
+                self.layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+            mask = self.layer.create_mask(Gimp.AddMaskType.WHITE)
+            buf = mask.get_buffer()
+            buf.set(full, MASK_FORMAT, bytes(alpha))
+            buf.flush()
+            self.layer.add_mask(mask)
+            mask.attach_parasite(_parasite(MASK_PARASITE, "1"))
+        else:
+            # Refine: only ``boxes`` changed. Splice them into the current mask and merge through the
+            # shadow buffer (undoable; GIMP confines the merge to the selection, if any).
+            current = bytes(mask.get_buffer().get(full, 1.0, MASK_FORMAT, Gegl.AbyssPolicy.NONE))
+            for box in boxes:
+                current = paste(current, width, box, crop(alpha, width, box))
+            shadow = mask.get_shadow_buffer()
+            shadow.set(full, MASK_FORMAT, current)
+            shadow.flush()
+            mask.merge_shadow(True)
+        mask.update(0, 0, width, height)
+
+    def _old_guides(self) -> List["Gimp.Layer"]:
+        key = str(self.layer.get_tattoo())
+        return [lyr for lyr in self.image.get_layers() if _parasite_text(lyr, GUIDE_PARASITE) == key]
+
+    def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
+        if len(uncertainty) != width * height or (width, height) != (self.width, self.height):
+            raise HostError(f"internal: uncertainty of {width}x{height} does not fit the layer")
+        for old in self._old_guides():
+            self.image.remove_layer(old)
+        guide = Gimp.Layer.new(self.image, GUIDE_NAME, width, height, Gimp.ImageType.RGBA_IMAGE,
+                               self.guide_opacity, Gimp.LayerMode.NORMAL)
+        buf = guide.get_buffer()
+        buf.set(_rect(0, 0, width, height), GUIDE_FORMAT, guide_rgba(uncertainty, "RGBA"))
+        buf.flush()
+        parent = self.layer.get_parent()
+        position = self.image.get_item_position(self.layer)
+        self.image.insert_layer(guide, parent, position)
+        guide.set_offsets(*self.offset)
+        guide.attach_parasite(_parasite(GUIDE_PARASITE, str(self.layer.get_tattoo())))
+        guide.update(0, 0, width, height)
+        self.image.set_selected_layers([self.layer])  # keep the user's layer active
+
+    def clear_outputs(self) -> None:
+        for old in self._old_guides():
+            self.image.remove_layer(old)
+        if self._own_mask() is not None:
+            self.layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+
+    def notify(self, message: str, level: str = "info") -> None:
+        if level in ("warning", "error"):
+            Gimp.message(f"ClickMatte: {message}")
+        else:
+            Gimp.progress_set_text(f"ClickMatte: {message}")
+
+    def progress(self, busy: bool) -> None:
+        if busy:
+            Gimp.progress_pulse()
+        else:
+            Gimp.progress_end()
+
+    def set_fraction(self, fraction: float, text: str = "") -> None:
+        """Move GIMP's progress bar to ``fraction`` (0..1), optionally with a new text."""
+        if text:
+            Gimp.progress_set_text(f"ClickMatte: {text}")
+        Gimp.progress_update(max(0.0, min(1.0, float(fraction))))
