@@ -1,0 +1,149 @@
+"""Daemon configuration: command-line options, their checks, and the loopback / CURVE rule.
+
+Nothing here imports torch or the model, so ``clickmatte-daemon --help`` and configuration
+errors are instant.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES
+
+SERVER_SECRET_FILE = "server.key_secret"
+SERVER_PUBLIC_FILE = "server.key"
+AUTHORIZED_DIR = "authorized_clients"
+CLIENTS_DIR = "clients"
+
+
+class ConfigError(ValueError):
+    """A configuration the daemon cannot run with; the message is one line meant for the user."""
+
+
+@dataclass
+class DaemonConfig:
+    """Validated daemon settings.
+
+    ``max_image_mp``: largest image in megapixels (width * height / 1e6); ``max_cache_mb``: bytes of
+    images + per-session alpha/uncertainty kept (LRU); ``max_sessions``: sessions kept (LRU).
+    """
+
+    bind: str = DEFAULT_ENDPOINT
+    device: str = "auto"
+    checkpoint: Optional[Path] = None
+    max_sessions: int = 8
+    max_cache_mb: int = 2048
+    max_image_mp: float = 50.0
+    curve_keys: Optional[Path] = None
+    working_size: int = 512
+    log_level: str = "INFO"
+
+    @property
+    def max_image_pixels(self) -> int:
+        return int(self.max_image_mp * 1_000_000)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Largest accepted message: the biggest image as 4-channel uint16, plus the header."""
+        return self.max_image_pixels * 4 * 2 + MAX_HEADER_BYTES
+
+    @property
+    def max_cache_bytes(self) -> int:
+        return self.max_cache_mb * 1024 * 1024
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """True for endpoints only this machine can reach: ``ipc://``, ``inproc://``, and ``tcp://`` on a
+    loopback address (127.0.0.0/8, ::1, localhost). Wildcards (``*``, ``0.0.0.0``) are not local."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    hostport = endpoint[len("tcp://"):]
+    if ";" in hostport:  # "source;destination" syntax: judge the bound part
+        hostport = hostport.split(";")[-1]
+    host, sep, _port = hostport.rpartition(":")
+    if not sep:
+        return False
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # interface names, hostnames, "*"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="clickmatte-daemon",
+        description="clickmatte inference daemon (ZeroMQ ROUTER, protocol clickmatte/1).",
+    )
+    ap.add_argument("--bind", default=DEFAULT_ENDPOINT,
+                    help=f"ZeroMQ endpoint to bind (default {DEFAULT_ENDPOINT}; ipc:///path works too). "
+                         "A non-loopback address needs --curve-keys.")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="model checkpoint (default: the shipped weights, else an untrained net)")
+    ap.add_argument("--max-sessions", type=int, default=8, help="sessions kept, least recently used dropped (8)")
+    ap.add_argument("--max-cache-mb", type=int, default=2048,
+                    help="memory for cached images and session results in MiB (2048)")
+    ap.add_argument("--max-image-mp", type=float, default=50.0, help="largest image in megapixels (50)")
+    ap.add_argument("--curve-keys", type=Path, default=None,
+                    help=f"key folder made by clickmatte-keys: {SERVER_SECRET_FILE} and {AUTHORIZED_DIR}/*.key "
+                         "(enables CURVE encryption and the client allow-list)")
+    ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse network input (512)")
+    ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return ap
+
+
+def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
+    """Parse and check the command line; raises :class:`ConfigError` (argparse exits on syntax errors)."""
+    a = build_parser().parse_args(argv)
+    cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
+                       max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
+                       working_size=a.working_size, log_level=a.log_level)
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: DaemonConfig) -> None:
+    """Raise :class:`ConfigError` with a one-line explanation for settings the daemon cannot run with."""
+    if not cfg.bind.startswith(("tcp://", "ipc://", "inproc://")):
+        raise ConfigError(f"--bind must be a tcp://, ipc:// or inproc:// endpoint, got {cfg.bind!r}")
+    if cfg.max_sessions < 1:
+        raise ConfigError(f"--max-sessions must be >= 1, got {cfg.max_sessions}")
+    if cfg.max_cache_mb < 1:
+        raise ConfigError(f"--max-cache-mb must be >= 1, got {cfg.max_cache_mb}")
+    if not 0 < cfg.max_image_mp <= 64:
+        raise ConfigError(f"--max-image-mp must be within (0, 64] (the model takes sides up to 8000 px), "
+                          f"got {cfg.max_image_mp}")
+    if cfg.working_size < 32:
+        raise ConfigError(f"--working-size must be >= 32, got {cfg.working_size}")
+    dev = cfg.device
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+    if cfg.checkpoint is not None and not cfg.checkpoint.is_file():
+        raise ConfigError(f"checkpoint not found: {cfg.checkpoint}")
+    if cfg.curve_keys is not None:
+        secret = cfg.curve_keys / SERVER_SECRET_FILE
+        if not secret.is_file():
+            raise ConfigError(f"--curve-keys {cfg.curve_keys}: no {SERVER_SECRET_FILE} there "
+                              f"(create keys with: clickmatte-keys {cfg.curve_keys})")
+        allowed = cfg.curve_keys / AUTHORIZED_DIR
+        if not allowed.is_dir() or not any(p.suffix == ".key" for p in allowed.iterdir()):
+            raise ConfigError(f"--curve-keys {cfg.curve_keys}: no client public keys in {allowed} "
+                              f"(add one with: clickmatte-keys {cfg.curve_keys} --client NAME)")
+    elif not is_local_endpoint(cfg.bind):
+        raise ConfigError(
+            f"refusing to bind {cfg.bind} without encryption: anyone on the network could send images and "
+            "read results. Use a loopback address (tcp://127.0.0.1:PORT) or ipc://, or pass --curve-keys DIR "
+            "(made by clickmatte-keys) to require CURVE encryption and an allow-list of client keys.")
+    if cfg.bind.startswith("ipc://"):
+        parent = Path(cfg.bind[len("ipc://"):]).parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ConfigError(f"--bind {cfg.bind}: folder {parent} does not exist or is not writable")

@@ -1,0 +1,117 @@
+"""MattingEngine: the one model the daemon owns, switched between cached images.
+
+The model package (and torch) is imported only in :meth:`MattingEngine.load`, so the daemon's
+configuration parsing and ``--help`` stay cheap. One ``Predictor`` serves every session: before a
+request the session's image becomes the predictor's image (the working-resolution input tensor is
+cached per image, so switching back and forth costs nothing), and the session's last alpha and
+uncertainty are put back before a refine.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .sessions import ImageEntry, Session
+
+log = logging.getLogger("clickmatte.daemon")
+
+Box = Tuple[int, int, int, int]
+
+
+class MattingEngine:
+    """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
+
+    def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512) -> None:
+        self.device_request = device
+        self.checkpoint = checkpoint
+        self.working_size = working_size
+        self.predictor: Any = None
+        self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
+        self.min_side = 32
+        self.max_side = 8000
+        self._current: Optional[ImageEntry] = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.predictor is not None
+
+    @property
+    def device(self) -> str:
+        return str(self.predictor.device) if self.predictor is not None else self.device_request
+
+    def load(self) -> None:
+        """Import the model and build the Predictor. Raises ValueError (e.g. CUDA requested but absent,
+        bad checkpoint) with a message fit for the user."""
+        if self.predictor is not None:
+            return
+        from clickmatte.model import DEFAULT_CHECKPOINT, Predictor, load_default_model, resolve_device
+        from clickmatte.model import predictor as predictor_module
+
+        device = resolve_device(self.device_request)  # ValueError if CUDA is absent
+        model = load_default_model(self.checkpoint)
+        self.predictor = Predictor(model=model, device=device, working_size=self.working_size)
+        ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
+        self.model_info = {
+            "name": getattr(model, "name", "clickmatte-lite0"),
+            "loaded": True,
+            "trained": ckpt is not None,
+            "checkpoint": str(ckpt) if ckpt is not None else None,
+            "patch_size": int(model.refiner.config.patch_size),
+            "working_size": self.working_size,
+        }
+        self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
+        self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))
+        log.info("model %s on %s (%s)", self.model_info["name"], self.device,
+                 f"checkpoint {ckpt}" if ckpt else "UNTRAINED: no checkpoint")
+
+    # -- per-request work ---------------------------------------------------------------------
+    def _activate(self, entry: ImageEntry) -> None:
+        p = self.predictor
+        if self._current is entry and p.image is entry.rgb:
+            return
+        if entry.work is not None and hasattr(p, "_work_rgb"):
+            p.reset_image()
+            p.image = entry.rgb
+            p._work_rgb = entry.work
+        else:
+            p.set_image(entry.rgb)  # ValueError for sides outside the model's range
+            entry.work = getattr(p, "_work_rgb", None)
+        self._current = entry
+
+    def forget(self, entry: ImageEntry) -> None:
+        """Drop the predictor's reference to ``entry`` (e.g. when evicted) so its memory can be freed."""
+        if self._current is entry:
+            self.predictor.reset_image()
+            self._current = None
+
+    def check_image(self, height: int, width: int) -> None:
+        if not (self.min_side <= height <= self.max_side and self.min_side <= width <= self.max_side):
+            raise ValueError(f"image sides must be within {self.min_side}..{self.max_side} px, got {width}x{height}")
+
+    def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: bool = False
+                ) -> Tuple[np.ndarray, np.ndarray]:
+        """Clicks -> ``(alpha, sigma)``, ``(H, W)`` float32 at full size; stored in the session."""
+        self.load()
+        self._activate(session.image)
+        prev = session.alpha if prev_alpha else None
+        alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)
+        session.alpha, session.sigma = alpha, sigma
+        return alpha, sigma
+
+    def refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
+               mask: Optional[np.ndarray]) -> Tuple[np.ndarray, List[Box]]:
+        """Refine the session's last prediction -> ``(alpha (H, W) float32, boxes changed)``."""
+        if session.alpha is None or session.sigma is None:
+            raise ValueError("nothing to refine: send a predict for this session first")
+        self.load()
+        self._activate(session.image)
+        p = self.predictor
+        p.alpha, p.uncertainty = session.alpha, session.sigma
+        if top_n is None and regions is None and mask is None:
+            top_n = 8
+        alpha = p.refine(top_n=top_n, regions=regions, mask=mask)
+        session.alpha = alpha
+        return alpha, [tuple(int(v) for v in b) for b in p.last_patches]  # type: ignore[misc]
