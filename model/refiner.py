@@ -108,7 +108,7 @@ def select_patches(
         raise ValueError(f"top_n must be >= 0, got {top_n}")
     h, w = sigma.shape
     k = patch_size
-    stride = max(1, k // 8)
+    stride = max(1, k // 16)
     scores, ys, xs = _window_scores(sigma.astype(np.float64), k, stride)
     kh, kw = min(k, h), min(k, w)
     allowed = _allowed_windows(ys, xs, kh, kw, h, w, regions, mask)

@@ -1,0 +1,316 @@
+"""Training data: re-composited matting samples with clicks (and a simulated previous alpha).
+
+- :class:`CropBank` holds real (image, alpha) crops and their estimated foreground colours
+  (pymatting's ``estimate_foreground_ml``, cached on disk).
+- :func:`augment_layer` warps a foreground (flip, scale, rotation, shift, colour jitter).
+- :class:`CompositeSampler` draws samples: a real crop as it is, a crop re-composited on another
+  background (photos or generated), or a **multi-object** composite of two foregrounds where the
+  target is the object carrying the foreground clicks and background clicks may fall on the
+  other — so that clicks select which object is foreground.
+- Clicks: ``m ~ Geometric(1/6)`` per sample (radius set by the encoder), foreground clicks in
+  the target's solid interior, background clicks in the solid background; with some probability a
+  previous alpha (a degraded ground truth, RITM-style) plus corrective clicks on its errors.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .clicks import Click, encode_clicks
+
+
+def read_rgb(path: os.PathLike | str) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_alpha(path: os.PathLike | str) -> np.ndarray:
+    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if a is None:
+        raise ValueError(f"cannot read alpha {path}")
+    if a.ndim == 3:
+        a = a[..., 0]
+    scale = 65535.0 if a.dtype == np.uint16 else 255.0
+    return a.astype(np.float32) / scale
+
+
+class CropBank:
+    """Real crops: ``images[i]`` uint8 HxWx3, ``alphas[i]`` float32 HxW, ``foregrounds[i]`` float32 HxWx3 in [0, 1]."""
+
+    def __init__(self, root: os.PathLike | str, names: Sequence[str], cache_dir: Optional[os.PathLike | str] = None) -> None:
+        root = Path(root)
+        if not names:
+            raise ValueError("CropBank needs at least one crop name")
+        self.names = list(names)
+        self.images = [read_rgb(root / "image" / n) for n in self.names]
+        self.alphas = [read_alpha(root / "alpha" / n) for n in self.names]
+        self.foregrounds = [self._foreground(i, cache_dir) for i in range(len(self.names))]
+
+    def _foreground(self, i: int, cache_dir: Optional[os.PathLike | str]) -> np.ndarray:
+        img, a = self.images[i], self.alphas[i]
+        key = hashlib.sha1(img.tobytes() + a.tobytes()).hexdigest()[:16]
+        path = Path(cache_dir) / f"fg_{key}.npy" if cache_dir else None
+        if path is not None and path.is_file():
+            return np.load(path).astype(np.float32) / 255.0
+        from pymatting import estimate_foreground_ml
+
+        fg = estimate_foreground_ml(img.astype(np.float64) / 255.0, a.astype(np.float64))
+        fg8 = np.clip(np.rint(fg * 255), 0, 255).astype(np.uint8)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, fg8)
+        return fg8.astype(np.float32) / 255.0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def load_backgrounds(folder: os.PathLike | str) -> list[np.ndarray]:
+    folder = Path(folder)
+    return [read_rgb(p) for p in sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg"))]
+
+
+def synth_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A generated background: smooth colour field, blurred blobs, stripes or noise (uint8)."""
+    kind = rng.integers(4)
+    if kind == 0:  # smooth colour gradient
+        c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        t = np.linspace(0, 1, size, dtype=np.float32)
+        ang = rng.uniform(0, np.pi)
+        yy, xx = np.meshgrid(t, t, indexing="ij")
+        g = (np.cos(ang) * xx + np.sin(ang) * yy)
+        g = (g - g.min()) / (np.ptp(g) + 1e-6)
+        img = c0 * (1 - g[..., None]) + c1 * g[..., None]
+    elif kind == 1:  # blurred blobs
+        img = np.full((size, size, 3), rng.uniform(0, 255, 3), np.float32)
+        for _ in range(rng.integers(5, 30)):
+            c = tuple(int(v) for v in rng.uniform(0, 255, 3))
+            cv2.circle(img, (int(rng.integers(size)), int(rng.integers(size))), int(rng.integers(5, size // 3)), c, -1)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(1, 8))
+    elif kind == 2:  # stripes / texture
+        img = np.full((size, size, 3), rng.uniform(0, 255, 3), np.float32)
+        period = rng.uniform(4, 40)
+        t = np.arange(size, dtype=np.float32)
+        s = (np.sin(2 * np.pi * t / period) > 0).astype(np.float32)
+        img = img * (0.6 + 0.4 * (s[None, :, None] if rng.random() < 0.5 else s[:, None, None]))
+    else:  # coloured noise
+        img = rng.uniform(0, 255, (size // 8 + 1, size // 8 + 1, 3)).astype(np.float32)
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
+        img += rng.normal(0, 12, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def random_affine(rng: np.random.Generator, src: int, dst: int, scale: tuple[float, float],
+                  max_rot: float, center_jitter: float) -> np.ndarray:
+    s = rng.uniform(*scale) * dst / src
+    ang = rng.uniform(-max_rot, max_rot)
+    m = cv2.getRotationMatrix2D((src / 2, src / 2), ang, s)
+    cx = dst / 2 + rng.uniform(-center_jitter, center_jitter) * dst
+    cy = dst / 2 + rng.uniform(-center_jitter, center_jitter) * dst
+    m[0, 2] += cx - src / 2
+    m[1, 2] += cy - src / 2
+    return m
+
+
+def augment_layer(rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, dst: int,
+                  scale: tuple[float, float] = (0.8, 1.25), max_rot: float = 15.0,
+                  center_jitter: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a foreground (float HxWx3 in [0, 1]) and its alpha onto a ``dst`` x ``dst`` canvas."""
+    if rng.random() < 0.5:
+        fg, alpha = fg[:, ::-1], alpha[:, ::-1]
+    m = random_affine(rng, fg.shape[0], dst, scale, max_rot, center_jitter)
+    f = cv2.warpAffine(np.ascontiguousarray(fg), m, (dst, dst), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    a = cv2.warpAffine(np.ascontiguousarray(alpha), m, (dst, dst), flags=cv2.INTER_LINEAR, borderValue=0)
+    # colour jitter: gain, bias, saturation
+    f = f * rng.uniform(0.75, 1.25, 3).astype(np.float32) + rng.uniform(-0.06, 0.06)
+    gray = f.mean(axis=2, keepdims=True)
+    f = gray + (f - gray) * rng.uniform(0.6, 1.3)
+    return np.clip(f, 0, 1).astype(np.float32), np.clip(a, 0, 1).astype(np.float32)
+
+
+def _interior_points(mask: np.ndarray, rng: np.random.Generator, n: int, margin: int) -> list[tuple[int, int]]:
+    """``n`` random points of ``mask``, preferring points at least ``margin`` px from its edge."""
+    if n <= 0 or not mask.any():
+        return []
+    m8 = mask.astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(m8, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ys, xs = np.nonzero(dist >= margin)
+    if len(ys) == 0:
+        ys, xs = np.nonzero(dist >= dist.max() * 0.5)
+    if len(ys) == 0:
+        ys, xs = np.nonzero(mask)
+    idx = rng.integers(len(ys), size=n)
+    return [(int(xs[i]), int(ys[i])) for i in idx]
+
+
+def sample_clicks(rng: np.random.Generator, target: np.ndarray, distractor: Optional[np.ndarray] = None,
+                  p: float = 1 / 6, max_clicks: int = 24, margin: int = 6) -> list[Click]:
+    """Training clicks: ``m ~ Geometric(p)`` (capped), the first in the foreground.
+
+    Foreground clicks fall where ``target > 0.95``, background clicks where ``target < 0.05``;
+    with a ``distractor`` alpha, about half of the background clicks land on it.
+    """
+    m = int(min(max_clicks, rng.geometric(p)))
+    fg_mask = target > 0.95
+    bg_mask = target < 0.05
+    labels = [True] + [bool(rng.random() < 0.5) for _ in range(m - 1)]
+    if not bg_mask.any():
+        labels = [True] * m
+    if not fg_mask.any():
+        labels = [False] * m
+    n_fg = sum(labels)
+    n_bg = m - n_fg
+    clicks = [Click(x, y, True) for x, y in _interior_points(fg_mask, rng, n_fg, margin)]
+    if n_bg:
+        if distractor is not None:
+            on_d = bg_mask & (distractor > 0.95)
+            k = int(rng.binomial(n_bg, 0.5)) if on_d.any() else 0
+            clicks += [Click(x, y, False) for x, y in _interior_points(on_d, rng, k, margin)]
+            n_bg -= k
+        clicks += [Click(x, y, False) for x, y in _interior_points(bg_mask, rng, n_bg, margin)]
+    return clicks
+
+
+def degrade_alpha(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
+    """A plausible imperfect previous prediction made from the ground truth."""
+    a = alpha.copy()
+    h, w = a.shape
+    if rng.random() < 0.7:
+        k = int(rng.integers(3, 25)) | 1
+        ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        a = cv2.erode(a, ker) if rng.random() < 0.5 else cv2.dilate(a, ker)
+    for _ in range(int(rng.integers(0, 4))):  # wrong blobs
+        blob = np.zeros((h, w), np.float32)
+        cv2.ellipse(blob, (int(rng.integers(w)), int(rng.integers(h))),
+                    (int(rng.integers(8, w // 3)), int(rng.integers(8, h // 3))), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        val = float(rng.random() < 0.5)
+        a = np.where(blob > 0, val, a)
+    if rng.random() < 0.5:
+        s = rng.uniform(0.1, 0.4)
+        small = cv2.resize(a, (max(4, int(w * s)), max(4, int(h * s))), interpolation=cv2.INTER_AREA)
+        a = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.5, 3.0))
+    return np.clip(a, 0, 1).astype(np.float32)
+
+
+def corrective_clicks(rng: np.random.Generator, prev: np.ndarray, target: np.ndarray, n: int) -> list[Click]:
+    """Up to ``n`` clicks at the interior of the largest error regions of ``prev`` (label from ``target``)."""
+    out: list[Click] = []
+    fn = (target > 0.95) & (prev < 0.5)
+    fp = (target < 0.05) & (prev >= 0.5)
+    for _ in range(n):
+        best = None
+        for mask, is_fg in ((fn, True), (fp, False)):
+            if not mask.any():
+                continue
+            dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+            d = float(dist.max())
+            if best is None or d > best[0]:
+                y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+                best = (d, int(x), int(y), is_fg, mask)
+        if best is None or best[0] < 3:
+            break
+        _, x, y, is_fg, mask = best
+        out.append(Click(x, y, is_fg))
+        cv2.circle(mask.view(np.uint8), (x, y), 20, 0, -1)  # do not click the same region twice
+    return out
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # (S, S, 3) uint8
+    alpha: np.ndarray  # (S, S) float32 target
+    clicks: list[Click]
+    prev_alpha: Optional[np.ndarray]  # (S, S) float32 or None
+    kind: str
+
+
+class CompositeSampler:
+    """Draws :class:`Sample` s of size ``size`` from a :class:`CropBank` and backgrounds."""
+
+    def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
+                 p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
+                 p_synth_bg: float = 0.3) -> None:
+        if size < 32:
+            raise ValueError(f"size must be >= 32, got {size}")
+        self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
+        self.p_original, self.p_multi, self.p_prev, self.p_synth_bg = p_original, p_multi, p_prev, p_synth_bg
+
+    def _background(self, rng: np.random.Generator) -> np.ndarray:
+        s = self.size
+        if not self.backgrounds or rng.random() < self.p_synth_bg:
+            return synth_background(rng, s).astype(np.float32) / 255.0
+        bg = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        m = random_affine(rng, bg.shape[0], s, (1.0, 1.6), 10.0, 0.1)
+        if rng.random() < 0.5:
+            bg = bg[:, ::-1]
+        out = cv2.warpAffine(np.ascontiguousarray(bg), m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if rng.random() < 0.3:
+            out = cv2.GaussianBlur(out, (0, 0), rng.uniform(1, 4))
+        return out.astype(np.float32) / 255.0
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        s = self.size
+        i = int(rng.integers(len(self.bank)))
+        distractor = None
+        u = rng.random()
+        if u < self.p_original:
+            kind = "original"
+            img = self.bank.images[i]
+            a = self.bank.alphas[i]
+            m = random_affine(rng, img.shape[0], s, (0.8, 1.2), 10.0, 0.05)
+            if rng.random() < 0.5:
+                img, a = img[:, ::-1], a[:, ::-1]
+            image = cv2.warpAffine(np.ascontiguousarray(img), m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            target = np.clip(cv2.warpAffine(np.ascontiguousarray(a), m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), 0, 1)
+        elif u < self.p_original + self.p_multi:
+            kind = "multi"
+            j = int(rng.integers(len(self.bank)))
+            bg = self._background(rng)
+            fa, aa = augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], s, (0.4, 0.7), 20.0, 0.28)
+            fb, ab = augment_layer(rng, self.bank.foregrounds[j], self.bank.alphas[j], s, (0.4, 0.7), 20.0, 0.28)
+            if rng.random() < 0.5:  # distractor behind the target
+                comp = fb * ab[..., None] + bg * (1 - ab[..., None])
+                comp = fa * aa[..., None] + comp * (1 - aa[..., None])
+                target, distractor = aa, ab * (1 - aa)
+            else:  # distractor in front
+                comp = fa * aa[..., None] + bg * (1 - aa[..., None])
+                comp = fb * ab[..., None] + comp * (1 - ab[..., None])
+                target, distractor = aa * (1 - ab), ab
+            image = np.clip(comp * 255 + 0.5, 0, 255).astype(np.uint8)
+        else:
+            kind = "recomposite"
+            bg = self._background(rng)
+            f, a = augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], s)
+            comp = f * a[..., None] + bg * (1 - a[..., None])
+            image = np.clip(comp * 255 + 0.5, 0, 255).astype(np.uint8)
+            target = a
+        if rng.random() < 0.3:  # sensor noise
+            image = np.clip(image.astype(np.float32) + rng.normal(0, rng.uniform(1, 6), image.shape), 0, 255).astype(np.uint8)
+        target = target.astype(np.float32)
+        prev = None
+        if rng.random() < self.p_prev and (target > 0.95).any():
+            prev = degrade_alpha(rng, target)
+            base = sample_clicks(rng, target, distractor, p=1 / 3, max_clicks=8)
+            clicks = base + corrective_clicks(rng, prev, target, int(rng.integers(1, 4)))
+        else:
+            clicks = sample_clicks(rng, target, distractor)
+        return Sample(np.ascontiguousarray(image), target, clicks, prev, kind)
+
+
+def collate(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
+    """Stack samples into float32 arrays: rgb (B,3,S,S), clicks (B,2,S,S), prev (B,1,S,S), alpha (B,1,S,S)."""
+    s = samples[0].image.shape[0]
+    rgb = np.stack([x.image.transpose(2, 0, 1) for x in samples]).astype(np.float32) / 255.0
+    clicks = np.stack([encode_clicks(x.clicks, s, s, radius) for x in samples])
+    prev = np.stack([(x.prev_alpha if x.prev_alpha is not None else np.zeros((s, s), np.float32))[None] for x in samples])
+    alpha = np.stack([x.alpha[None] for x in samples]).astype(np.float32)
+    return {"rgb": rgb, "clicks": clicks, "prev": prev, "alpha": alpha}

@@ -1,0 +1,550 @@
+"""``clickmatte-eval``: measure click-guided matting like a matting paper.
+
+For every ``image/NAME.png`` + ``alpha/NAME.png`` pair in a data folder and every engine
+(the network ``net`` and/or the ``classical`` GrabCut + closed-form pipeline), clicks are
+added one at a time and each prediction is scored on the whole image with SAD, MSE, Grad and
+Conn (:mod:`clickmatte.model.metrics`), plus the seconds it took. Clicks come from a JSON file
+(``{"NAME.png": [{"x", "y", "label"}, ...]}``, the first k for k = 1..max) or from the
+error-driven simulator (:func:`clickmatte.model.click_simulator.next_click`), which sees the
+previous prediction; the network also gets it as ``prev_alpha`` (RITM-style).
+
+NoC@MSE10: the number of clicks after which MSE <= 10e-3, capped at 10 (10 when never
+reached). To measure it the simulator goes on past ``--max-clicks`` up to 10 clicks (only MSE
+is computed for those extra clicks; the per-click table stops at ``--max-clicks``). With a
+clicks file the clicks it holds are the limit. When the simulator finds no error left, or the
+file has no more clicks, the last prediction stands for the remaining click counts
+(``"carried": true`` in the report, no time counted).
+
+Outputs in ``--out``: ``report.json`` (every number), ``summary.md``, ``sad_vs_clicks.png``
+and ``worst.png`` (see :mod:`clickmatte.model.eval_report`).
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from .click_simulator import next_click
+from .metrics import all_metrics, mse
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("net", "classical")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+NOC_MSE = 10e-3
+NOC_CAP = 10
+
+
+class Engine(Protocol):
+    """What the evaluator needs from an engine (``Predictor`` and ``ClassicalEngine`` both fit)."""
+
+    def set_image(self, image: np.ndarray) -> None: ...
+
+    def predict(self, clicks: Sequence[dict], prev_alpha: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# -- data -------------------------------------------------------------------------------------
+@dataclass
+class Pair:
+    name: str
+    image_path: Path
+    alpha_path: Path
+
+
+def read_image(path: Path) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB from an 8-bit file (gray is expanded, an alpha channel dropped)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError("unreadable image file")
+    if raw.dtype != np.uint8:
+        raise ValueError(f"image is {raw.dtype}, expected 8-bit")
+    if raw.ndim == 2:
+        return np.repeat(raw[..., None], 3, axis=2)
+    if raw.shape[2] == 4:
+        raw = raw[:, :, :3]
+    if raw.shape[2] != 3:
+        raise ValueError(f"image has {raw.shape[2]} channels")
+    return np.ascontiguousarray(raw[:, :, ::-1])
+
+
+def read_alpha(path: Path) -> np.ndarray:
+    """``(H, W)`` uint8 alpha from an 8-bit gray file, or an RGB(A) file whose colour channels are equal.
+
+    An RGBA file is accepted only when its own alpha channel is fully opaque (otherwise which
+    channel holds the matte is ambiguous). Raises ``ValueError`` with the reason.
+    """
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError("unreadable alpha file")
+    if raw.dtype != np.uint8:
+        raise ValueError(f"alpha is {raw.dtype}, expected 8-bit gray")
+    if raw.ndim == 2:
+        return raw
+    if raw.shape[2] == 4:
+        if not np.all(raw[:, :, 3] == 255):
+            raise ValueError("alpha file is RGBA with a non-opaque alpha channel (ambiguous)")
+        raw = raw[:, :, :3]
+    if raw.shape[2] != 3:
+        raise ValueError(f"alpha has {raw.shape[2]} channels")
+    if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):
+        raise ValueError("alpha file is RGB with unequal channels (not a gray matte)")
+    return np.ascontiguousarray(raw[:, :, 0])
+
+
+def _norm_name(name: str) -> str:
+    return Path(name.strip()).stem
+
+
+def find_pairs(data: Path, names: Optional[Sequence[str]] = None) -> tuple[list[Pair], list[dict]]:
+    """Pairs ``image/NAME`` + ``alpha/NAME.png`` in ``data`` (optionally only ``names``), and what was skipped.
+
+    Names are matched with or without their extension. Returns ``(pairs sorted by name,
+    [{"name", "reason"}])``; reading the pixels happens later (:func:`load_pair`).
+    """
+    img_dir, alpha_dir = data / "image", data / "alpha"
+    if not img_dir.is_dir():
+        raise ValueError(f"{data} has no image/ folder")
+    images = {p.stem: p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+    alphas = (
+        {p.stem: p for p in sorted(alpha_dir.iterdir()) if p.suffix.lower() == ".png" and p.is_file()}
+        if alpha_dir.is_dir() else {}
+    )
+    skipped: list[dict] = []
+    if names is None:
+        wanted = sorted(images)
+        skipped += [{"name": alphas[s].name, "reason": "alpha without an image"} for s in sorted(set(alphas) - set(images))]
+    else:
+        wanted = []
+        for n in names:
+            s = _norm_name(n)
+            if s not in images:
+                skipped.append({"name": n, "reason": f"not found in {img_dir}"})
+            elif s not in wanted:
+                wanted.append(s)
+    pairs = []
+    for s in wanted:
+        if s not in alphas:
+            skipped.append({"name": images[s].name, "reason": "missing alpha/" + s + ".png"})
+            continue
+        pairs.append(Pair(images[s].name, images[s], alphas[s]))
+    return pairs, skipped
+
+
+def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """``(rgb (H, W, 3) uint8, alpha (H, W) uint8)``; ``ValueError`` when unreadable or mismatched."""
+    rgb = read_image(pair.image_path)
+    alpha = read_alpha(pair.alpha_path)
+    if rgb.shape[:2] != alpha.shape:
+        raise ValueError(f"size mismatch: image {rgb.shape[1]}x{rgb.shape[0]}, alpha {alpha.shape[1]}x{alpha.shape[0]}")
+    return rgb, alpha
+
+
+def load_clicks_file(path: Path) -> dict[str, list[dict]]:
+    """``{"NAME.png": [{"x", "y", "label"}, ...]}`` from JSON, keyed by name stem; ``ValueError`` if malformed."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read clicks file {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected an object {{\"NAME.png\": [clicks]}}")
+    out: dict[str, list[dict]] = {}
+    for name, clicks in raw.items():
+        if not isinstance(clicks, list) or not all(
+            isinstance(c, dict) and {"x", "y", "label"} <= set(c) for c in clicks
+        ):
+            raise ValueError(f"{path}: clicks for {name!r} must be a list of {{\"x\", \"y\", \"label\"}}")
+        out[_norm_name(name)] = clicks
+    return out
+
+
+# -- engines ----------------------------------------------------------------------------------
+class NetEngine:
+    """The network through :class:`clickmatte.model.Predictor` (``predict`` and ``refine``)."""
+
+    name = "net"
+
+    def __init__(self, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512) -> None:
+        from .predictor import Predictor, load_default_model
+        from .registry import DEFAULT_CHECKPOINT
+
+        model = load_default_model(checkpoint)
+        self.predictor = Predictor(model=model, device=device, working_size=working_size)
+        path = checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
+        self.description = {"checkpoint": str(path) if path else None, "trained": path is not None,
+                            "model": model.name, "meta": _jsonable(model.meta),
+                            "device": str(self.predictor.device), "working_size": working_size}
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.predictor.set_image(image)
+
+    def predict(self, clicks: Sequence[dict], prev_alpha: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.predictor.predict(clicks, prev_alpha=prev_alpha)
+
+
+def _jsonable(x: Any) -> Any:
+    try:
+        json.dumps(x)
+        return x
+    except (TypeError, ValueError):
+        return repr(x)
+
+
+def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512) -> Any:
+    if name == "net":
+        return NetEngine(checkpoint, device, working_size)
+    if name == "classical":
+        from .classical import ClassicalEngine
+
+        eng = ClassicalEngine()
+        eng.description = {"pipeline": "GrabCut -> erode/dilate trimap -> closed-form matting (pymatting)"}  # type: ignore[attr-defined]
+        return eng
+    raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+
+
+# -- one image ------------------------------------------------------------------------------
+def random_boxes(h: int, w: int, n: int, k: int, rng: np.random.Generator, tries: int = 2000) -> list[tuple[int, int, int, int]]:
+    """Up to ``n`` random non-overlapping ``min(k, w) x min(k, h)`` boxes ``(x, y, w, h)`` inside an ``h x w`` image."""
+    kh, kw = min(k, h), min(k, w)
+    boxes: list[tuple[int, int, int, int]] = []
+    for _ in range(tries):
+        if len(boxes) >= n:
+            break
+        x, y = int(rng.integers(0, w - kw + 1)), int(rng.integers(0, h - kh + 1))
+        if all(x >= bx + bw or bx >= x + kw or y >= by + bh or by >= y + kh for bx, by, bw, bh in boxes):
+            boxes.append((x, y, kw, kh))
+    return boxes
+
+
+def _refine_both(engine: NetEngine, gt: np.ndarray, top_n: int, with_random: bool, rng: np.random.Generator) -> dict:
+    """Top-N uncertain patches vs the same number of random patches, both from the same coarse state."""
+    p = engine.predictor
+    assert p.alpha is not None and p.uncertainty is not None
+    coarse_a, coarse_s = p.alpha.copy(), p.uncertainty.copy()
+    out: dict[str, Any] = {"top_n": top_n}
+    t0 = time.perf_counter()
+    top = p.refine(top_n=top_n)
+    out["top"] = {**all_metrics(top, gt), "seconds": time.perf_counter() - t0,
+                  "boxes": [list(map(int, b)) for b in p.last_patches]}
+    n_done = len(p.last_patches)
+    if with_random:
+        p.alpha, p.uncertainty = coarse_a.copy(), coarse_s.copy()
+        h, w = gt.shape
+        boxes = random_boxes(h, w, n_done, p.model.refiner.config.patch_size, rng)
+        t0 = time.perf_counter()
+        ra = p.refine(top_n=None, regions=boxes) if boxes else coarse_a
+        secs = time.perf_counter() - t0
+        if sorted(map(tuple, p.last_patches)) != sorted(boxes) and boxes:
+            log.warning("refine(regions=...) refined %s instead of %s", p.last_patches, boxes)
+        out["random"] = {**all_metrics(ra, gt), "seconds": secs, "boxes": [list(map(int, b)) for b in p.last_patches]}
+    p.alpha, p.uncertainty = coarse_a, coarse_s
+    return out
+
+
+def evaluate_image(
+    engine: Any,
+    rgb: np.ndarray,
+    gt: np.ndarray,
+    given_clicks: Optional[Sequence[dict]] = None,
+    max_clicks: int = 5,
+    noc_cap: int = NOC_CAP,
+    noc_mse: float = NOC_MSE,
+    refine_top_n: int = 0,
+    refine_random: bool = False,
+    rng: Optional[np.random.Generator] = None,
+) -> tuple[dict, dict]:
+    """Score one image with one engine.
+
+    ``rgb``: ``(H, W, 3)`` uint8; ``gt``: ``(H, W)`` uint8 alpha. Returns ``(record, final)``:
+    ``record`` is the JSON-ready result (``per_click`` for k = 1..max_clicks, ``noc``,
+    ``noc_reached``, ``mse_trace``, ``clicks``, optional ``refine``), ``final`` holds the
+    arrays at ``max_clicks`` (``alpha``, ``uncertainty``, ``clicks``) for the contact sheet.
+    Raises ``ValueError`` (e.g. an image the engine does not accept, a click outside it).
+    """
+    rng = rng or np.random.default_rng(0)
+    t0 = time.perf_counter()
+    engine.set_image(rgb)
+    set_image_s = time.perf_counter() - t0
+    total = max(max_clicks, noc_cap)
+    clicks: list[dict] = []
+    per_click: list[dict] = []
+    mse_trace: list[float] = []
+    prev: Optional[np.ndarray] = None
+    sigma: Optional[np.ndarray] = None
+    noc: Optional[int] = None
+    final: dict = {}
+    refine: Optional[dict] = None
+    for k in range(1, total + 1):
+        if given_clicks is not None:
+            if k > len(given_clicks):
+                break
+            c = dict(given_clicks[k - 1])
+        else:
+            c = next_click(gt, prev, clicks)
+            if c is None:
+                break
+        clicks.append(c)
+        t1 = time.perf_counter()
+        alpha, sigma = engine.predict(clicks, prev_alpha=prev)
+        secs = time.perf_counter() - t1
+        prev = alpha
+        e = mse(alpha, gt)
+        mse_trace.append(e)
+        if noc is None and e <= noc_mse:
+            noc = k
+        if k <= max_clicks:
+            per_click.append({"k": k, **all_metrics(alpha, gt), "seconds": secs, "carried": False})
+        if k == max_clicks:
+            final = {"alpha": alpha, "uncertainty": sigma, "clicks": list(clicks)}
+            if refine_top_n > 0 and isinstance(engine, NetEngine):
+                refine = _refine_both(engine, gt, refine_top_n, refine_random, rng)
+        if k >= max_clicks and noc is not None:
+            break
+    if not clicks:
+        raise ValueError("no clicks to evaluate (empty clicks list, or nothing to click)")
+    while len(per_click) < max_clicks:  # no error left / no more clicks: the last prediction stands
+        last = dict(per_click[-1])
+        last.update(k=len(per_click) + 1, seconds=None, carried=True)
+        per_click.append(last)
+    if not final:
+        final = {"alpha": prev, "uncertainty": sigma, "clicks": list(clicks)}
+        if refine_top_n > 0 and isinstance(engine, NetEngine):
+            refine = _refine_both(engine, gt, refine_top_n, refine_random, rng)
+    if refine is not None:
+        refine["coarse"] = {kk: per_click[-1][kk] for kk in ("sad", "mse", "grad", "conn")}
+    record = {
+        "size": [int(gt.shape[1]), int(gt.shape[0])],
+        "clicks": clicks,
+        "per_click": per_click,
+        "mse_trace": mse_trace,
+        "noc": noc if noc is not None else noc_cap,
+        "noc_reached": noc is not None,
+        "set_image_seconds": set_image_s,
+    }
+    if refine is not None:
+        record["refine"] = refine
+    return record, final
+
+
+# -- the whole run ----------------------------------------------------------------------------
+@dataclass
+class EvalConfig:
+    data: str
+    out: str
+    engines: list[str] = field(default_factory=lambda: ["net"])
+    clicks_file: Optional[str] = None
+    max_clicks: int = 5
+    checkpoint: Optional[str] = None
+    device: str = "auto"
+    working_size: int = 512
+    refine_top_n: int = 0
+    refine_random: bool = False
+    names: Optional[list[str]] = None
+    names_source: Optional[str] = None
+    limit: Optional[int] = None
+    noc_cap: int = NOC_CAP
+    noc_mse: float = NOC_MSE
+    worst: int = 4
+    seed: int = 0
+
+
+def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
+    """Evaluate every engine on the data, write the report files to ``cfg.out``, return the report dict."""
+    from .eval_report import summarize_engine, write_outputs
+
+    if cfg.max_clicks < 1:
+        raise ValueError(f"max_clicks must be >= 1, got {cfg.max_clicks}")
+    if cfg.refine_top_n < 0:
+        raise ValueError(f"refine_top_n must be >= 0, got {cfg.refine_top_n}")
+    for e in cfg.engines:
+        if e not in ENGINES:
+            raise ValueError(f"unknown engine {e!r}; choose from {', '.join(ENGINES)}")
+    data = Path(cfg.data)
+    pairs, skipped = find_pairs(data, cfg.names)
+    given = load_clicks_file(Path(cfg.clicks_file)) if cfg.clicks_file else None
+    if cfg.limit is not None:
+        pairs = pairs[: max(0, cfg.limit)]
+    engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.working_size) for name in cfg.engines}
+    results: dict[str, dict[str, dict]] = {name: {} for name in engines}
+    failed: list[dict] = []
+    worst: dict[str, list] = {name: [] for name in engines}  # min-heaps of (sad, counter, payload)
+    counter = 0
+    bar = _progress(len(pairs) * len(engines), progress)
+    for pair in pairs:
+        try:
+            rgb, gt = load_pair(pair)
+        except ValueError as exc:
+            skipped.append({"name": pair.name, "reason": str(exc)})
+            bar.update(len(engines))
+            continue
+        clicks = None
+        if given is not None:
+            clicks = given.get(_norm_name(pair.name))
+            if not clicks:
+                skipped.append({"name": pair.name, "reason": "no clicks for it in the clicks file"})
+                bar.update(len(engines))
+                continue
+        for name, engine in engines.items():
+            rng = np.random.default_rng([cfg.seed, counter])
+            try:
+                rec, final = evaluate_image(
+                    engine, rgb, gt, clicks, cfg.max_clicks, cfg.noc_cap, cfg.noc_mse,
+                    cfg.refine_top_n, cfg.refine_random, rng,
+                )
+            except (ValueError, cv2.error) as exc:
+                failed.append({"name": pair.name, "engine": name, "reason": str(exc).strip()})
+                bar.update(1)
+                continue
+            results[name][pair.name] = rec
+            counter += 1
+            item = (rec["per_click"][-1]["sad"], counter,
+                    {"name": pair.name, "rgb": rgb, "gt": gt, **final, "sad": rec["per_click"][-1]["sad"]})
+            if len(worst[name]) < cfg.worst:
+                heapq.heappush(worst[name], item)
+            elif cfg.worst > 0:
+                heapq.heappushpop(worst[name], item)
+            bar.update(1)
+            bar.set_postfix_str(f"{name} {pair.name} SAD@{cfg.max_clicks}={rec['per_click'][-1]['sad']:.2f}")
+    bar.close()
+    report = {
+        "config": asdict(cfg),
+        "units": {"sad": "sum |da| / 1000", "mse": "plain mean (tables show x1e3)", "grad": "/1000",
+                  "conn": "/1000", "seconds": "per prediction", "noc": f"clicks to MSE <= {cfg.noc_mse:g}, cap {cfg.noc_cap}"},
+        "clicks_source": "file" if given is not None else "simulator (error-driven, RITM-style)",
+        "skipped": skipped,
+        "failed": failed,
+        "engines": {
+            name: {
+                "description": getattr(engines[name], "description", {}),
+                "images": results[name],
+                "summary": summarize_engine(results[name], cfg.max_clicks),
+            }
+            for name in engines
+        },
+    }
+    worst_items = {name: [it[2] for it in sorted(worst[name], reverse=True)] for name in engines}
+    write_outputs(report, worst_items, Path(cfg.out))
+    return report
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+
+    def set_postfix_str(self, s: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return _NoBar()
+    return tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
+
+
+# -- command line -----------------------------------------------------------------------------
+def _read_names_file(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read names file {path}: {exc}") from exc
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="clickmatte-eval",
+        description=(
+            "Evaluate click-guided matting on DIR/image/NAME.png + DIR/alpha/NAME.png: SAD, MSE, Grad, Conn "
+            "(whole image) per number of clicks, seconds per prediction, and NoC@MSE10 (clicks until "
+            "MSE <= 10e-3, capped at 10; the simulator keeps clicking past --max-clicks up to 10 for it). "
+            "Writes report.json, summary.md, sad_vs_clicks.png and worst.png to --out."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help="folder with image/ and alpha/ (8-bit gray alpha PNGs)")
+    p.add_argument("--out", required=True, help="report folder (created)")
+    p.add_argument("--clicks", help='JSON {"NAME.png": [{"x","y","label"}, ...]}; the first k are used for k clicks. '
+                                    "Without it clicks come from the error-driven simulator.")
+    p.add_argument("--max-clicks", type=int, default=5, help="click counts 1..N in the per-click table")
+    p.add_argument("--engine", default="net",
+                   help="engine(s), comma-separated: net, classical, or net,classical to put both side by side "
+                        "in one report (same images, same click protocol)")
+    p.add_argument("--checkpoint", help="network checkpoint (default: the shipped weights, else untrained)")
+    p.add_argument("--device", default="auto", help="net engine device: auto, cpu, cuda[:N]")
+    p.add_argument("--working-size", type=int, default=512, help="net engine: long side of the coarse pass")
+    p.add_argument("--refine-top-n", type=int, default=0,
+                   help="net engine: also refine the N most uncertain patches at --max-clicks (0 = off)")
+    p.add_argument("--refine-random", action="store_true",
+                   help="with --refine-top-n: also refine the same number of random non-overlapping patches "
+                        "(the uncertainty-vs-random ablation)")
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--names-file", help="only these names (one per line, with or without .png)")
+    sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.splits)")
+    p.add_argument("--limit", type=int, help="only the first N images (after sorting / selection)")
+    p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random refinement patches")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    bad = [e for e in engines if e not in ENGINES]
+    if not engines or bad or len(set(engines)) != len(engines):
+        parser.error(f"--engine takes a comma-separated list of distinct engines from {', '.join(ENGINES)}")
+    if args.max_clicks < 1:
+        parser.error("--max-clicks must be >= 1")
+    if args.refine_top_n < 0:
+        parser.error("--refine-top-n must be >= 0")
+    if args.refine_random and args.refine_top_n <= 0:
+        parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be >= 1")
+    names: Optional[list[str]] = None
+    source = None
+    try:
+        if args.names_file:
+            names, source = _read_names_file(args.names_file), f"file {args.names_file}"
+        elif args.split == "dev":
+            from .splits import dev_names
+
+            names, source = dev_names(), "split dev"
+        cfg = EvalConfig(
+            data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
+            checkpoint=args.checkpoint, device=args.device, working_size=args.working_size,
+            refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
+            limit=args.limit, worst=max(0, args.worst), seed=args.seed,
+        )
+        report = run_evaluation(cfg, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"clickmatte-eval: error: {exc}", file=sys.stderr)
+        return 2
+    for s in report["skipped"]:
+        print(f"skipped {s['name']}: {s['reason']}", file=sys.stderr)
+    for f in report["failed"]:
+        print(f"failed {f['engine']} on {f['name']}: {f['reason']}", file=sys.stderr)
+    print((Path(args.out) / "summary.md").read_text(encoding="utf-8"))
+    evaluated = sum(len(e["images"]) for e in report["engines"].values())
+    if evaluated == 0:
+        print("clickmatte-eval: error: no image could be evaluated", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""``clickmatte-train``: the paper's three training stages on CPU or CUDA.
+
+1. ``matting``: encoder + alpha decoder, regression (L1 transition + L2 solid) + gradient loss
+   (+ an optional plain L1 term), simulated clicks (Geometric(1/6), r = 15), multi-object
+   composites, simulated previous alpha with corrective clicks.
+2. ``uncertainty``: matting net frozen; uncertainty decoder trained with the Laplace NLL on the
+   detached alpha, at random working scales (as at inference, where the net runs at a bounded
+   long side).
+3. ``refiner``: the coarse net runs at a reduced scale, its output is upsampled to the sample
+   size, the hardest 64 x 64 patches (largest coarse error) are mined and the refiner is trained
+   with L1 + lambda * L1 over the hardest 20 % of pixels.
+
+Resumable (``--out DIR`` holds ``state.pt``), seeded, with a progress bar. ``--export PATH``
+writes the fp16 checkpoint ``{"config", "state_dict", "meta"}`` the Predictor loads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .clicks import DEFAULT_RADIUS, encode_clicks
+from .data import CompositeSampler, CropBank, collate, corrective_clicks, load_backgrounds
+from .losses import laplace_nll, matting_losses, refinement_loss
+from .registry import ClickMatteModel, build_model, save_checkpoint
+from .splits import dev_names, train_names
+
+STAGES = ("matting", "uncertainty", "refiner")
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data/comp1k_crops"
+    backgrounds: str = "../shared/data/backgrounds"
+    out: str = "runs/train"
+    export: str = ""
+    model: str = "clickmatte-lite0"
+    size: int = 256
+    batch: int = 8
+    steps_matting: int = 1500
+    steps_uncertainty: int = 200
+    steps_refiner: int = 200
+    lr: float = 5e-4
+    lr_encoder_scale: float = 0.5
+    weight_decay: float = 1e-4
+    w_gradient: float = 1.0
+    w_l1: float = 1.0
+    refine_lambda: float = 1.0
+    patches_per_image: int = 4
+    radius: float = DEFAULT_RADIUS
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    ckpt_every: int = 50
+    val_every: int = 250
+    val_images: int = 24
+    limit_train: int = 0
+    pretrained: bool = True
+    cache_dir: str = "runs/cache"
+
+    @classmethod
+    def from_file(cls, path: str) -> "TrainConfig":
+        d = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        bad = set(d) - known
+        if bad:
+            raise ValueError(f"unknown config keys in {path}: {sorted(bad)}")
+        return cls(**d)
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int = 30) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _to(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        from .predictor import resolve_device
+
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        names = sorted(os.listdir(Path(cfg.data) / "alpha"))
+        tr = train_names(names)
+        if cfg.limit_train:
+            tr = tr[: cfg.limit_train]
+        if not tr:
+            raise ValueError(f"no training crops found under {cfg.data}")
+        self.bank = CropBank(cfg.data, tr, cache_dir=cfg.cache_dir)
+        bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
+        self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size)
+        dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
+        self.val_bank = CropBank(cfg.data, dev) if dev else None
+        self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)
+        self.stage = STAGES[0]
+        self.step = 0
+        self.history: list[dict] = []
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.opt = self._make_optimizer()
+        self._resume()
+
+    # -- optimisers per stage --------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        net, cfg = self.model.net, self.cfg
+        if self.stage == "matting":
+            groups = [
+                {"params": list(net.encoder.parameters()), "lr_scale": cfg.lr_encoder_scale},
+                {"params": list(net.alpha_decoder.parameters()), "lr_scale": 1.0},
+            ]
+        elif self.stage == "uncertainty":
+            groups = [{"params": list(net.sigma_decoder.parameters()), "lr_scale": 1.0}]
+        else:
+            groups = [{"params": list(self.model.refiner.parameters()), "lr_scale": 1.0}]
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _stage_steps(self, stage: str) -> int:
+        return {"matting": self.cfg.steps_matting, "uncertainty": self.cfg.steps_uncertainty,
+                "refiner": self.cfg.steps_refiner}[stage]
+
+    def _set_train_mode(self) -> None:
+        m = self.model
+        m.eval()
+        m.requires_grad_(False)
+        if self.stage == "matting":
+            m.net.encoder.train().requires_grad_(True)
+            m.net.alpha_decoder.train().requires_grad_(True)
+        elif self.stage == "uncertainty":
+            m.net.sigma_decoder.train().requires_grad_(True)
+        else:
+            m.refiner.train().requires_grad_(True)
+
+    # -- persistence -------------------------------------------------------------------------
+    def _state_path(self) -> Path:
+        return self.out / "state.pt"
+
+    def save_state(self) -> None:
+        payload = {
+            "model": self.model.state_dict(), "opt": self.opt.state_dict(), "stage": self.stage,
+            "step": self.step, "config": asdict(self.cfg), "history": json.dumps(self.history),
+        }
+        tmp = self._state_path().with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, self._state_path())
+
+    def _resume(self) -> None:
+        p = self._state_path()
+        if not p.is_file():
+            return
+        st = torch.load(p, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(st["model"])
+        self.stage, self.step = st["stage"], int(st["step"])
+        self.history = json.loads(st.get("history", "[]"))
+        self.opt = self._make_optimizer()
+        try:
+            self.opt.load_state_dict(st["opt"])
+        except ValueError:
+            pass
+        print(f"resumed {p}: stage {self.stage}, step {self.step}", file=sys.stderr)
+
+    # -- steps -------------------------------------------------------------------------------
+    def _batch(self, step: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.cfg.seed, STAGES.index(self.stage), step])
+        samples = [self.sampler.sample(rng) for _ in range(self.cfg.batch)]
+        return _to(collate(samples, self.cfg.radius), self.device)
+
+    def train_step(self, step: int, total: int) -> dict[str, float]:
+        b = self._batch(step)
+        lr = _lr_at(step, total, self.cfg.lr)
+        for g in self.opt.param_groups:
+            g["lr"] = lr * g.get("lr_scale", 1.0)
+        net = self.model.net
+        if self.stage == "matting":
+            alpha, _ = net(b["rgb"], b["clicks"], b["prev"])
+            terms = matting_losses(alpha, b["alpha"], w_gradient=self.cfg.w_gradient)
+            l1 = (alpha - b["alpha"]).abs().mean()
+            loss = terms["total"] + self.cfg.w_l1 * l1
+            logs = {"reg": terms["regression"].item(), "grad": terms["gradient"].item(), "l1": l1.item()}
+        elif self.stage == "uncertainty":
+            rgb, clicks, prev, gt = self._rescale(b, step)
+            alpha, sigma = net(rgb, clicks, prev)
+            loss = laplace_nll(sigma, alpha, gt)
+            logs = {"nll": loss.item(), "sigma": sigma.mean().item()}
+        else:
+            loss, logs = self._refiner_loss(b, step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 5.0)
+        self.opt.step()
+        logs["loss"] = loss.item()
+        logs["lr"] = lr
+        return logs
+
+    def _rescale(self, b: dict[str, torch.Tensor], step: int):
+        """The batch at a random working scale (as the coarse net sees a bigger image)."""
+        rng = np.random.default_rng([self.cfg.seed, 99, step])
+        s = float(rng.uniform(0.5, 1.0))
+        size = max(64, int(round(self.cfg.size * s / 32)) * 32)
+        if size == self.cfg.size:
+            return b["rgb"], b["clicks"], b["prev"], b["alpha"]
+        rs = lambda t: F.interpolate(t, size=(size, size), mode="area")  # noqa: E731
+        clicks = (F.adaptive_max_pool2d(b["clicks"], size) > 0).float()
+        return rs(b["rgb"]), clicks, rs(b["prev"]), rs(b["alpha"])
+
+    def _refiner_loss(self, b: dict[str, torch.Tensor], step: int):
+        cfg, ref = self.cfg, self.model.refiner
+        k, m = ref.config.patch_size, ref.config.margin
+        with torch.no_grad():
+            rgb, clicks, prev, _ = self._rescale(b, step)
+            alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
+            up = lambda t: F.interpolate(t, size=b["rgb"].shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
+            alpha, sigma = up(alpha_s).clamp(0, 1), up(sigma_s).clamp_min(1e-3)
+            err = (alpha - b["alpha"]).abs()
+            # hardest windows: error summed over k x k, picked greedily without overlap
+            score = F.avg_pool2d(err, k, stride=k // 4)
+        xs, ys_, gts = [], [], []
+        pad = lambda t: F.pad(t, (m, m, m, m), mode="replicate")  # noqa: E731
+        stack = pad(torch.cat([b["rgb"], alpha, sigma], 1))
+        gt_pad = pad(b["alpha"])
+        for i in range(b["rgb"].shape[0]):
+            sc = score[i, 0].clone()
+            for _ in range(cfg.patches_per_image):
+                idx = int(torch.argmax(sc))
+                gy, gx = divmod(idx, sc.shape[1])
+                y, x = gy * (k // 4), gx * (k // 4)
+                xs.append(stack[i, :, y : y + k + 2 * m, x : x + k + 2 * m])
+                gts.append(gt_pad[i, :, y + m : y + m + k, x + m : x + m + k])
+                sc[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
+        p = torch.stack(xs)
+        gt = torch.stack(gts)
+        out = ref(p[:, :3], p[:, 3:4], p[:, 4:5])
+        loss = refinement_loss(out, gt, lam=cfg.refine_lambda)
+        coarse = p[:, 3:4, m : m + k, m : m + k]
+        return loss, {"ref_l1": (out - gt).abs().mean().item(), "coarse_l1": (coarse - gt).abs().mean().item()}
+
+    # -- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean SAD on dev crops with 1 and 5 clicks placed deterministically (quick check)."""
+        if self.val_bank is None:
+            return {}
+        self.model.eval()
+        sads = {1: [], 5: []}
+        for img, gt in zip(self.val_bank.images, self.val_bank.alphas):
+            h, w = gt.shape
+            rgb = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(self.device) / 255
+            clicks: list = []
+            prev = None
+            for n in range(1, 6):
+                c = corrective_clicks(np.random.default_rng(0), prev if prev is not None else np.zeros_like(gt), gt, 1)
+                if not c:
+                    break
+                clicks += c
+                cm = torch.from_numpy(encode_clicks(clicks, h, w, self.cfg.radius))[None].to(self.device)
+                pv = None if prev is None else torch.from_numpy(prev)[None, None].to(self.device)
+                a, _ = self.model.net(rgb, cm, pv)
+                prev = a[0, 0].cpu().numpy()
+                if n in sads:
+                    sads[n].append(float(np.abs(prev - gt).sum() / 1000))
+        self._set_train_mode()
+        return {f"val_sad@{n}": float(np.mean(v)) for n, v in sads.items() if v}
+
+    # -- loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        from tqdm import tqdm
+
+        start_stage = STAGES.index(self.stage)
+        for si in range(start_stage, len(STAGES)):
+            stage = STAGES[si]
+            if stage != self.stage:
+                self.stage, self.step = stage, 0
+                self.opt = self._make_optimizer()
+            total = self._stage_steps(stage)
+            self._set_train_mode()
+            bar = tqdm(range(self.step, total), initial=self.step, total=total, desc=stage,
+                       dynamic_ncols=True, mininterval=5.0)
+            for step in bar:
+                logs = self.train_step(step, total)
+                self.step = step + 1
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+                if self.step % 10 == 0:
+                    self.history.append({"stage": stage, "step": self.step, **logs})
+                if self.step % self.cfg.ckpt_every == 0 or self.step == total:
+                    self.save_state()
+                if stage == "matting" and (self.step % self.cfg.val_every == 0 or self.step == total):
+                    v = self.validate()
+                    self.history.append({"stage": stage, "step": self.step, **v})
+                    tqdm.write(f"step {self.step}: {v}")
+                    if self.cfg.export:
+                        self.export(self.cfg.export, partial=True)
+            bar.close()
+            self.step = total
+            self.save_state()
+        if self.cfg.export:
+            self.export(self.cfg.export)
+
+    def export(self, path: str, partial: bool = False) -> None:
+        vals = [h for h in self.history if any(k.startswith("val_") for k in h)]
+        meta = {
+            "trained_with": "clickmatte-train",
+            "stage": self.stage, "step": self.step, "complete": not partial,
+            "config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(self.cfg).items()},
+            "last_validation": json.dumps(vals[-1] if vals else {}),
+            "data": "comp1k_crops (train split, dev split held out) re-composited on backgrounds/ and generated backgrounds",
+            "device": str(self.device), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        save_checkpoint(self.model, path, meta=meta, half=True)
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> TrainConfig:
+    ap = argparse.ArgumentParser(prog="clickmatte-train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
+    for f in fields(TrainConfig):
+        t = type(f.default)
+        if t is bool:
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
+        else:
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=t, default=None)
+    a = vars(ap.parse_args(argv))
+    cfg = TrainConfig.from_file(a.pop("config")) if a.get("config") else TrainConfig()
+    a.pop("config", None)
+    for k, v in a.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    cfg = parse_args(argv)
+    Trainer(cfg).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
