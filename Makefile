@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m clickmatte.model.demo --image examples/lemur.png --clicks examples/lemur_clicks.json --out demo_out
+	$(PY) -m clickmatte.backend.cli matte examples/lemur.png --clicks examples/lemur_clicks.json --refine-top-n 8 --out demo_out
 
 test: $(STAMP)
 	$(PY) -m pytest -q
