@@ -106,6 +106,7 @@ class Controller:
         self.session: Optional[str] = None
         self._session_digest = ""
         self._session_doc = ""
+        self._points_doc: Optional[str] = None
         self._predicted_generation = -1  # generation of the daemon's last prediction in this session
         self._full_generation = -1  # generation of the last full-size alpha written to the host
         self.alpha: Optional[bytes] = None
@@ -197,6 +198,11 @@ class Controller:
         self._change_points(pts, write_host)
 
     def _change_points(self, pts: List[Point], write_host: bool) -> None:
+        if self._points_doc is None:
+            try:
+                self._points_doc = self.host.document_key()
+            except HostError:
+                pass
         self.points = pts
         self.generation += 1
         if write_host:
@@ -286,11 +292,25 @@ class Controller:
         self._notify("reset: no points", "info")
 
     def sync_points(self) -> bool:
-        """Adopt the host's points if the user edited them in the document; True if they changed."""
+        """Adopt the host's points if the user edited them in the document; True if they changed.
+
+        When the host's ``document_key()`` changed (another document or layer), its points are
+        taken over without an undo step and the undo history starts afresh.
+        """
         try:
+            doc = self.host.document_key()
             pts = self.host.read_points()
         except HostError:
             return False
+        if doc != self._points_doc:
+            self._points_doc = doc
+            self._undo.clear()
+            self._redo.clear()
+            self.points = [Point.make(*p) for p in pts]
+            self.generation += 1
+            self.alpha = self.uncertainty = None
+            self._full_generation = -1
+            return True
         if same_points(pts, self.points):
             return False
         self._undo.append(list(self.points))

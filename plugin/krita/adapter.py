@@ -1,0 +1,261 @@
+"""``KritaHost``: the ``HostAdapter`` for Krita 5.2 (runs inside Krita: ``krita`` + PyQt5).
+
+- Image: the *target layer*'s own pixels (``Node.pixelData`` over the image bounds, BGRA, u8 or
+  u16), never the projection, so masks and guides we add never feed back. The target layer is the
+  active paint layer (or the layer our mask sits on when the mask or guide is active).
+- Points: shapes on the vector layer "ClickMatte points" (see ``points_layer``).
+- Mask: a transparency mask "ClickMatte alpha" on the target layer, reused and overwritten on each
+  update (``setPixelData``; only the refined boxes after a refine). The layer's pixels are never written.
+- Guide: a paint layer "ClickMatte uncertainty" at the top, colour-mapped and semi-transparent.
+- 8- and 16-bit integer RGBA layers are supported; other colour models raise ``HostError``.
+  Linear-light 16-bit layers (Krita's default ``*-g10`` profiles) are converted to 8-bit sRGB
+  before sending, so the network sees the picture as it looks.
+"""
+from __future__ import annotations
+
+from array import array
+from typing import Callable, List, Optional, Sequence
+
+from krita import Krita  # noqa: F401 - only importable inside Krita
+from PyQt5.QtCore import QByteArray, Qt
+from PyQt5.QtGui import QImage
+
+from .. import raster
+from ..host import Box, HostAdapter, HostError, ImageData, Point
+from . import points_layer
+
+MASK_NAME = "ClickMatte alpha"
+GUIDE_NAME = "ClickMatte uncertainty"
+OUR_LAYERS = (points_layer.LAYER_NAME, GUIDE_NAME)
+
+_LINEAR_TO_SRGB_U8: Optional[bytes] = None
+
+
+def _linear_lut() -> bytes:
+    """65536-entry linear-u16 -> sRGB-u8 table (built once, ~40 ms)."""
+    global _LINEAR_TO_SRGB_U8
+    if _LINEAR_TO_SRGB_U8 is None:
+        out = bytearray(65536)
+        for v in range(65536):
+            c = v / 65535.0
+            s = 12.92 * c if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055
+            out[v] = max(0, min(255, int(s * 255.0 + 0.5)))
+        _LINEAR_TO_SRGB_U8 = bytes(out)
+    return _LINEAR_TO_SRGB_U8
+
+
+def linear_u16_bgra_to_srgb_u8(data: bytes) -> bytes:
+    """Linear-light u16 BGRA -> sRGB u8 BGRA (alpha: high byte)."""
+    samples = array("H")
+    samples.frombytes(data)
+    lut = _linear_lut()
+    out = bytearray(bytes(map(lut.__getitem__, samples)))
+    out[3::4] = raster.u16_to_u8(data)[3::4]
+    return bytes(out)
+
+
+def _find_child(parent: object, name: str, node_type: str) -> Optional[object]:
+    for n in parent.childNodes():  # type: ignore[attr-defined]
+        if n.name() == name and n.type() == node_type:
+            return n
+    return None
+
+
+class KritaHost(HostAdapter):
+    """Adapter over the document returned by ``get_document()`` (default: the active document).
+
+    ``status(text, level)`` receives status lines (the docker shows them); ``busy(flag)`` progress.
+    """
+
+    def __init__(self, get_document: Optional[Callable[[], object]] = None,
+                 status: Optional[Callable[[str, str], None]] = None,
+                 busy: Optional[Callable[[bool], None]] = None,
+                 guide_opacity: int = 60) -> None:
+        self._get_document = get_document or (lambda: Krita.instance().activeDocument())
+        self._status = status
+        self._busy = busy
+        self.guide_opacity = guide_opacity
+        self._target_id = None  # uniqueId of the layer the mask goes on
+        self._last_points_svg = ""
+
+    # -- document access --------------------------------------------------------------------
+    def document(self) -> object:
+        doc = self._get_document()
+        if doc is None:
+            raise HostError("open an image first")
+        return doc
+
+    def target_layer(self) -> object:
+        """The paint layer to matte (see the module docstring); ``HostError`` if there is none."""
+        doc = self.document()
+        node = doc.activeNode()
+        if node is not None and node.type() == "transparencymask" and node.name() == MASK_NAME:
+            node = node.parentNode()
+        if node is not None and node.type() == "paintlayer" and node.name() not in OUR_LAYERS:
+            self._target_id = node.uniqueId()
+            return node
+        if self._target_id is not None:
+            prev = doc.nodeByUniqueID(self._target_id)
+            if prev is not None:
+                return prev
+        raise HostError("select the paint layer to cut out (a paint layer, not a group or vector layer)")
+
+    def document_key(self) -> str:
+        doc = self.document()
+        layer = self.target_layer()
+        return f"{doc.fileName() or id(doc)}|{layer.uniqueId().toString()}"
+
+    # -- reading ----------------------------------------------------------------------------
+    def read_image(self) -> ImageData:
+        doc = self.document()
+        layer = self.target_layer()
+        model, depth = layer.colorModel(), layer.colorDepth()
+        if model != "RGBA" or depth not in ("U8", "U16"):
+            raise HostError(f"ClickMatte works on 8- or 16-bit RGB layers; '{layer.name()}' is {model}/{depth}. "
+                            "Convert it with Image > Convert Image Color Space (RGB/Alpha, 8 or 16 bit integer).")
+        w, h = doc.width(), doc.height()
+        data = bytes(layer.pixelData(0, 0, w, h))
+        if depth == "U8":
+            return ImageData(w, h, 4, "uint8", "BGRA", data)
+        profile = (layer.colorProfile() or "").lower()
+        if "g10" in profile or "linear" in profile:
+            return ImageData(w, h, 4, "uint8", "BGRA", linear_u16_bgra_to_srgb_u8(data))
+        return ImageData(w, h, 4, "uint16", "BGRA", data)
+
+    def points_node(self, create: bool = False) -> Optional[object]:
+        doc = self.document()
+        node = _find_child(doc.rootNode(), points_layer.LAYER_NAME, "vectorlayer")
+        if node is None and create:
+            node = doc.createVectorLayer(points_layer.LAYER_NAME)
+            doc.rootNode().addChildNode(node, None)
+        return node
+
+    def read_points(self) -> List[Point]:
+        node = self.points_node()
+        if node is None:
+            return []
+        doc = self.document()
+        xres, yres = doc.xRes() or 72.0, doc.yRes() or 72.0
+        pts = []
+        for s in node.shapes():
+            r = s.boundingBox()
+            p = points_layer.shape_point((r.x(), r.y(), r.width(), r.height()), s.name(), s.type(), xres, yres)
+            if p is not None:
+                pts.append(p)
+        return points_layer.inside(pts, doc.width(), doc.height())
+
+    def read_selection(self) -> Optional[bytes]:
+        doc = self.document()
+        sel = doc.selection()
+        if sel is None:
+            return None
+        w, h = doc.width(), doc.height()
+        data = bytes(sel.pixelData(0, 0, w, h))
+        if len(data) != w * h:
+            raise HostError(f"unexpected selection data ({len(data)} bytes for {w}x{h})")
+        return data
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_points(self, points: Sequence[Point]) -> None:
+        doc = self.document()
+        node = self.points_node(create=bool(points))
+        if node is None:
+            return
+        for s in node.shapes():
+            s.remove()
+        if points:
+            svg = points_layer.points_svg(points, doc.width(), doc.height(), doc.xRes() or 72.0, doc.yRes() or 72.0)
+            node.addShapesFromSvg(svg)
+        doc.refreshProjection()
+
+    def mask_node(self, create: bool = False) -> Optional[object]:
+        layer = self.target_layer()
+        mask = _find_child(layer, MASK_NAME, "transparencymask")
+        if mask is None and create:
+            doc = self.document()
+            mask = doc.createTransparencyMask(MASK_NAME)
+            if mask is None:
+                raise HostError("this Krita cannot create transparency masks from Python (Krita 5.2 or newer needed)")
+            layer.addChildNode(mask, None)
+        return mask
+
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+        doc = self.document()
+        if (width, height) != (doc.width(), doc.height()):
+            raise HostError(f"mask is {width}x{height} but the image is {doc.width()}x{doc.height()}")
+        mask = self.mask_node(create=True)
+        wide = mask.colorDepth() == "U16"
+        for (x, y, w, h) in (boxes if boxes is not None else [(0, 0, width, height)]):
+            part = alpha if (x, y, w, h) == (0, 0, width, height) else raster.crop(alpha, width, (x, y, w, h))
+            if wide:
+                part = raster.u8_to_u16(part)
+            mask.setPixelData(QByteArray(part), x, y, w, h)
+        doc.refreshProjection()
+
+    def guide_node(self, create: bool = False) -> Optional[object]:
+        doc = self.document()
+        node = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
+        if node is None and create:
+            node = doc.createNode(GUIDE_NAME, "paintlayer")
+            doc.rootNode().addChildNode(node, None)
+            node.setOpacity(int(round(self.guide_opacity * 2.55)))
+        return node
+
+    def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
+        doc = self.document()
+        node = self.guide_node(create=True)
+        pixels = raster.guide_rgba(uncertainty, "BGRA")
+        if node.colorDepth() == "U16":
+            pixels = raster.u8_to_u16(pixels)
+        elif node.colorDepth() != "U8":
+            return  # float documents never reach here (read_image refuses them)
+        node.setPixelData(QByteArray(pixels), 0, 0, width, height)
+        doc.refreshProjection()
+
+    def set_guide_opacity(self, percent: int) -> None:
+        self.guide_opacity = max(0, min(100, int(percent)))
+        try:
+            node = self.guide_node()
+        except HostError:
+            return
+        if node is not None:
+            node.setOpacity(int(round(self.guide_opacity * 2.55)))
+            self.document().refreshProjection()
+
+    def clear_outputs(self) -> None:
+        try:
+            doc = self.document()
+        except HostError:
+            return
+        for node in (self.guide_node(), self._mask_or_none()):
+            if node is not None:
+                node.remove()
+        doc.refreshProjection()
+
+    def _mask_or_none(self) -> Optional[object]:
+        try:
+            return self.mask_node()
+        except HostError:
+            return None
+
+    def notify(self, message: str, level: str = "info") -> None:
+        if self._status is not None:
+            self._status(message, level)
+
+    def progress(self, busy: bool) -> None:
+        if self._busy is not None:
+            self._busy(busy)
+
+    def resize_plane(self, plane: bytes, width: int, height: int, new_width: int, new_height: int) -> bytes:
+        """Smooth scaling through QImage (C++), for live previews."""
+        if (width, height) == (new_width, new_height):
+            return bytes(plane)
+        img = QImage(plane, width, height, width, QImage.Format_Grayscale8)
+        big = img.scaled(new_width, new_height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+        bpl = big.bytesPerLine()
+        ptr = big.constBits()
+        ptr.setsize(bpl * new_height)
+        raw = bytes(ptr)
+        if bpl == new_width:
+            return raw
+        return b"".join(raw[r * bpl : r * bpl + new_width] for r in range(new_height))

@@ -1,0 +1,89 @@
+"""Points kept in the document as vector shapes on the layer "ClickMatte points" (no Qt here).
+
+Foreground points are drawn as a green circle with a plus, background points as a red square with
+a minus, so they differ in shape as well as colour. Each shape is named ``fg-N`` / ``bg-N``.
+Shapes the user draws on that layer count too: a name starting with ``fg``/``bg`` decides the
+label; otherwise Krita's rectangle tool shapes are background (like the square marker) and any
+other shape (ellipses, paths) is foreground. A point sits at the centre of its shape's bounding box.
+
+Units: vector shapes live in *points* (1/72 inch); image pixels = points * resolution / 72.
+Pixel centres: clickmatte puts pixel (i, j) at (i, j); Krita's pixel (i, j) spans [i, i+1), so
+its centre is at (i + 0.5, j + 0.5) in Krita's image space.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+from ..host import BG, FG, Point
+
+LAYER_NAME = "ClickMatte points"
+FG_COLOR = "#18c818"
+BG_COLOR = "#ff3030"
+RECTANGLE_TYPES = ("RectangleShape",)
+
+
+def marker_radius(width: int, height: int) -> float:
+    """Marker radius in image pixels: visible on big images, not huge on small ones."""
+    return max(3.0, round(max(width, height) / 90.0, 1))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
+def point_svg(p: Point, index: int, radius_px: float, xres: float, yres: float) -> str:
+    """One marker as an SVG ``<path>`` in points (the caller's SVG uses a 1 pt user unit)."""
+    sx, sy = 72.0 / xres, 72.0 / yres
+    cx, cy = (p.x + 0.5) * sx, (p.y + 0.5) * sy
+    r = radius_px * sx
+    s = r * 0.55
+    sw = max(0.8, r / 3.0)
+    if p.label == FG:
+        d = (f"M {_fmt(cx - r)} {_fmt(cy)} A {_fmt(r)} {_fmt(r)} 0 1 0 {_fmt(cx + r)} {_fmt(cy)} "
+             f"A {_fmt(r)} {_fmt(r)} 0 1 0 {_fmt(cx - r)} {_fmt(cy)} Z "
+             f"M {_fmt(cx - s)} {_fmt(cy)} L {_fmt(cx + s)} {_fmt(cy)} "
+             f"M {_fmt(cx)} {_fmt(cy - s)} L {_fmt(cx)} {_fmt(cy + s)}")
+        color = FG_COLOR
+    else:
+        d = (f"M {_fmt(cx - r)} {_fmt(cy - r)} L {_fmt(cx + r)} {_fmt(cy - r)} L {_fmt(cx + r)} {_fmt(cy + r)} "
+             f"L {_fmt(cx - r)} {_fmt(cy + r)} Z M {_fmt(cx - s)} {_fmt(cy)} L {_fmt(cx + s)} {_fmt(cy)}")
+        color = BG_COLOR
+    return (f'<path id="{p.label}-{index}" d="{d}" fill="none" stroke="{color}" '
+            f'stroke-width="{_fmt(sw)}" stroke-linecap="round"/>')
+
+
+def points_svg(points: Sequence[Point], width: int, height: int, xres: float, yres: float) -> str:
+    """An SVG document holding one marker per point, sized like the image (for ``addShapesFromSvg``)."""
+    if xres <= 0 or yres <= 0:
+        raise ValueError(f"resolution must be positive, got {xres}x{yres}")
+    wpt, hpt = width * 72.0 / xres, height * 72.0 / yres
+    r = marker_radius(width, height)
+    body = "".join(point_svg(p, i + 1, r, xres, yres) for i, p in enumerate(points))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(wpt)}pt" height="{_fmt(hpt)}pt" '
+            f'viewBox="0 0 {_fmt(wpt)} {_fmt(hpt)}">{body}</svg>')
+
+
+def shape_label(name: str, shape_type: str) -> str:
+    """``"fg"`` / ``"bg"`` for a shape on the points layer (see the module docstring)."""
+    low = (name or "").strip().lower()
+    if low.startswith("bg") or low.startswith("background"):
+        return BG
+    if low.startswith("fg") or low.startswith("foreground"):
+        return FG
+    return BG if shape_type in RECTANGLE_TYPES else FG
+
+
+def shape_point(bbox: Tuple[float, float, float, float], name: str, shape_type: str,
+                xres: float, yres: float) -> Optional[Point]:
+    """The point a shape stands for: the centre of its bounding box ``(x, y, w, h)`` in points."""
+    x, y, w, h = bbox
+    if w < 0 or h < 0:
+        return None
+    px = (x + w / 2.0) * xres / 72.0 - 0.5
+    py = (y + h / 2.0) * yres / 72.0 - 0.5
+    return Point.make(px, py, shape_label(name, shape_type))
+
+
+def inside(points: Sequence[Point], width: int, height: int) -> List[Point]:
+    """Points that fall on the image (shapes dragged off the canvas are ignored)."""
+    return [p for p in points if -0.5 <= p.x < width - 0.5 and -0.5 <= p.y < height - 0.5]
