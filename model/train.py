@@ -320,7 +320,7 @@ class Trainer:
             "config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(self.cfg).items()},
             "last_validation": json.dumps(vals[-1] if vals else {}),
             "data": "comp1k_crops (train split, dev split held out) re-composited on backgrounds/ and generated backgrounds",
-            "device": str(self.device), "torch": torch.__version__, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "device": str(self.device), "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         save_checkpoint(self.model, path, meta=meta, half=True)
 

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from clickmatte.model.data import (
+    CompositeSampler, CropBank, collate, corrective_clicks, degrade_alpha, sample_clicks, synth_background,
+)
+
+
+@pytest.fixture()
+def bank(tmp_path, make_crops):
+    names = make_crops(tmp_path / "crops")
+    return CropBank(tmp_path / "crops", names, cache_dir=tmp_path / "cache")
+
+
+def test_foreground_estimate_recomposes_the_image(bank):
+    for img, a, f in zip(bank.images, bank.alphas, bank.foregrounds):
+        solid = a > 0.99
+        # where alpha is 1 the estimated foreground equals the image
+        assert np.abs(f[solid] * 255 - img[solid]).max() <= 2
+
+
+def test_composites_are_consistent_image_alpha_pairs(bank):
+    bgs = [synth_background(np.random.default_rng(i), 48) for i in range(3)]
+    sampler = CompositeSampler(bank, bgs, size=48, p_original=0.0, p_multi=0.0, p_prev=0.0, p_synth_bg=0.0)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        s = sampler.sample(rng)
+        assert s.image.shape == (48, 48, 3) and s.alpha.shape == (48, 48)
+        assert s.alpha.min() >= 0 and s.alpha.max() <= 1
+        # fully opaque pixels show the (reddish) foreground: R channel dominates there
+        solid = s.alpha > 0.99
+        if solid.any():
+            assert s.image[solid][:, 0].mean() > s.image[solid][:, 2].mean()
+
+
+def test_multi_object_targets_follow_the_clicks(bank):
+    sampler = CompositeSampler(bank, [], size=64, p_original=0.0, p_multi=1.0, p_prev=0.0)
+    rng = np.random.default_rng(2)
+    seen = 0
+    for _ in range(20):
+        s = sampler.sample(rng)
+        assert s.kind == "multi"
+        for c in s.clicks:
+            v = s.alpha[int(c.y), int(c.x)]
+            assert (v > 0.95) if c.is_fg else (v < 0.05)
+        seen += 1
+    assert seen == 20
+
+
+def test_click_count_is_geometric_and_clicks_land_right():
+    yy, xx = np.mgrid[0:100, 0:100]
+    target = ((yy - 50) ** 2 + (xx - 50) ** 2 < 30 ** 2).astype(np.float32)
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(600):
+        cl = sample_clicks(rng, target, max_clicks=1000)
+        counts.append(len(cl))
+        assert cl[0].is_fg
+        for c in cl:
+            assert target[int(c.y), int(c.x)] == (1.0 if c.is_fg else 0.0)
+    # Geometric(1/6): mean 6, sd ~5.5 -> the mean of 600 draws lies within ~0.7 of 6 with >99.9 %
+    assert abs(np.mean(counts) - 6) < 0.9
+    assert min(counts) == 1
+
+
+def test_corrective_clicks_hit_the_errors():
+    target = np.zeros((80, 80), np.float32)
+    target[10:60, 10:60] = 1
+    prev = target.copy()
+    prev[20:50, 20:50] = 0  # missed foreground in the middle
+    prev[65:78, 65:78] = 1  # false positive
+    (c1, c2) = corrective_clicks(np.random.default_rng(0), prev, target, 2)
+    assert c1.is_fg and 20 <= c1.x < 50 and 20 <= c1.y < 50
+    assert not c2.is_fg and 65 <= c2.x < 78 and 65 <= c2.y < 78
+
+
+def test_degrade_alpha_stays_in_range_and_differs():
+    target = np.zeros((64, 64), np.float32)
+    target[16:48, 16:48] = 1
+    d = degrade_alpha(np.random.default_rng(5), target)
+    assert d.shape == target.shape and 0 <= d.min() and d.max() <= 1
+    assert np.abs(d - target).sum() > 0
+
+
+def test_collate_shapes(bank):
+    sampler = CompositeSampler(bank, [], size=32)
+    rng = np.random.default_rng(0)
+    b = collate([sampler.sample(rng) for _ in range(3)], radius=5)
+    assert b["rgb"].shape == (3, 3, 32, 32) and b["clicks"].shape == (3, 2, 32, 32)
+    assert b["prev"].shape == (3, 1, 32, 32) and b["alpha"].shape == (3, 1, 32, 32)
+    assert b["clicks"].max() == 1

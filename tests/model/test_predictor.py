@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from clickmatte.model.predictor import Predictor, resolve_device
+
+
+@pytest.fixture()
+def predictor(small_model):
+    return Predictor(small_model, device="cpu", working_size=96)
+
+
+def img(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (33, 500), (700, 41), (257, 129), (40, 8000)])
+def test_full_size_outputs_any_aspect(predictor, h, w):
+    predictor.set_image(img(h, w))
+    a, s = predictor.predict([(w // 2, h // 2, "fg"), (0, 0, "bg")])
+    assert a.shape == (h, w) and s.shape == (h, w)
+    assert a.dtype == np.float32 and s.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1 and s.min() > 0
+    wh, ww = predictor._work_rgb.shape[-2:]
+    assert max(wh, ww) <= 96
+
+
+def test_rgba_input_and_prev_alpha(predictor):
+    rgba = np.dstack([img(64, 80), np.full((64, 80), 7, np.uint8)])
+    predictor.set_image(rgba)
+    a, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.zeros((64, 80), np.uint8))
+    a2, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.ones((64, 80), np.float32))
+    assert a.shape == a2.shape == (64, 80)
+
+
+def test_bad_images_raise(predictor):
+    for bad in [np.zeros((64, 64, 3), np.float32), np.zeros((64, 64), np.uint8), np.zeros((64, 64, 2), np.uint8),
+                np.zeros((31, 64, 3), np.uint8), np.zeros((64, 8001, 3), np.uint8), [[1, 2, 3]]]:
+        with pytest.raises(ValueError):
+            predictor.set_image(bad)
+
+
+def test_bad_clicks_and_state_raise(predictor):
+    with pytest.raises(ValueError, match="set_image"):
+        predictor.predict([(1, 1, "fg")])
+    with pytest.raises(ValueError, match="predict"):
+        Predictor(predictor.model, device="cpu").refine()
+    predictor.set_image(img(40, 50))
+    with pytest.raises(ValueError, match="outside"):
+        predictor.predict([(50, 10, "fg")])
+    with pytest.raises(ValueError):
+        predictor.predict([(5, 5, "up")])
+    with pytest.raises(ValueError):
+        predictor.predict([(5, 5, "fg")], prev_alpha=np.zeros((10, 10), np.float32))
+    predictor.predict([(5, 5, "fg")])
+    with pytest.raises(ValueError):
+        predictor.refine(top_n=-1)
+    with pytest.raises(ValueError):
+        predictor.refine(mask=np.ones((3, 3), bool))
+
+
+def test_refine_changes_only_selected_patches(small_model):
+    # a refiner with a non-zero head so refinement visibly changes alpha
+    torch.manual_seed(3)
+    torch.nn.init.normal_(small_model.refiner.head.weight, std=0.5)
+    try:
+        p = Predictor(small_model, device="cpu", working_size=64)
+        p.set_image(img(200, 180, seed=4))
+        a0, _ = p.predict([(90, 100, "fg")])
+        a0 = a0.copy()
+        a1 = p.refine(top_n=2)
+        assert len(p.last_patches) == 2
+        changed = a1 != a0
+        inside = np.zeros_like(changed)
+        for x, y, w, h in p.last_patches:
+            inside[y : y + h, x : x + w] = True
+        assert changed.any() and not (changed & ~inside).any()
+        # refine inside a selection mask: nothing outside the mask changes
+        p.predict([(90, 100, "fg")])
+        before = p.alpha.copy()
+        mask = np.zeros((200, 180), bool)
+        mask[20:70, 30:100] = True
+        a2 = p.refine(top_n=None, mask=mask)
+        assert (a2[~mask] == before[~mask]).all() and (a2[mask] != before[mask]).any()
+    finally:
+        torch.nn.init.zeros_(small_model.refiner.head.weight)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            resolve_device("cuda")
