@@ -211,16 +211,25 @@ def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto
 
 
 # -- one image ------------------------------------------------------------------------------
-def random_boxes(h: int, w: int, n: int, k: int, rng: np.random.Generator, tries: int = 2000) -> list[tuple[int, int, int, int]]:
-    """Up to ``n`` random non-overlapping ``min(k, w) x min(k, h)`` boxes ``(x, y, w, h)`` inside an ``h x w`` image."""
+def random_boxes(h: int, w: int, n: int, k: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    """Up to ``n`` random non-overlapping ``min(k, w) x min(k, h)`` boxes ``(x, y, w, h)`` inside an ``h x w`` image.
+
+    Each box is drawn uniformly among the positions (on the same ``k // 8`` grid as the
+    uncertainty-driven selection) that overlap no earlier box; fewer than ``n`` only when no
+    position is left.
+    """
     kh, kw = min(k, h), min(k, w)
+    stride = max(1, k // 8)
+    ys = np.unique(np.append(np.arange(0, h - kh + 1, stride), h - kh))
+    xs = np.unique(np.append(np.arange(0, w - kw + 1, stride), w - kw))
+    free = np.ones((len(ys), len(xs)), dtype=bool)
     boxes: list[tuple[int, int, int, int]] = []
-    for _ in range(tries):
-        if len(boxes) >= n:
-            break
-        x, y = int(rng.integers(0, w - kw + 1)), int(rng.integers(0, h - kh + 1))
-        if all(x >= bx + bw or bx >= x + kw or y >= by + bh or by >= y + kh for bx, by, bw, bh in boxes):
-            boxes.append((x, y, kw, kh))
+    while len(boxes) < n and free.any():
+        cand = np.argwhere(free)
+        gy, gx = cand[int(rng.integers(len(cand)))]
+        y, x = int(ys[gy]), int(xs[gx])
+        boxes.append((x, y, kw, kh))
+        free[np.ix_((ys > y - kh) & (ys < y + kh), (xs > x - kw) & (xs < x + kw))] = False
     return boxes
 
 

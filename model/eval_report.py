@@ -1,0 +1,217 @@
+"""Report files of ``clickmatte-eval``: summary numbers, ``summary.md``, ``sad_vs_clicks.png``, ``worst.png``.
+
+Units: SAD, Grad and Conn are already divided by 1000; MSE is stored as the plain mean
+(``"mse"``) and shown x 1e3 in tables (``"mse_x1e3"`` in the summaries).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from .metrics import METRIC_NAMES, MSE_REPORT_SCALE
+from .visualize import alpha_to_uint8, colorize_uncertainty, draw_clicks, uncertainty_to_uint8
+
+TILE_HEIGHT = 160
+COLUMNS = ("input", "clicks", "alpha", "uncertainty", "ground truth")
+
+
+def _mean(values: list[Optional[float]]) -> Optional[float]:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _metric_means(rows: list[dict]) -> dict[str, Optional[float]]:
+    out: dict[str, Optional[float]] = {m: _mean([r[m] for r in rows]) for m in METRIC_NAMES}
+    out["mse_x1e3"] = None if out["mse"] is None else out["mse"] * MSE_REPORT_SCALE
+    return out
+
+
+def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
+    """Means over images: per click count, NoC@MSE10, seconds, and the refinement ablation."""
+    per_click = []
+    for k in range(1, max_clicks + 1):
+        rows = [rec["per_click"][k - 1] for rec in images.values()]
+        per_click.append({"k": k, **_metric_means(rows), "seconds": _mean([r["seconds"] for r in rows]),
+                          "n_images": len(rows)})
+    out: dict[str, Any] = {
+        "n_images": len(images),
+        "per_click": per_click,
+        "noc_mean": _mean([rec["noc"] for rec in images.values()]),
+        "noc_reached_fraction": _mean([1.0 if rec["noc_reached"] else 0.0 for rec in images.values()]),
+        "seconds_per_prediction": _mean([r["seconds"] for rec in images.values() for r in rec["per_click"]]),
+    }
+    refined = [rec["refine"] for rec in images.values() if "refine" in rec]
+    if refined:
+        ref: dict[str, Any] = {"n_images": len(refined), "top_n": refined[0]["top_n"],
+                               "coarse": _metric_means([r["coarse"] for r in refined])}
+        for kind in ("top", "random"):
+            rows = [r[kind] for r in refined if kind in r]
+            if rows:
+                ref[kind] = {**_metric_means(rows), "seconds": _mean([r["seconds"] for r in rows]),
+                             "patches": _mean([float(len(r["boxes"])) for r in rows])}
+        out["refine"] = ref
+    return out
+
+
+def _fmt(v: Optional[float], digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def summary_markdown(report: dict) -> str:
+    """The Markdown summary: per-click means per engine, NoC, timing, refinement, skipped images."""
+    cfg = report["config"]
+    lines = [
+        "# clickmatte-eval summary",
+        "",
+        f"- data: `{cfg['data']}`" + (f" ({cfg['names_source']})" if cfg.get("names_source") else ""),
+        f"- clicks: {report['clicks_source']}; up to {cfg['max_clicks']} clicks in the table",
+        f"- metrics on the whole image: SAD = sum|Δα|/1000, MSE shown ×1e3, Grad and Conn /1000 "
+        f"(Rhemann et al. 2009); NoC@MSE10 = clicks until MSE ≤ {cfg['noc_mse'] * 1e3:g}e-3, cap {cfg['noc_cap']}",
+        f"- skipped: {len(report['skipped'])}, failed: {len(report['failed'])}",
+        "",
+        "## Error by number of clicks",
+        "",
+        "| engine | clicks | images | SAD | MSE ×1e3 | Grad | Conn | s / prediction |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, eng in report["engines"].items():
+        for row in eng["summary"]["per_click"]:
+            lines.append(
+                f"| {name} | {row['k']} | {row['n_images']} | {_fmt(row['sad'])} | {_fmt(row['mse_x1e3'])} | "
+                f"{_fmt(row['grad'])} | {_fmt(row['conn'])} | {_fmt(row['seconds'])} |"
+            )
+    lines += ["", "## Clicks to reach MSE ≤ 10e-3", "",
+              "| engine | images | mean NoC@MSE10 | reached | mean s / prediction |", "|---|---:|---:|---:|---:|"]
+    for name, eng in report["engines"].items():
+        s = eng["summary"]
+        reached = "–" if s["noc_reached_fraction"] is None else f"{100 * s['noc_reached_fraction']:.0f} %"
+        lines.append(f"| {name} | {s['n_images']} | {_fmt(s['noc_mean'], 2)} | {reached} | "
+                     f"{_fmt(s['seconds_per_prediction'])} |")
+    refine_rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if "refine" in e["summary"]]
+    if refine_rows:
+        lines += ["", f"## Patch refinement at {cfg['max_clicks']} clicks", "",
+                  "| engine | patches | images | SAD | MSE ×1e3 | Grad | Conn | s (refine) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for name, ref in refine_rows:
+            c = ref["coarse"]
+            lines.append(f"| {name} | none (coarse) | {ref['n_images']} | {_fmt(c['sad'])} | {_fmt(c['mse_x1e3'])} | "
+                         f"{_fmt(c['grad'])} | {_fmt(c['conn'])} | – |")
+            for kind, label in (("top", "top-{n} by uncertainty"), ("random", "{n} random")):
+                if kind in ref:
+                    r = ref[kind]
+                    lab = label.format(n=ref["top_n"]) + f" (mean {r['patches']:.1f})"
+                    lines.append(f"| {name} | {lab} | {ref['n_images']} | {_fmt(r['sad'])} | {_fmt(r['mse_x1e3'])} | "
+                                 f"{_fmt(r['grad'])} | {_fmt(r['conn'])} | {_fmt(r['seconds'])} |")
+    elif cfg.get("refine_top_n"):
+        lines += ["", "Patch refinement applies to the net engine only."]
+    if report["skipped"] or report["failed"]:
+        lines += ["", "## Skipped / failed", ""]
+        lines += [f"- skipped `{s['name']}`: {s['reason']}" for s in report["skipped"]]
+        lines += [f"- failed `{f['name']}` ({f['engine']}): {f['reason']}" for f in report["failed"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_sad_vs_clicks(report: dict, path: Path) -> None:
+    """``path`` (PNG): mean SAD against the number of clicks, one line per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for name, eng in report["engines"].items():
+        rows = [r for r in eng["summary"]["per_click"] if r["sad"] is not None]
+        if rows:
+            ax.plot([r["k"] for r in rows], [r["sad"] for r in rows], marker="o", label=f"{name} ({eng['summary']['n_images']} images)")
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel("mean SAD (Σ|Δα| / 1000)")
+    ax.set_title("SAD vs clicks")
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
+        ax.legend()
+        ax.set_xticks(sorted({int(x) for line in ax.lines for x in line.get_xdata()}))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _tile(img: np.ndarray, height: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    width = max(1, round(w * height / h))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_NEAREST
+    out = cv2.resize(img, (width, height), interpolation=interp)
+    return out if out.ndim == 3 else np.repeat(out[..., None], 3, axis=2)
+
+
+def _label(width: int, text: str, height: int = 22) -> np.ndarray:
+    bar = np.full((height, width, 3), 255, np.uint8)
+    cv2.putText(bar, text, (4, height - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
+def contact_row(item: dict, height: int = TILE_HEIGHT) -> np.ndarray:
+    """input | clicks | alpha | uncertainty | ground truth for one image, ``height`` px tall, RGB uint8."""
+    rgb, gt = item["rgb"], item["gt"]
+    h, w = gt.shape
+    s = height / h
+    small = _tile(rgb, height)
+    scaled = [{"x": (c["x"] + 0.5) * s - 0.5, "y": (c["y"] + 0.5) * s - 0.5, "label": c["label"]} for c in item["clicks"]]
+    tiles = [
+        small,
+        draw_clicks(small, scaled, radius=max(3, height // 40)),
+        _tile(alpha_to_uint8(item["alpha"]), height),
+        _tile(colorize_uncertainty(uncertainty_to_uint8(item["uncertainty"])), height),
+        _tile(gt, height),
+    ]
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for t in tiles:
+        parts += [t, gap]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def contact_sheet(worst: dict[str, list[dict]], height: int = TILE_HEIGHT) -> Optional[np.ndarray]:
+    """Rows of :func:`contact_row` (worst SAD first, per engine) under a header; ``None`` if empty."""
+    rows = []
+    for engine, items in worst.items():
+        for it in items:
+            row = contact_row(it, height)
+            n = len(it["clicks"])
+            rows.append(_label(row.shape[1], f"{engine}  {it['name']}  SAD {it['sad']:.3f} with {n} click(s)"))
+            rows.append(row)
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    tile_w = (rows[1].shape[1] - 16) // 5
+    header = _label(width, "   |   ".join(COLUMNS) if tile_w < 90 else "")
+    if tile_w >= 90:
+        for i, name in enumerate(COLUMNS):
+            cv2.putText(header, name, (i * (tile_w + 4) + 4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([header] + rows, axis=0)
+
+
+def write_outputs(report: dict, worst: dict[str, list[dict]], out: Path) -> None:
+    """Write ``report.json``, ``summary.md``, ``sad_vs_clicks.png`` and ``worst.png`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=_json_default), encoding="utf-8")
+    (out / "summary.md").write_text(summary_markdown(report), encoding="utf-8")
+    plot_sad_vs_clicks(report, out / "sad_vs_clicks.png")
+    sheet = contact_sheet(worst)
+    if sheet is None:
+        sheet = _label(400, "no image was evaluated")
+    cv2.imwrite(str(out / "worst.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
