@@ -61,6 +61,14 @@ def _find_child(parent: object, name: str, node_type: str) -> Optional[object]:
     return None
 
 
+def _walk(node: object) -> List[object]:
+    out = []
+    for n in node.childNodes():  # type: ignore[attr-defined]
+        out.append(n)
+        out.extend(_walk(n))
+    return out
+
+
 class KritaHost(HostAdapter):
     """Adapter over the document returned by ``get_document()`` (default: the active document).
 
@@ -98,6 +106,14 @@ class KritaHost(HostAdapter):
             prev = doc.nodeByUniqueID(self._target_id)
             if prev is not None:
                 return prev
+        # no usable active layer (e.g. the points layer is active, or no view): the layer that
+        # already carries our mask, else the only paint layer there is
+        candidates = [n for n in _walk(doc.rootNode()) if n.type() == "paintlayer" and n.name() not in OUR_LAYERS]
+        masked = [n for n in candidates if _find_child(n, MASK_NAME, "transparencymask") is not None]
+        pick = masked[:1] or (candidates if len(candidates) == 1 else [])
+        if pick:
+            self._target_id = pick[0].uniqueId()
+            return pick[0]
         raise HostError("select the paint layer to cut out (a paint layer, not a group or vector layer)")
 
     def document_key(self) -> str:

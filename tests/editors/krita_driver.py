@@ -1,0 +1,184 @@
+"""Runs INSIDE Krita (``kritarunner -s krita_driver -f main JOB.json``): the real-Krita test's work.
+
+For each case of the job (8-bit and 16-bit RGBA):
+
+1. create a document with a paint layer "Photo" (a bright disc on a dark background) and the
+   points vector layer "ClickMatte points" written by the plugin's own ``KritaHost.write_points``;
+   save it as ``CASE-points.kra``, close it and open it again (points must survive in the .kra);
+2. run a matte through the plugin's code path: ``Controller`` + ``KritaHost`` over the reopened
+   document, against the daemon at ``endpoint``, pumped with ``tick()`` like the docker's QTimer;
+3. ask the daemon directly (blocking ``DaemonClient``) for the same request, as the reference;
+4. save ``CASE.kra`` and write what happened into ``result.json``.
+
+kritarunner always exits 0, so ``main`` ends with ``os._exit(code)`` and the test also reads
+``result.json``. Standard library + Krita + the installed plugin only (no numpy).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+DISC = (64, 48, 30)
+
+
+def disc_bgra(width: int, height: int, wide: bool) -> bytes:
+    """Bright disc (centre DISC) on a dark background, opaque, BGRA, u8 or u16 (v * 257)."""
+    cx, cy, r = DISC
+    out = bytearray()
+    for y in range(height):
+        for x in range(width):
+            if (x - cx) ** 2 + (y - cy) ** 2 <= r * r:
+                px = (170, 214, 236 - (x % 5), 255)
+            else:
+                px = (48, 34 + (x % 7), 22, 255)
+            if wide:
+                for v in px:
+                    out += (v * 257).to_bytes(2, "little")
+            else:
+                out += bytes(px)
+    return bytes(out)
+
+
+def run_case(app, job: dict, case: dict, out: dict) -> None:
+    from PyQt5.QtCore import QByteArray
+    from PyQt5.QtWidgets import QApplication
+
+    from clickmatte.controller import Controller
+    from clickmatte.client import DaemonClient
+    from clickmatte.host import Point
+    from clickmatte.krita.adapter import GUIDE_NAME, MASK_NAME, KritaHost
+    from clickmatte.protocol import image_digest
+    from clickmatte.settings import Settings
+
+    name, depth = case["name"], case["depth"]
+    w, h = job["width"], job["height"]
+    outdir = job["outdir"]
+    res = out.setdefault("cases", {}).setdefault(name, {})
+    doc = app.createDocument(w, h, name, "RGBA", depth, "", 72.0)
+    doc.setBatchmode(True)
+    root = doc.rootNode()
+    for n in list(root.childNodes()):
+        n.remove()
+    layer = doc.createNode("Photo", "paintlayer")
+    root.addChildNode(layer, None)
+    pixels = disc_bgra(w, h, depth == "U16")
+    layer.setPixelData(QByteArray(pixels), 0, 0, w, h)
+    doc.setActiveNode(layer)
+    doc.refreshProjection()
+    host = KritaHost(get_document=lambda: doc)
+    points = [Point.make(p[0], p[1], p[2]) for p in job["points"]]
+    host.write_points(points)
+    doc.waitForDone()
+    points_path = os.path.join(outdir, f"{name}-points.kra")
+    ok = doc.saveAs(points_path)
+    doc.waitForDone()
+    res["saved_points_doc"] = bool(ok)
+    doc.close()
+
+    # reopen: the points must come back from the vector layer
+    doc = app.openDocument(points_path)
+    if doc is None:
+        raise RuntimeError(f"cannot reopen {points_path}")
+    doc.setBatchmode(True)
+    doc.waitForDone()
+    layer = doc.nodeByName("Photo")
+    doc.setActiveNode(layer)
+    before = bytes(layer.pixelData(0, 0, w, h))
+    res["layer_depth"] = layer.colorDepth()
+    res["layer_profile"] = layer.colorProfile()
+    messages = []
+    host = KritaHost(get_document=lambda: doc, status=lambda t, lvl: messages.append([lvl, t]))
+    res["points_read"] = [list(p) for p in host.read_points()]
+    settings = Settings(endpoint=job["endpoint"], top_n=job["top_n"], timeout_s=120.0, preview_size=64)
+    ctl = Controller(host, settings)
+    ctl.connect()
+    t0 = time.monotonic()
+    ctl.tick()  # adopts the document's points (what the docker's timer does)
+    res["points_adopted"] = [list(p) for p in ctl.points]
+    ctl.matte()
+    deadline = time.monotonic() + 240
+    while ctl.busy and time.monotonic() < deadline:
+        QApplication.processEvents()
+        ctl.tick(wait_ms=20)
+    res["matte_s"] = round(time.monotonic() - t0, 2)
+    res["idle"] = not ctl.busy
+    res["status"] = ctl.status
+    res["messages"] = messages[-8:]
+    mask = None
+    for n in layer.childNodes():
+        if n.name() == MASK_NAME and n.type() == "transparencymask":
+            mask = n
+    res["mask_found"] = mask is not None
+    if mask is not None:
+        res["mask_depth"] = mask.colorDepth()
+        data = bytes(mask.pixelData(0, 0, w, h))
+        res["mask_bytes_per_pixel"] = len(data) / float(w * h)
+        step = 2 if mask.colorDepth() == "U16" else 1
+        plane = data[step - 1 :: step]
+        res["mask_digest"] = image_digest(plane, w, h, 1, "uint8", "A")
+        res["mask_at_points"] = [plane[int(round(p.y)) * w + int(round(p.x))] for p in points]
+    guide = doc.nodeByName(GUIDE_NAME)
+    res["guide_found"] = guide is not None and guide.type() == "paintlayer"
+    res["layer_unchanged"] = bytes(layer.pixelData(0, 0, w, h)) == before
+
+    # the reference: the same request straight to the daemon
+    img = host.read_image()
+    c = DaemonClient(job["endpoint"], timeout_ms=120000, retries=0)
+    try:
+        s = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order)
+        m = c.predict(s.session, [p.as_click() for p in points], preview=None)
+        alpha = m.alpha
+        if job["top_n"] > 0:
+            alpha = c.refine(s.session, top_n=job["top_n"]).alpha
+    finally:
+        c.disconnect()
+    res["expected_digest"] = image_digest(alpha, w, h, 1, "uint8", "A")
+    res["expected_at_points"] = [alpha[int(round(p.y)) * w + int(round(p.x))] for p in points]
+    res["expected_path"] = os.path.join(outdir, f"{name}-expected.alpha")
+    with open(res["expected_path"], "wb") as f:
+        f.write(alpha)
+
+    path = os.path.join(outdir, f"{name}.kra")
+    res["saved"] = bool(doc.saveAs(path))
+    doc.waitForDone()
+    res["kra"] = path
+    doc.close()
+
+
+def main(args) -> None:
+    code = 1
+    out: dict = {"ok": False}
+    result_path = None
+    try:
+        job_path = args[0] if args else os.environ["CLICKMATTE_KRITA_JOB"]
+        with open(job_path) as f:
+            job = json.load(f)
+        result_path = os.path.join(job["outdir"], "result.json")
+        sys.path.insert(0, job["pykrita"])
+        import clickmatte  # the installed plugin package (registers the docker factory)
+        import zmq
+
+        out["plugin_file"] = clickmatte.__file__
+        out["zmq_file"] = zmq.__file__
+        out["zmq_version"] = zmq.zmq_version()
+        from krita import Krita
+
+        app = Krita.instance()
+        out["krita_version"] = app.version()
+        for case in job["cases"]:
+            run_case(app, job, case, out)
+        out["ok"] = True
+        code = 0
+    except BaseException:  # noqa: BLE001 - everything must end in result.json + os._exit
+        out["error"] = traceback.format_exc()
+    try:
+        if result_path is not None:
+            with open(result_path, "w") as f:
+                json.dump(out, f, indent=1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
