@@ -1,0 +1,186 @@
+"""Every op round-trips through a real daemon process, over TCP loopback and over ipc://."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clickmatte.plugin.client import DaemonClient, DaemonError
+from clickmatte.plugin.protocol import image_digest
+
+CLICKS = [{"x": 48, "y": 32, "label": "fg"}, {"x": 3, "y": 3, "label": "bg"}]
+
+
+def alpha_of(m) -> np.ndarray:
+    dt = np.uint8 if m.dtype == "uint8" else np.dtype("<u2")
+    return np.frombuffer(m.alpha, dt).reshape(m.height, m.width)
+
+
+@pytest.fixture
+def dclient(daemon):
+    c = DaemonClient(daemon.endpoint, timeout_ms=60000, retries=0)
+    yield c
+    c.disconnect()
+
+
+def test_hello_reports_versions_device_model_limits(dclient):
+    info = dclient.hello()
+    assert info.protocol == "1.0"
+    assert info.server.startswith("clickmatte")
+    assert info.device == "cpu"
+    assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
+    assert info.limits["max_image_pixels"] == 50000
+    assert info.limits["max_sessions"] == 6
+    assert info.limits["min_side"] == 32
+
+
+def test_open_predict_refine_close_round_trip(dclient, make_image):
+    rgb = make_image(96, 64)
+    s = dclient.open(rgb.tobytes(), 96, 64, 3, "uint8", "RGB")
+    assert (s.width, s.height) == (96, 64)
+    assert len(s.session) >= 32  # secrets.token_urlsafe(24)
+    m = dclient.predict(s.session, CLICKS)
+    assert (m.width, m.height, m.full_width, m.full_height, m.dtype) == (96, 64, 96, 64, "uint8")
+    assert len(m.alpha) == 96 * 64 and m.uncertainty is not None and len(m.uncertainty) == 96 * 64
+    assert m.patches == []
+    r = dclient.refine(s.session, top_n=2)
+    assert 1 <= len(r.patches) <= 2
+    for x, y, w, h in r.patches:
+        assert 0 <= x and 0 <= y and x + w <= 96 and y + h <= 64
+    assert r.uncertainty is None
+    # outside the refined patches alpha is unchanged
+    before, after = alpha_of(m), alpha_of(r)
+    outside = np.ones((64, 96), bool)
+    for x, y, w, h in r.patches:
+        outside[y:y + h, x:x + w] = False
+    assert np.array_equal(before[outside], after[outside])
+    assert dclient.close(s.session) is True
+    assert dclient.close(s.session) is False
+    with pytest.raises(DaemonError) as ei:
+        dclient.predict(s.session, CLICKS)
+    assert ei.value.code == "unknown_session"
+
+
+def test_same_pixels_in_every_wire_format_give_the_same_alpha(dclient, make_image):
+    rgb = make_image(80, 60, seed=3)
+    a = np.full((60, 80, 1), 255, np.uint8)
+    formats = {
+        "RGB8": (rgb, 3, "uint8", "RGB"),
+        "BGR8": (rgb[:, :, ::-1], 3, "uint8", "BGR"),
+        "BGRA8": (np.concatenate([rgb[:, :, ::-1], a], 2), 4, "uint8", "BGRA"),
+        "RGBA16": (np.concatenate([rgb, a], 2).astype("<u2") * 257, 4, "uint16", "RGBA"),
+        "BGR16": (rgb[:, :, ::-1].astype("<u2") * 257, 3, "uint16", "BGR"),
+    }
+    alphas = {}
+    for name, (arr, ch, dt, order) in formats.items():
+        s = dclient.open(np.ascontiguousarray(arr).tobytes(), 80, 60, ch, dt, order)
+        alphas[name] = alpha_of(dclient.predict(s.session, CLICKS[:1]))
+        dclient.close(s.session)
+    ref = alphas["RGB8"]
+    for name, al in alphas.items():
+        assert np.array_equal(al, ref), name
+
+
+def test_open_by_digest_skips_pixels(dclient, make_image):
+    rgb = make_image(64, 48, seed=11)
+    data = rgb.tobytes()
+    digest = image_digest(data, 64, 48, 3, "uint8", "RGB")
+    rid = dclient.send_open(digest=digest)
+    reply = dclient.poll(60000)
+    assert reply is not None and reply.id == rid and reply.need_pixels and reply.header["digest"] == digest
+    first = dclient.open(data, 64, 48, 3, "uint8", "RGB")
+    assert first.cached is False and first.digest == digest
+    again = dclient.open(data, 64, 48, 3, "uint8", "RGB")  # digest first: no pixels sent
+    assert again.cached is True and again.session != first.session
+    rid = dclient.send_open(digest=digest)
+    reply = dclient.poll(60000)
+    assert reply.op == "open" and reply.result().cached is True
+
+
+def test_digest_that_does_not_match_the_pixels_is_refused(dclient, make_image):
+    rgb = make_image(64, 48, seed=12)
+    wrong = image_digest(b"other", 64, 48, 3, "uint8", "RGB")
+    dclient.send_open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB", digest=wrong)
+    reply = dclient.poll(60000)
+    assert reply.error is not None and reply.error.code == "bad_request" and "digest" in reply.error.message
+
+
+def test_preview_and_uint16_output(dclient, make_image):
+    s = dclient.open(make_image(200, 150).tobytes(), 200, 150, 3, "uint8", "RGB")
+    full = dclient.predict(s.session, CLICKS, alpha_dtype="uint16")
+    assert (full.width, full.height, full.dtype) == (200, 150, "uint16")
+    assert len(full.alpha) == 200 * 150 * 2
+    pv = dclient.predict(s.session, CLICKS, preview=50, uncertainty=False)
+    assert (pv.width, pv.height, pv.full_width, pv.full_height) == (50, 38, 200, 150)
+    assert pv.uncertainty is None and len(pv.alpha) == 50 * 38
+    a16 = alpha_of(full).astype(np.float64) / 65535
+    a8 = alpha_of(dclient.predict(s.session, CLICKS)).astype(np.float64) / 255
+    assert np.abs(a16 - a8).max() <= 0.5 / 255 + 1e-6
+    dclient.close(s.session)
+
+
+def test_refine_regions_and_mask(dclient, make_image):
+    w, h = 160, 120
+    s = dclient.open(make_image(w, h, seed=5).tobytes(), w, h, 3, "uint8", "RGB")
+    base = alpha_of(dclient.predict(s.session, CLICKS))
+    r = dclient.refine(s.session, top_n=None, regions=[(100, 70, 10, 10)])
+    covered = np.zeros((h, w), bool)
+    for x, y, bw, bh in r.patches:
+        covered[y:y + bh, x:x + bw] = True
+    assert r.patches and covered[70:80, 100:110].all()
+    # a selection mask: only selected pixels may change
+    base = alpha_of(dclient.predict(s.session, CLICKS))
+    mask = np.zeros((h, w), np.uint8)
+    mask[10:40, 20:70] = 255
+    r = dclient.refine(s.session, top_n=None, mask=mask.tobytes(), mask_width=w, mask_height=h)
+    assert r.patches
+    after = alpha_of(r)
+    assert np.array_equal(after[mask == 0], base[mask == 0])
+    # an empty mask changes nothing
+    r = dclient.refine(s.session, top_n=None, mask=bytes(w * h), mask_width=w, mask_height=h)
+    assert r.patches == [] and np.array_equal(alpha_of(r), after)
+    with pytest.raises(DaemonError) as ei:
+        dclient.refine(s.session, mask=bytes(10 * 10), mask_width=10, mask_height=10)
+    assert ei.value.code == "bad_request" and "mask" in ei.value.message
+    dclient.close(s.session)
+
+
+def test_refine_before_predict_and_bad_clicks_are_errors(dclient, make_image):
+    s = dclient.open(make_image(64, 48, seed=9).tobytes(), 64, 48, 3, "uint8", "RGB")
+    with pytest.raises(DaemonError) as ei:
+        dclient.refine(s.session)
+    assert ei.value.code == "bad_request" and "predict" in ei.value.message
+    with pytest.raises(DaemonError) as ei:
+        dclient.predict(s.session, [{"x": 64, "y": 0, "label": "fg"}])
+    assert ei.value.code == "bad_request" and "outside" in ei.value.message
+    dclient.close(s.session)
+
+
+def test_limits_give_too_large_and_bad_request(dclient, make_image):
+    big = make_image(300, 200)  # 60000 px > --max-image-mp 0.05
+    with pytest.raises(DaemonError) as ei:
+        dclient.open(big.tobytes(), 300, 200, 3, "uint8", "RGB")
+    assert ei.value.code == "too_large"
+    tiny = make_image(20, 20)  # below the model's minimum side
+    with pytest.raises(DaemonError) as ei:
+        dclient.open(tiny.tobytes(), 20, 20, 3, "uint8", "RGB")
+    assert ei.value.code == "bad_request" and "32" in ei.value.message
+
+
+def test_sessions_are_evicted_lru_beyond_max_sessions(dclient, make_image):
+    rgb = make_image(64, 48, seed=21)
+    sessions = [dclient.open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB").session for _ in range(7)]
+    with pytest.raises(DaemonError) as ei:
+        dclient.predict(sessions[0], CLICKS[:1])
+    assert ei.value.code == "unknown_session"
+    m = dclient.predict(sessions[-1], CLICKS[:1])
+    assert m.width == 64
+    for s in sessions:
+        dclient.close(s)
+
+
+def test_prev_alpha_is_accepted(dclient, make_image):
+    s = dclient.open(make_image(64, 48, seed=2).tobytes(), 64, 48, 3, "uint8", "RGB")
+    dclient.predict(s.session, CLICKS[:1])
+    m = dclient.predict(s.session, CLICKS, prev_alpha=True)
+    assert m.width == 64
+    dclient.close(s.session)
