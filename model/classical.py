@@ -67,6 +67,13 @@ class ClassicalEngine:
         self.uncertainty: Optional[np.ndarray] = None
         self.trimap: Optional[np.ndarray] = None
 
+    @property
+    def description(self) -> dict:
+        """The pipeline and its parameters (for reports)."""
+        return {"pipeline": "GrabCut (OpenCV) -> erode/dilate trimap -> closed-form matting (pymatting)",
+                "radius_at_512": self.radius, "band": self.band, "iterations": self.iterations,
+                "box_margin": self.box_margin, "band_sigma": self.band_sigma, "max_side": self.max_side}
+
     # -- interface shared with Predictor ---------------------------------------------------
     def set_image(self, image: np.ndarray) -> None:
         """Store an ``(H, W, 3|4)`` uint8 RGB(A) image (alpha channel ignored), any size >= 1 px."""

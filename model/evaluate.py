@@ -6,7 +6,9 @@ added one at a time and each prediction is scored on the whole image with SAD, M
 Conn (:mod:`clickmatte.model.metrics`), plus the seconds it took. Clicks come from a JSON file
 (``{"NAME.png": [{"x", "y", "label"}, ...]}``, the first k for k = 1..max) or from the
 error-driven simulator (:func:`clickmatte.model.click_simulator.next_click`), which sees the
-previous prediction; the network also gets it as ``prev_alpha`` (RITM-style).
+previous prediction; the network also gets it as ``prev_alpha`` (RITM-style;
+``--no-prev-alpha`` turns that off). ``--engine net,classical`` runs both engines on the same
+images with the same click protocol and puts them side by side in one report.
 
 NoC@MSE10: the number of clicks after which MSE <= 10e-3, capped at 10 (10 when never
 reached). To measure it the simulator goes on past ``--max-clicks`` up to 10 clicks (only MSE
@@ -198,15 +200,14 @@ def _jsonable(x: Any) -> Any:
         return repr(x)
 
 
-def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512) -> Any:
+def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512) -> Engine:
+    """``"net"`` -> :class:`NetEngine`, ``"classical"`` -> :class:`ClassicalEngine`; ``ValueError`` otherwise."""
     if name == "net":
         return NetEngine(checkpoint, device, working_size)
     if name == "classical":
         from .classical import ClassicalEngine
 
-        eng = ClassicalEngine()
-        eng.description = {"pipeline": "GrabCut -> erode/dilate trimap -> closed-form matting (pymatting)"}  # type: ignore[attr-defined]
-        return eng
+        return ClassicalEngine()
     raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
 
 
@@ -259,7 +260,7 @@ def _refine_both(engine: NetEngine, gt: np.ndarray, top_n: int, with_random: boo
 
 
 def evaluate_image(
-    engine: Any,
+    engine: Engine,
     rgb: np.ndarray,
     gt: np.ndarray,
     given_clicks: Optional[Sequence[dict]] = None,
@@ -269,6 +270,7 @@ def evaluate_image(
     refine_top_n: int = 0,
     refine_random: bool = False,
     rng: Optional[np.random.Generator] = None,
+    feed_prev_alpha: bool = True,
 ) -> tuple[dict, dict]:
     """Score one image with one engine.
 
@@ -276,6 +278,7 @@ def evaluate_image(
     ``record`` is the JSON-ready result (``per_click`` for k = 1..max_clicks, ``noc``,
     ``noc_reached``, ``mse_trace``, ``clicks``, optional ``refine``), ``final`` holds the
     arrays at ``max_clicks`` (``alpha``, ``uncertainty``, ``clicks``) for the contact sheet.
+    ``feed_prev_alpha``: pass the previous prediction to ``engine.predict`` (RITM-style).
     Raises ``ValueError`` (e.g. an image the engine does not accept, a click outside it).
     """
     rng = rng or np.random.default_rng(0)
@@ -302,7 +305,7 @@ def evaluate_image(
                 break
         clicks.append(c)
         t1 = time.perf_counter()
-        alpha, sigma = engine.predict(clicks, prev_alpha=prev)
+        alpha, sigma = engine.predict(clicks, prev_alpha=prev if feed_prev_alpha else None)
         secs = time.perf_counter() - t1
         prev = alpha
         e = mse(alpha, gt)
@@ -363,6 +366,7 @@ class EvalConfig:
     noc_mse: float = NOC_MSE
     worst: int = 4
     seed: int = 0
+    feed_prev_alpha: bool = True
 
 
 def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
@@ -406,7 +410,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             try:
                 rec, final = evaluate_image(
                     engine, rgb, gt, clicks, cfg.max_clicks, cfg.noc_cap, cfg.noc_mse,
-                    cfg.refine_top_n, cfg.refine_random, rng,
+                    cfg.refine_top_n, cfg.refine_random, rng, cfg.feed_prev_alpha,
                 )
             except (ValueError, cv2.error) as exc:
                 failed.append({"name": pair.name, "engine": name, "reason": str(exc).strip()})
@@ -502,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--names-file", help="only these names (one per line, with or without .png)")
     sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.splits)")
     p.add_argument("--limit", type=int, help="only the first N images (after sorting / selection)")
+    p.add_argument("--no-prev-alpha", action="store_true",
+                   help="do not feed the previous prediction back to the network with each new click")
     p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
     p.add_argument("--seed", type=int, default=0, help="seed for the random refinement patches")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -537,7 +543,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
             checkpoint=args.checkpoint, device=args.device, working_size=args.working_size,
             refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
-            limit=args.limit, worst=max(0, args.worst), seed=args.seed,
+            limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
         )
         report = run_evaluation(cfg, progress=not args.quiet)
     except ValueError as exc:
