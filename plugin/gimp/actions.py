@@ -33,7 +33,6 @@ Progress = Callable[[float, str], None]
 
 ACTIONS = ("matte", "refine-uncertain", "refine-selection")
 HELLO_TIMEOUT_S = 5.0
-_WIRE_DTYPES = {"u8": "uint8", "u16": "uint16"}
 
 
 class ActionError(Exception):
@@ -182,7 +181,7 @@ def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", 
     check_daemon(client, endpoint)
     progress(0.20, "sending the image")
     opened = _daemon_call("open the image", endpoint, lambda: client.open(
-        image.data, image.width, image.height, channels=image.channels, dtype=_WIRE_DTYPES[image.dtype],
+        image.data, image.width, image.height, channels=image.channels, dtype=image.dtype,
         order=image.order))
     clicks = [p.as_click() for p in points]
     progress(0.45, "computing the matte")

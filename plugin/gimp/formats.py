@@ -22,7 +22,7 @@ _TYPE_NAMES = {"gray": "grayscale", "indexed": "indexed"}
 
 
 def pixel_format(base_type: str, precision: str) -> Tuple[str, str]:
-    """``(babl format, dtype)`` used to read an image's pixels: ``("R'G'B' u8", "u8")`` or ``("R'G'B' u16", "u16")``.
+    """``(babl format, dtype)`` used to read an image's pixels: ``("R'G'B' u8", "uint8")`` or ``("R'G'B' u16", "uint16")``.
 
     ``base_type`` is ``"rgb"``, ``"gray"`` or ``"indexed"``; ``precision`` a ``Gimp.Precision``
     nick such as ``"u8-non-linear"``. Grayscale and indexed images raise ``HostError`` with a
@@ -39,7 +39,7 @@ def pixel_format(base_type: str, precision: str) -> Tuple[str, str]:
     prec = str(precision).lower()
     depth = prec.split("-", 1)[0]
     if depth == "u8":
-        return "R'G'B' u8", "u8"
+        return "R'G'B' u8", "uint8"
     if depth in ("u16", "u32", "half", "float", "double"):
-        return "R'G'B' u16", "u16"
+        return "R'G'B' u16", "uint16"
     raise ValueError(f"unknown GIMP precision {precision!r}")

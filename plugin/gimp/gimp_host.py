@@ -13,13 +13,14 @@ Outputs:
   selection (soft selections blend) and records it for undo. The layer's own pixels are never
   written.
 - the guide layer "ClickMatte uncertainty" (colour-mapped, semi-transparent RGBA), above the
-  active layer, tagged with the parasite ``clickmatte-guide`` naming its layer; replaced on each
-  run.
+  active layer, tagged with the parasite ``clickmatte-guide`` holding the key that the layer
+  carries in its parasite ``clickmatte-layer``; replaced on each run.
 
 The caller wraps a whole action in ``image.undo_group_start()`` / ``undo_group_end()``.
 """
 from __future__ import annotations
 
+import uuid
 from typing import List, Optional, Sequence, Tuple
 
 import gi
@@ -34,7 +35,8 @@ from .formats import GUIDE_FORMAT, MASK_FORMAT, SELECTION_FORMAT, pixel_format  
 from .points import bezier_anchors, points_from_paths  # noqa: E402
 
 MASK_PARASITE = "clickmatte-mask"
-GUIDE_PARASITE = "clickmatte-guide"
+GUIDE_PARASITE = "clickmatte-guide"  # on the guide layer: the key of the layer it belongs to
+LAYER_PARASITE = "clickmatte-layer"  # on the matted layer: its key
 GUIDE_NAME = "ClickMatte uncertainty"
 _PERSISTENT = 1  # GIMP_PARASITE_PERSISTENT: saved in .xcf
 
@@ -52,6 +54,18 @@ def _parasite_text(item: "Gimp.Item", name: str) -> Optional[str]:
     if par is None:
         return None
     return bytes(par.get_data()).decode("utf-8", "replace")
+
+
+def all_layers(image: "Gimp.Image") -> List["Gimp.Layer"]:
+    """Every layer of ``image``, inside layer groups too (top first)."""
+    out: List["Gimp.Layer"] = []
+    stack = list(image.get_layers())
+    while stack:
+        lyr = stack.pop(0)
+        out.append(lyr)
+        if lyr.is_group():
+            stack[0:0] = list(lyr.get_children())
+    return out
 
 
 def resolve_layer(drawables: Sequence["Gimp.Drawable"]) -> "Gimp.Layer":
@@ -165,9 +179,23 @@ class GimpHost(HostAdapter):
             mask.merge_shadow(True)
         mask.update(0, 0, width, height)
 
+    def _layer_key(self, create: bool) -> Optional[str]:
+        """The id pairing this layer with its guide (a parasite on both; tattoos change when an image is
+        duplicated, parasites travel). A key shared with another layer (Layer > Duplicate) is replaced."""
+        key = _parasite_text(self.layer, LAYER_PARASITE)
+        if key is not None and any(lyr.get_id() != self.layer.get_id() and _parasite_text(lyr, LAYER_PARASITE) == key
+                                   for lyr in all_layers(self.image)):
+            key = None
+        if key is None and create:
+            key = uuid.uuid4().hex
+            self.layer.attach_parasite(_parasite(LAYER_PARASITE, key))
+        return key
+
     def _old_guides(self) -> List["Gimp.Layer"]:
-        key = str(self.layer.get_tattoo())
-        return [lyr for lyr in self.image.get_layers() if _parasite_text(lyr, GUIDE_PARASITE) == key]
+        key = self._layer_key(create=False)
+        if key is None:
+            return []
+        return [lyr for lyr in all_layers(self.image) if _parasite_text(lyr, GUIDE_PARASITE) == key]
 
     def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
         if len(uncertainty) != width * height or (width, height) != (self.width, self.height):
@@ -183,7 +211,7 @@ class GimpHost(HostAdapter):
         position = self.image.get_item_position(self.layer)
         self.image.insert_layer(guide, parent, position)
         guide.set_offsets(*self.offset)
-        guide.attach_parasite(_parasite(GUIDE_PARASITE, str(self.layer.get_tattoo())))
+        guide.attach_parasite(_parasite(GUIDE_PARASITE, self._layer_key(create=True)))
         guide.update(0, 0, width, height)
         self.image.set_selected_layers([self.layer])  # keep the user's layer active
 

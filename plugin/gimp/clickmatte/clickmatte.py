@@ -20,16 +20,19 @@ arguments, e.g. from ``gimp-console-3.0 --batch-interpreter=python-fu-eval``::
 
 Installed by ``clickmatte-install gimp`` as ``plug-ins/clickmatte/clickmatte.py`` (executable),
 next to ``clickmatte_core/`` (the host-agnostic core plus the GIMP adapter) and ``vendor/``
-(pyzmq built for GIMP's Python, when it could be downloaded). pyzmq is imported only when a
-procedure runs, so the plug-in registers (and explains the problem) without it.
+(pyzmq built for GIMP's Python when it could be downloaded; searched after the system's
+packages). pyzmq is imported only when a procedure runs, so the plug-in registers (and
+explains the problem) without it.
 """
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (os.path.join(HERE, "vendor"), HERE):
-    if os.path.isdir(_p) and _p not in sys.path:
-        sys.path.insert(0, _p)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # clickmatte_core/
+_VENDOR = os.path.join(HERE, "vendor")
+if os.path.isdir(_VENDOR) and _VENDOR not in sys.path:
+    sys.path.append(_VENDOR)  # pyzmq for GIMP's Python; a system pyzmq, when present, wins
 
 import gi  # noqa: E402
 

@@ -1,0 +1,206 @@
+"""Batch driver for the real-GIMP test (runs INSIDE GIMP 3, via python-fu-eval).
+
+    gimp-console-3.0 -i -d -f --quit -g GIMPRC --batch-interpreter=python-fu-eval \
+        -b 'exec(open("tests/editors/gimp_driver.py").read())'
+
+with ``CLICKMATTE_GIMP_JOB`` naming a JSON job file (written by ``test_gimp.py``)::
+
+    {"image": PNG, "out": FOLDER, "endpoint": "tcp://127.0.0.1:PORT", "dead_endpoint": ...,
+     "timeout": seconds, "fg": [[x, y], ...], "bg": [[x, y], ...], "selection": [x, y, w, h],
+     "offset_layer": [dx, dy]}
+
+It drives the installed ClickMatte procedures non-interactively, the way a script would, and
+writes into ``out``: ``results.json`` (per step: PDB status, error text, seconds, observations)
+and raw planes (``NAME.pgm`` masks, ``NAME.ppm`` layer RGB) for the test to check on the host.
+Any exception propagates, so GIMP's batch exits with 64.
+"""
+import json
+import os
+import time
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+JOB = json.load(open(os.environ["CLICKMATTE_GIMP_JOB"]))
+OUT = JOB["out"]
+PDB = Gimp.get_pdb()
+RESULTS = {"steps": {}, "version": Gimp.version()}
+NAMES = {
+    "matte": "plug-in-clickmatte-matte",
+    "refine-uncertain": "plug-in-clickmatte-refine-uncertain",
+    "refine-selection": "plug-in-clickmatte-refine-selection",
+    "settings": "plug-in-clickmatte-settings",
+}
+
+
+def save_results():
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(RESULTS, f, indent=1)
+
+
+def call(step, what, image=None, layer=None, **props):
+    """Run a ClickMatte procedure non-interactively; record status, error text and duration."""
+    proc = PDB.lookup_procedure(NAMES[what])
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if image is not None:
+        cfg.set_property("image", image)
+        cfg.set_core_object_array("drawables", [layer])
+    for key, value in props.items():
+        cfg.set_property(key, value)
+    t0 = time.monotonic()
+    result = proc.run(cfg)
+    status = result.index(0)
+    rec = {"status": status.value_nick, "seconds": round(time.monotonic() - t0, 3),
+           "error": PDB.get_last_error() if status != Gimp.PDBStatusType.SUCCESS else ""}
+    RESULTS["steps"][step] = rec
+    save_results()
+    return rec
+
+
+def plane(drawable, fmt, channels):
+    w, h = drawable.get_width(), drawable.get_height()
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    data = bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE))
+    assert len(data) == w * h * channels
+    return w, h, data
+
+
+def dump_mask(layer, name):
+    mask = layer.get_mask()
+    if mask is None:
+        return None
+    w, h, data = plane(mask, "Y u8", 1)
+    with open(os.path.join(OUT, name + ".pgm"), "wb") as f:
+        f.write(b"P5\n%d %d\n255\n" % (w, h) + data)
+    return name
+
+
+def dump_rgb(layer, name):
+    w, h, data = plane(layer, "R'G'B' u8", 3)
+    with open(os.path.join(OUT, name + ".ppm"), "wb") as f:
+        f.write(b"P6\n%d %d\n255\n" % (w, h) + data)
+
+
+def add_path(image, name, anchors):
+    path = Gimp.Path.new(image, name)
+    image.insert_path(path, None, 0)
+    for x, y in anchors:  # one stroke per point: in-handle, anchor, out-handle all at the point
+        path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [float(x), float(y)] * 3, False)
+    return path
+
+
+def describe(image, layer, step):
+    guides = [lyr for lyr in image.get_layers() if lyr.get_name().startswith("ClickMatte uncertainty")]
+    mask = layer.get_mask()
+    RESULTS["steps"][step].update({
+        "layers": [lyr.get_name() for lyr in image.get_layers()],
+        "guides": len(guides),
+        "guide_opacity": guides[0].get_opacity() if guides else None,
+        "guide_size": [guides[0].get_width(), guides[0].get_height()] if guides else None,
+        "guide_offsets": list(guides[0].get_offsets()[1:]) if guides else None,
+        "has_mask": mask is not None,
+        "mask_tagged": bool(mask is not None and mask.get_parasite("clickmatte-mask") is not None),
+        "selected": [lyr.get_name() for lyr in image.get_selected_layers()],
+    })
+    save_results()
+
+
+def main():
+    Gegl.init(None)
+    RESULTS["registered"] = sorted(k for k, n in NAMES.items() if PDB.lookup_procedure(n) is not None)
+    save_results()
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(JOB["image"]))
+    layer = image.get_layers()[0]
+    dump_rgb(layer, "orig")
+
+    # 1. no fg/bg paths yet -> a clear error (a decoy path with another name does not count)
+    add_path(image, "outline", [[5, 5]])
+    call("no_points", "matte", image, layer, endpoint=JOB["endpoint"])
+
+    # 2. points: "fg" and a natural long name for the background
+    add_path(image, "fg", JOB["fg"])
+    add_path(image, "Background", JOB["bg"])
+
+    # 3. settings saved non-interactively; the matte below takes its endpoint from them
+    call("settings", "settings", endpoint=JOB["endpoint"], timeout=float(JOB["timeout"]), **{"top-n": 0})
+
+    # 4. nobody listening -> a clear message within the hello timeout, nothing written
+    call("no_daemon", "matte", image, layer, endpoint=JOB["dead_endpoint"])
+    RESULTS["steps"]["no_daemon"]["has_mask"] = layer.get_mask() is not None
+
+    # 5. the matte (endpoint from settings), then again (replaces, never duplicates)
+    call("matte", "matte", image, layer, **{"top-n": 0})
+    describe(image, layer, "matte")
+    dump_mask(layer, "mask_matte")
+    dump_rgb(layer, "rgb_matte")
+    call("matte_again", "matte", image, layer, endpoint=JOB["endpoint"], **{"top-n": 0})
+    describe(image, layer, "matte_again")
+    dump_mask(layer, "mask_again")
+
+    # 6. refine inside a rectangular selection. First the user paints the whole mask white (a
+    # state no network produces), so that any change the refine makes is visible, trained or not.
+    layer.get_mask().fill(Gimp.FillType.WHITE)
+    dump_mask(layer, "mask_painted")
+    x, y, w, h = JOB["selection"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    call("refine_selection", "refine-selection", image, layer, endpoint=JOB["endpoint"])
+    dump_mask(layer, "mask_refsel")
+    Gimp.Selection.none(image)
+    call("refine_selection_none", "refine-selection", image, layer, endpoint=JOB["endpoint"])
+
+    # 7. refine the 2 most uncertain patches
+    call("refine_uncertain", "refine-uncertain", image, layer, endpoint=JOB["endpoint"], **{"top-n": 2})
+    dump_mask(layer, "mask_refunc")
+    dump_rgb(layer, "rgb_final")
+    xcf = os.path.join(OUT, "matte.xcf")
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(xcf), None)
+    RESULTS["xcf_bytes"] = os.path.getsize(xcf)
+
+    # 8. a 16-bit copy gives the same matte
+    deep = image.duplicate()
+    deep.convert_precision(Gimp.Precision.U16_NON_LINEAR)
+    deep_layer = [lyr for lyr in deep.get_layers() if lyr.get_name() == layer.get_name()][0]
+    RESULTS["u16_precision"] = deep.get_precision().value_nick
+    call("matte_u16", "matte", deep, deep_layer, endpoint=JOB["endpoint"], **{"top-n": 0})
+    describe(deep, deep_layer, "matte_u16")
+    dump_mask(deep_layer, "mask_u16")
+
+    # 9. a layer moved by an offset: the points follow the layer's own pixel grid
+    dx, dy = JOB["offset_layer"]
+    moved = image.duplicate()
+    moved_layer = [lyr for lyr in moved.get_layers() if lyr.get_name() == layer.get_name()][0]
+    moved_layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    moved.resize(moved.get_width() + dx, moved.get_height() + dy, 0, 0)
+    moved_layer.set_offsets(dx, dy)
+    for p in moved.get_paths():
+        p.transform_translate(dx, dy)  # the user's points stay on the same content
+    call("matte_offset", "matte", moved, moved_layer, endpoint=JOB["endpoint"], **{"top-n": 0})
+    describe(moved, moved_layer, "matte_offset")
+    dump_mask(moved_layer, "mask_offset")
+
+    # 10. a layer mask ClickMatte did not make is left alone, with a message
+    other = Gimp.Layer.new_from_drawable(layer, image)
+    image.insert_layer(other, None, 0)
+    other.set_name("Other")
+    if other.get_mask() is not None:
+        other.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    other.add_mask(other.create_mask(Gimp.AddMaskType.BLACK))
+    call("foreign_mask", "matte", image, other, endpoint=JOB["endpoint"])
+    dump_mask(other, "mask_foreign")
+
+    # 11. grayscale -> a clear message
+    gray = image.duplicate()
+    gray.convert_grayscale()
+    call("gray", "matte", gray, gray.get_layers()[-1], endpoint=JOB["endpoint"])
+
+    for img in (deep, moved, gray, image):
+        img.delete()
+    RESULTS["done"] = True
+    save_results()
+
+
+main()

@@ -1,0 +1,212 @@
+"""The ClickMatte plug-in inside a real GIMP 3.0 (batch mode), against a real daemon.
+
+One GIMP run (``gimp_fixtures.gimp_run``) drives every procedure non-interactively; the tests
+below check what it left. What is asserted, and why:
+
+- The mask GIMP holds must be byte-for-byte what the daemon answers on this machine for the same
+  pixels and points (fetched here with ``DaemonClient``): this checks the whole chain (paths ->
+  points, layer pixels, mask writing) whether or not the network is trained.
+- "alpha high at the fg point, low at the bg point" is asserted on top when the daemon's own
+  answer is decisive there (a trained checkpoint). An untrained network (no weights yet) is not
+  decisive; then only the equality holds, and the test says so in its skip-free output (a warning).
+- The layer's RGB is compared exactly with the PNG that was loaded (a mask must never touch it).
+- Refine selection: outside the selection the mask is unchanged to the byte; inside it equals the
+  daemon's refined alpha. Refine uncertain edges: only the daemon's patches change.
+"""
+from __future__ import annotations
+
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+
+from clickmatte.plugin.client import DaemonClient
+
+from gimp_fixtures import (  # noqa: F401  (fixtures)
+    BG_POINTS,
+    EDITOR_ENV,
+    FG_POINTS,
+    OFFSET,
+    SELECTION,
+    GimpRun,
+    inner_path,
+    gimp_daemon,
+    gimp_editor_root,
+    gimp_run,
+)
+
+
+def _clicks() -> list:
+    # the plug-in reads paths top of the Paths dialog first: "Background" was added after "fg"
+    return ([{"x": float(x), "y": float(y), "label": "bg"} for x, y in BG_POINTS]
+            + [{"x": float(x), "y": float(y), "label": "fg"} for x, y in FG_POINTS])
+
+
+@pytest.fixture(scope="module")
+def run(gimp_run: GimpRun) -> GimpRun:
+    assert gimp_run.returncode == 0, f"GIMP batch failed ({gimp_run.returncode}):\n{gimp_run.log[-6000:]}"
+    assert gimp_run.results.get("done"), f"driver did not finish:\n{gimp_run.log[-6000:]}"
+    return gimp_run
+
+
+@pytest.fixture(scope="module")
+def reference(run: GimpRun) -> dict:
+    """What the daemon answers, asked directly from here, for the requests the plug-in made."""
+    img = np.ascontiguousarray(run.image)
+    h, w = img.shape[:2]
+    sel = np.zeros((h, w), np.uint8)
+    x, y, sw, sh = SELECTION
+    sel[y : y + sh, x : x + sw] = 255
+    with DaemonClient(run.endpoint, timeout_ms=120000) as c:
+        s = c.open(img.tobytes(), w, h, channels=3, dtype="uint8", order="RGB").session
+        pred = c.predict(s, _clicks(), uncertainty=True)
+        refsel = c.refine(s, top_n=None, mask=sel.tobytes(), mask_width=w, mask_height=h)
+        c.predict(s, _clicks(), uncertainty=False)
+        refunc = c.refine(s, top_n=2)
+    as_plane = lambda b: np.frombuffer(b, np.uint8).reshape(h, w)  # noqa: E731
+    return {"alpha": as_plane(pred.alpha), "uncertainty": as_plane(pred.uncertainty),
+            "refsel": as_plane(refsel.alpha), "refunc": as_plane(refunc.alpha), "patches": refunc.patches,
+            "selection": sel > 0}
+
+
+def test_plugin_registers_all_procedures(run: GimpRun) -> None:
+    assert run.results["registered"] == ["matte", "refine-selection", "refine-uncertain", "settings"]
+    assert run.results["version"].startswith("3.")
+    assert "installed the plug-in" in run.install_log
+
+
+def test_no_points_gives_a_clear_message(run: GimpRun) -> None:
+    st = run.step("no_points")
+    assert st["status"] == "execution-error"
+    assert '"fg"' in st["error"] and '"bg"' in st["error"] and "Paths tool" in st["error"]
+
+
+def test_missing_daemon_gives_a_clear_message_not_a_hang(run: GimpRun) -> None:
+    st = run.step("no_daemon")
+    assert st["status"] == "execution-error"
+    assert "No ClickMatte daemon answers at " + run.job["dead_endpoint"] in st["error"]
+    assert "clickmatte-daemon" in st["error"]
+    assert st["seconds"] < 30  # the hello timeout (5 s) bounds it, far below the 120 s job timeout
+    assert st["has_mask"] is False
+
+
+def test_settings_procedure_saves_the_shared_settings_file(run: GimpRun) -> None:
+    import json
+
+    assert run.step("settings")["status"] == "success"
+    saved = json.loads((run.host_dir / "home" / ".config" / "clickmatte" / "plugin.json").read_text())
+    assert saved["endpoint"] == run.endpoint and saved["top_n"] == 0 and saved["timeout_s"] == 120
+    # the matte step passed no endpoint: it used the saved one
+    assert run.step("matte")["status"] == "success"
+
+
+def test_matte_writes_the_daemons_alpha_as_the_layer_mask(run: GimpRun, reference: dict) -> None:
+    st = run.step("matte")
+    assert st["status"] == "success", st["error"]
+    assert st["has_mask"] and st["mask_tagged"]
+    mask = run.mask("mask_matte")
+    assert mask.shape == run.image.shape[:2]
+    np.testing.assert_array_equal(mask, reference["alpha"])
+    fg = [int(mask[y, x]) for x, y in FG_POINTS]
+    bg = [int(mask[y, x]) for x, y in BG_POINTS]
+    ref = reference["alpha"]
+    decisive = all(ref[y, x] > 200 for x, y in FG_POINTS) and all(ref[y, x] < 55 for x, y in BG_POINTS)
+    if decisive:
+        assert min(fg) > 200 and max(bg) < 55, (fg, bg)
+    else:
+        warnings.warn(f"the daemon's network is not decisive on the test disc (fg {fg}, bg {bg}: untrained "
+                      "weights?); checked mask == daemon answer only")
+
+
+def test_layer_pixels_are_never_touched(run: GimpRun) -> None:
+    np.testing.assert_array_equal(run.rgb("orig"), run.image)
+    np.testing.assert_array_equal(run.rgb("rgb_matte"), run.image)
+    np.testing.assert_array_equal(run.rgb("rgb_final"), run.image)
+
+
+def test_uncertainty_guide_layer_above_the_layer(run: GimpRun) -> None:
+    st = run.step("matte")
+    assert st["guides"] == 1
+    assert st["layers"][0] == "ClickMatte uncertainty"  # directly above the matted layer
+    assert st["guide_opacity"] == pytest.approx(60.0)
+    assert st["guide_size"] == [run.image.shape[1], run.image.shape[0]]
+    assert st["selected"] == [st["layers"][1]]  # the user's layer stays the active one
+
+
+def test_second_matte_replaces_mask_and_guide(run: GimpRun) -> None:
+    st = run.step("matte_again")
+    assert st["status"] == "success", st["error"]
+    assert st["guides"] == 1 and st["mask_tagged"]
+    assert len(st["layers"]) == 2
+    np.testing.assert_array_equal(run.mask("mask_again"), run.mask("mask_matte"))
+
+
+def test_refine_selection_changes_only_pixels_inside_the_selection(run: GimpRun, reference: dict) -> None:
+    assert run.step("refine_selection")["status"] == "success", run.step("refine_selection")["error"]
+    before, after = run.mask("mask_painted"), run.mask("mask_refsel")
+    assert (before == 255).all()  # the driver painted the mask white first
+    inside = reference["selection"]
+    np.testing.assert_array_equal(after[~inside], before[~inside])
+    np.testing.assert_array_equal(after[inside], reference["refsel"][inside])
+    assert (after[inside] != 255).any()  # the refine did write inside
+
+
+def test_refine_selection_without_a_selection_says_so(run: GimpRun) -> None:
+    st = run.step("refine_selection_none")
+    assert st["status"] == "execution-error" and "needs a selection" in st["error"]
+
+
+def test_refine_uncertain_changes_only_the_refined_patches(run: GimpRun, reference: dict) -> None:
+    assert run.step("refine_uncertain")["status"] == "success", run.step("refine_uncertain")["error"]
+    before, after = run.mask("mask_refsel"), run.mask("mask_refunc")
+    expected = before.copy()
+    assert 1 <= len(reference["patches"]) <= 2
+    for x, y, w, h in reference["patches"]:
+        expected[y : y + h, x : x + w] = reference["refunc"][y : y + h, x : x + w]
+    np.testing.assert_array_equal(after, expected)
+
+
+def test_16_bit_image_gives_the_same_mask(run: GimpRun) -> None:
+    st = run.step("matte_u16")
+    assert run.results["u16_precision"] == "u16-non-linear"
+    assert st["status"] == "success", st["error"]
+    diff = np.abs(run.mask("mask_u16").astype(int) - run.mask("mask_matte").astype(int))
+    assert diff.max() <= 2, diff.max()
+
+
+def test_offset_layer_keeps_points_on_its_content(run: GimpRun) -> None:
+    st = run.step("matte_offset")
+    assert st["status"] == "success", st["error"]
+    assert st["guide_offsets"] == OFFSET and st["guides"] == 1, st
+    np.testing.assert_array_equal(run.mask("mask_offset"), run.mask("mask_matte"))
+
+
+def test_foreign_mask_is_left_alone(run: GimpRun) -> None:
+    st = run.step("foreign_mask")
+    assert st["status"] == "execution-error" and "did not make" in st["error"]
+    assert not run.mask("mask_foreign").any()  # the user's black mask is untouched
+
+
+def test_grayscale_image_gives_a_clear_message(run: GimpRun) -> None:
+    st = run.step("gray")
+    assert st["status"] == "execution-error"
+    assert "grayscale" in st["error"] and "Image > Mode > RGB" in st["error"]
+
+
+def test_xcf_saved_with_mask(run: GimpRun) -> None:
+    assert run.results["xcf_bytes"] > 1000
+
+
+def test_vendored_pyzmq_loads_in_gimps_python(run: GimpRun) -> None:
+    """The wheel the installer vendored imports in GIMP's own Python (the system pyzmq is hidden)."""
+    if "vendored pyzmq" not in run.install_log:
+        pytest.skip("no pyzmq wheel could be downloaded here (the plug-in used the system's python3-zmq)")
+    vendor = inner_path(run.root, run.host_dir / "home" / ".config" / "GIMP" / "3.0" / "plug-ins" / "clickmatte"
+                        / "vendor")
+    code = (f"import sys; sys.path = [p for p in sys.path if 'dist-packages' not in p]; "
+            f"sys.path.append({vendor!r}); import zmq; print(zmq.__file__, zmq.zmq_version())")
+    proc = subprocess.run(["bash", str(EDITOR_ENV), "run", "python3", "-c", code],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(vendor), proc.stdout
