@@ -5,6 +5,10 @@
 #   tests/editors/editor_env.sh run CMD...  -> runs CMD inside the editor environment, with the
 #                                             repository bind-mounted at /repo (cwd /repo)
 #
+# Inside, HOME is $CLICKMATTE_EDITOR_HOME (default /tmp/editor-home, a path inside the root), and
+# every CLICKMATTE_* variable plus QT_QPA_PLATFORM is passed through; nothing else is (the host's
+# PATH/PYTHONPATH would point at the wrong Python). Use `run env NAME=VALUE CMD...` for more.
+#
 # On a Debian 13 host with the editors installed, the host itself is used (root "/").
 # On Debian 12 a debootstrap chroot is built under $CLICKMATTE_EDITOR_ROOT
 # (default /var/cache/clickmatte/trixie-editors). Mounts live in a private mount namespace and
@@ -69,6 +73,7 @@ ensure)
 run)
     root="$(ensure)"
     if [[ "$root" == "/" ]]; then
+        if [[ -n "${CLICKMATTE_EDITOR_HOME:-}" ]]; then mkdir -p "$CLICKMATTE_EDITOR_HOME"; export HOME="$CLICKMATTE_EDITOR_HOME"; fi
         cd "$REPO" && exec "$@"
     fi
     # pass the command through the environment to avoid quoting trouble
@@ -82,9 +87,16 @@ run)
         mkdir -p "$R/repo" "$R/tmp"
         mount --bind "$REPO" "$R/repo"
         mount -t tmpfs tmpfs "$R/dev/shm" 2>/dev/null || true
+        pass=()
+        for v in $(compgen -e); do
+            case "$v" in
+            CLICKMATTE_CHROOT_CMD|CLICKMATTE_EDITOR_HOME|CLICKMATTE_EDITOR_ROOT) ;;
+            CLICKMATTE_*|QT_QPA_PLATFORM) pass+=("$v=${!v}") ;;
+            esac
+        done
         exec chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             HOME="${CLICKMATTE_EDITOR_HOME:-/tmp/editor-home}" LANG=C.UTF-8 \
-            CLICKMATTE_ENDPOINT="${CLICKMATTE_ENDPOINT:-}" \
+            CLICKMATTE_ENDPOINT="${CLICKMATTE_ENDPOINT:-}" "${pass[@]}" \
             bash -c "cd /repo && $CLICKMATTE_CHROOT_CMD"
     ' "$root" "$REPO"
     ;;
