@@ -1,0 +1,203 @@
+"""The session controller over the in-memory host, against a real daemon process (real model, CPU).
+
+The model may be untrained: assertions are about what the controller does with the daemon's
+answers (compared with the daemon's own answer to the same request), not about matte quality.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
+from clickmatte.plugin.client import DaemonClient
+from clickmatte.plugin.controller import Controller
+from clickmatte.plugin.host import HostError, ImageData, Point
+from clickmatte.plugin.settings import Settings
+
+from fake_host import FakeHost
+
+W, H = 128, 96
+FG1, FG2, BG1 = (64, 48, "fg"), (58, 44, "fg"), (8, 8, "bg")
+
+
+def disc_image(wide: bool = False) -> ImageData:
+    """A bright disc on a dark, slightly textured background, BGRA, u8 (or u16 = v * 257)."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    inside = (xx - 64) ** 2 + (yy - 48) ** 2 <= 30 ** 2
+    img = np.empty((H, W, 4), np.uint8)
+    img[...] = (48, 34, 22, 255)
+    img[inside] = (170, 214, 236, 255)
+    img[..., 1] += (xx % 7).astype(np.uint8)
+    if wide:
+        return ImageData(W, H, 4, "uint16", "BGRA", (img.astype(np.uint16) * 257).astype("<u2").tobytes())
+    return ImageData(W, H, 4, "uint8", "BGRA", img.tobytes())
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="cm-ctl-") as tmp:
+        ep = free_tcp_endpoint()
+        proc, client = start_daemon(ep, ["--device", "cpu"], os.path.join(tmp, "daemon.log"), startup_timeout_s=300)
+        client.disconnect()
+        try:
+            yield ep
+        finally:
+            stop_daemon(proc)
+
+
+def make(endpoint: str, image: ImageData = None, **kw) -> tuple:
+    host = FakeHost(image or disc_image())
+    settings = Settings(endpoint=endpoint, timeout_s=kw.pop("timeout_s", 120.0), **kw)
+    return host, Controller(host, settings)
+
+
+def reference(endpoint: str, image: ImageData, points, top_n: int = 0, mask: bytes = None) -> bytes:
+    """The daemon's own full-size answer (blocking client) for the same request."""
+    with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:
+        s = c.open(image.data, image.width, image.height, image.channels, image.dtype, image.order)
+        m = c.predict(s.session, [Point.make(*p).as_click() for p in points])
+        alpha = m.alpha
+        if top_n:
+            alpha = c.refine(s.session, top_n=top_n).alpha
+        if mask is not None:
+            alpha = c.refine(s.session, top_n=None, mask=mask, mask_width=image.width, mask_height=image.height).alpha
+        return bytes(alpha)
+
+
+def plane(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, np.uint8).reshape(H, W)
+
+
+def test_points_give_mask_and_guide(endpoint: str) -> None:
+    host, ctl = make(endpoint, top_n=2)
+    ctl.connect()
+    ctl.add_point(*FG1)
+    ctl.add_point(*BG1)
+    assert host.doc_points == [Point(*map(float, FG1[:2]), "fg"), Point(*map(float, BG1[:2]), "bg")]
+    ctl.matte()
+    assert ctl.run_until_idle(120), ctl.status
+    assert host.mask is not None and host.guide is not None, host.messages
+    assert host.mask_writes[0] is None  # the full matte replaces everything ...
+    assert host.mask_writes[-1] and all(len(b) == 4 for b in host.mask_writes[-1])  # ... refine only patches
+    assert host.mask == reference(endpoint, host.image, [FG1, BG1], top_n=2)
+    assert ctl.server_info is not None and ctl.server_info.device == "cpu"
+    assert host.messages[-1][0] == "info" and "refined" in host.messages[-1][1]
+    assert host.busy_changes[0] is True and host.busy_changes[-1] is False
+    ctl.close()
+
+
+def test_16_bit_image(endpoint: str) -> None:
+    img = disc_image(wide=True)
+    host, ctl = make(endpoint, image=img, top_n=0)
+    ctl.add_point(*FG1)
+    ctl.matte()
+    assert ctl.run_until_idle(120), ctl.status
+    assert host.mask == reference(endpoint, img, [FG1])
+    ctl.close()
+
+
+def test_live_preview_drops_outdated_replies(endpoint: str) -> None:
+    host, ctl = make(endpoint, live=True, preview_size=64)
+    ctl.add_point(*FG1)  # starts a preview job at once
+    ctl.add_point(*BG1)  # points change before its reply: that reply must be dropped
+    assert ctl.run_until_idle(120), ctl.status
+    assert len(host.mask_writes) == 1 and host.mask_writes[0] is None
+    assert len(host.mask) == W * H  # the preview was scaled up to the image size
+    assert "preview" in ctl.status and "2 point" in ctl.status
+    # the full matte of the same points afterwards differs from nothing but is written in full
+    ctl.matte(top_n=0)
+    assert ctl.run_until_idle(120)
+    assert host.mask == reference(endpoint, host.image, [FG1, BG1])
+    ctl.close()
+
+
+def test_undo_redo_and_click_toggle(endpoint: str) -> None:
+    host, ctl = make(endpoint)
+    ctl.click(10, 10, "fg")
+    ctl.click(50, 50, "bg")
+    assert [p.label for p in ctl.points] == ["fg", "bg"]
+    ctl.click(50.5, 49.5, "fg", radius=2)  # on an existing point: removes it
+    assert [(p.x, p.y) for p in ctl.points] == [(10.0, 10.0)]
+    assert ctl.undo() and len(ctl.points) == 2 and host.doc_points == ctl.points
+    assert ctl.undo() and len(ctl.points) == 1
+    assert ctl.redo() and len(ctl.points) == 2
+    assert ctl.undo() and ctl.undo() and ctl.points == [] and not ctl.undo()
+    assert host.doc_points == []
+    with pytest.raises(ValueError):
+        ctl.add_point(1, 2, "maybe")
+
+
+def test_points_edited_in_the_document_are_adopted(endpoint: str) -> None:
+    host, ctl = make(endpoint)
+    ctl.add_point(*FG1)
+    host.doc_points = [Point(70.0, 40.0, "fg"), Point(5.0, 90.0, "bg")]  # the user moved/drew shapes
+    ctl.tick()
+    assert ctl.points == host.doc_points
+    assert ctl.undo() and ctl.points == [Point(64.0, 48.0, "fg")]
+    ctl.tick()  # the host shows what the controller has: nothing to adopt
+    assert ctl.points == [Point(64.0, 48.0, "fg")]
+
+
+def test_refine_selection_changes_only_selected_pixels(endpoint: str) -> None:
+    host, ctl = make(endpoint, top_n=0)
+    ctl.add_point(*FG1)
+    ctl.add_point(*BG1)
+    ctl.matte()
+    assert ctl.run_until_idle(120)
+    before = plane(host.mask).copy()
+    sel = np.zeros((H, W), np.uint8)
+    sel[20:60, 24:54] = 255
+    host.selection = sel.tobytes()
+    ctl.refine_selection()
+    assert ctl.run_until_idle(120), ctl.status
+    after = plane(host.mask)
+    assert np.array_equal(after[sel == 0], before[sel == 0])
+    assert host.mask == reference(endpoint, host.image, [FG1, BG1], mask=host.selection)
+    assert "selection" in ctl.status
+    print(f"refine-selection changed {(after != before).sum()} of {(sel > 0).sum()} selected pixels")
+
+
+def test_refine_selection_without_selection_says_so(endpoint: str) -> None:
+    host, ctl = make(endpoint)
+    ctl.add_point(*FG1)
+    ctl.refine_selection()
+    assert not ctl.busy and ctl.status_level == "warning" and "select" in ctl.status
+
+
+def test_reset_clears_points_and_outputs(endpoint: str) -> None:
+    host, ctl = make(endpoint, top_n=0)
+    ctl.add_point(*FG1)
+    ctl.matte()
+    assert ctl.run_until_idle(120) and host.mask is not None
+    ctl.reset()
+    assert ctl.points == [] and host.doc_points == [] and host.mask is None and host.cleared == 1
+    assert ctl.undo() and ctl.points == [Point(64.0, 48.0, "fg")]
+
+
+def test_host_error_becomes_a_status_line(endpoint: str) -> None:
+    host, ctl = make(endpoint)
+    host.fail_read = "ClickMatte works on 8- or 16-bit RGB layers"
+    ctl.add_point(*FG1)
+    ctl.matte()
+    assert ctl.run_until_idle(10)
+    assert ctl.status_level == "error" and "RGB layers" in ctl.status and host.mask is None
+
+
+def test_daemon_down_gives_a_status_line_within_the_timeout() -> None:
+    dead = free_tcp_endpoint()  # nothing listens there
+    host, ctl = make(dead, timeout_s=1.0)
+    ctl.add_point(*FG1)
+    ctl.matte()
+    t0 = time.monotonic()
+    assert ctl.run_until_idle(15)
+    waited = time.monotonic() - t0
+    assert ctl.status_level == "error" and "no answer" in ctl.status and dead in ctl.status
+    assert host.mask is None
+    print(f"daemon down reported after {waited:.2f} s (timeout 1 s)")
+    ctl.tick()  # still usable: no exception, nothing pending
+    assert not ctl.busy
