@@ -119,7 +119,8 @@ class Manifest:
         path.write_text(new, encoding="utf-8", errors="surrogateescape")
         self.entries.append({"kind": "ini", "path": str(path), "section": section, "key": key, "value": value,
                              "previous": previous, "created_file": created_file,
-                             "created_section": created_section})
+                             "created_section": created_section,
+                             "added_newline": bool(created_section and text and not text.endswith(("\n", "\r")))})
         return previous
 
     # -- persistence -------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ class Manifest:
                     continue
                 text = p.read_text(encoding="utf-8", errors="surrogateescape")
                 new, note = ini_restore(text, e["section"], e["key"], e["value"], e.get("previous"),
-                                        e.get("created_section", False))
+                                        e.get("created_section", False), e.get("added_newline", False))
                 if note:
                     warnings.append(f"{p}: {note}")
                 if new != text:
@@ -272,8 +273,11 @@ def ini_set(text: str, section: str, key: str, value: str) -> Tuple[str, Optiona
 
 
 def ini_restore(text: str, section: str, key: str, value: str, previous: Optional[str],
-                created_section: bool) -> Tuple[str, str]:
+                created_section: bool, added_newline: bool = False) -> Tuple[str, str]:
     """Undo ``ini_set``: drop the key (or put ``previous`` back) if it still holds ``value``.
+
+    With ``created_section`` an emptied section goes too (and, with ``added_newline``, the line
+    break ``ini_set`` had to add to a file that did not end with one).
 
     Returns ``(new_text, note)``; ``note`` explains when the user's own later change was kept.
     """
@@ -301,6 +305,8 @@ def ini_restore(text: str, section: str, key: str, value: str, previous: Optiona
         # drop the blank separator ini_set added before the header
         if start > 0 and start == len(lines) and not lines[start - 1].strip():
             del lines[start - 1]
+            if added_newline and lines and start - 2 == len(lines) - 1:
+                lines[-1] = lines[-1].rstrip("\r\n")
     return "".join(lines), ""
 
 
