@@ -1,9 +1,14 @@
-"""Fixtures for the real-GIMP test: the editor root, a real daemon, one batch run of GIMP.
+"""Fixture for the real-GIMP test: one batch run of GIMP 3 against a real daemon.
 
-Imported by ``test_gimp.py`` (kept apart from the shared ``conftest.py``). Everything happens once
-per module: a fresh GIMP HOME inside the editor root, ``clickmatte-install gimp --profile`` into it,
-a daemon subprocess (the real model, on CPU) on a free loopback port, and ONE
-``gimp-console-3.0`` batch run of ``gimp_driver.py`` whose results the tests then check.
+Imported by ``test_gimp.py`` (kept apart from the shared ``conftest.py``, whose ``editor_root``
+and ``daemon_endpoint`` it uses). Once per module: a fresh GIMP HOME inside the editor root,
+``clickmatte-install gimp --profile`` into it, and ONE ``gimp-console-3.0`` batch run of
+``gimp_driver.py`` whose results the tests then check.
+
+The run puts a broken ``python3`` first on PATH: GIMP starts Python plug-ins (ours and its own
+python-fu-eval) through ``#!/usr/bin/env python3``, so the run only works because the installer's
+``interpreters/clickmatte.interp`` maps ``python3`` to ``/usr/bin/python3`` (editors.md: a venv
+python first on PATH crashes plug-ins).
 """
 from __future__ import annotations
 
@@ -13,22 +18,20 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-EDITOR_ENV = REPO / "tests" / "editors" / "editor_env.sh"
+from editor_env import EDITOR_ENV, REPO, inner_path
+
 DRIVER = "tests/editors/gimp_driver.py"  # relative to the repo, which is the cwd inside the root
 GIMP_TIMEOUT_S = 420
-DAEMON_START_TIMEOUT_S = 300
 
 # the synthetic scene: a bright disc on a dark background, points deep inside / outside
 SIZE = (128, 96)
@@ -70,56 +73,6 @@ def read_pnm(path: Path) -> np.ndarray:
     return arr.reshape(h, w) if ch == 1 else arr.reshape(h, w, 3)
 
 
-@pytest.fixture(scope="module")
-def gimp_editor_root() -> Path:
-    """The Debian 13 root with GIMP 3 (built once by editor_env.sh); skips with its reason if unavailable."""
-    try:
-        proc = subprocess.run(["bash", str(EDITOR_ENV), "ensure"], capture_output=True, text=True, timeout=1800)
-    except subprocess.TimeoutExpired:
-        pytest.skip("building the editor environment took longer than 30 min")
-    if proc.returncode == 77:
-        why = (proc.stderr.strip().splitlines() or ["exit 77"])[-1]
-        pytest.skip(f"no GIMP 3 environment here: {why}")
-    assert proc.returncode == 0, f"editor_env.sh ensure failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    return Path(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def gimp_daemon() -> Iterator[str]:
-    """A real daemon subprocess (the real model, CPU) on a free loopback port; yields its endpoint."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "clickmatte.backend.daemon", "--bind", endpoint,
-                             "--device", "cpu", "--max-sessions", "4", "--log-level", "INFO"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    lines: List[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "ready on" in line:
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
-    while not ready.is_set() and proc.poll() is None and time.monotonic() < deadline:
-        ready.wait(0.2)
-    if not ready.is_set():
-        proc.kill()
-        proc.wait()
-        pytest.fail("the daemon did not start:\n" + "".join(lines[-30:]))
-    try:
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @dataclass
 class GimpRun:
     """The outcome of one GIMP batch run: ``results`` (driver's results.json), files under ``out``."""
@@ -146,14 +99,9 @@ class GimpRun:
         return read_pnm(self.out / f"{name}.ppm")
 
 
-def inner_path(root: Path, host_path: Path) -> str:
-    """A path under ``root`` as seen from inside the editor root."""
-    return "/" + str(host_path.relative_to(root)) if str(root) != "/" else str(host_path)
-
-
 @pytest.fixture(scope="module")
-def gimp_run(gimp_editor_root: Path, gimp_daemon: str) -> Iterator[GimpRun]:
-    root = gimp_editor_root
+def gimp_run(editor_root: Path, daemon_endpoint: str) -> Iterator[GimpRun]:
+    root = editor_root
     host_dir = root / "tmp" / f"clickmatte-gimp-{uuid.uuid4().hex[:10]}"
     out = host_dir / "out"
     home = host_dir / "home"
@@ -177,7 +125,7 @@ def gimp_run(gimp_editor_root: Path, gimp_daemon: str) -> Iterator[GimpRun]:
         job = {
             "image": inner_path(root, host_dir / "disc.png"),
             "out": inner_path(root, out),
-            "endpoint": gimp_daemon,
+            "endpoint": daemon_endpoint,
             "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
             "timeout": 120,
             "fg": FG_POINTS,
@@ -187,8 +135,13 @@ def gimp_run(gimp_editor_root: Path, gimp_daemon: str) -> Iterator[GimpRun]:
         }
         (host_dir / "job.json").write_text(json.dumps(job))
         inner_home = inner_path(root, home)
+        fakebin = host_dir / "fakebin"
+        fakebin.mkdir()
+        (fakebin / "python3").write_text("#!/bin/sh\necho 'the python3 first on PATH was used' >&2\nexit 3\n")
+        (fakebin / "python3").chmod(0o755)
+        path = f"{inner_path(root, fakebin)}:/usr/local/bin:/usr/bin:/bin"
         cmd = ["bash", str(EDITOR_ENV), "run", "env", "-u", "CLICKMATTE_ENDPOINT", "-u", "CLICKMATTE_CONFIG_DIR",
-               f"HOME={inner_home}", f"XDG_CONFIG_HOME={inner_home}/.config",
+               f"HOME={inner_home}", f"XDG_CONFIG_HOME={inner_home}/.config", f"PATH={path}",
                f"CLICKMATTE_GIMP_JOB={inner_path(root, host_dir / 'job.json')}",
                "timeout", str(GIMP_TIMEOUT_S), "gimp-console-3.0", "-i", "-d", "-f", "--quit",
                "-g", inner_path(root, host_dir / "gimprc"), "--batch-interpreter=python-fu-eval",
@@ -199,7 +152,7 @@ def gimp_run(gimp_editor_root: Path, gimp_daemon: str) -> Iterator[GimpRun]:
         log = proc.stdout + proc.stderr + f"\n[gimp batch run took {time.monotonic() - t0:.1f} s]\n"
         res_path = out / "results.json"
         results = json.loads(res_path.read_text()) if res_path.exists() else {"steps": {}}
-        yield GimpRun(root, host_dir, out, proc.returncode, log, results, job, image, gimp_daemon,
+        yield GimpRun(root, host_dir, out, proc.returncode, log, results, job, image, daemon_endpoint,
                       inst.stdout + inst.stderr)
     finally:
         shutil.rmtree(host_dir, ignore_errors=True)  # plain files only: nothing is mounted in there

@@ -23,18 +23,8 @@ import pytest
 
 from clickmatte.plugin.client import DaemonClient
 
-from gimp_fixtures import (  # noqa: F401  (fixtures)
-    BG_POINTS,
-    EDITOR_ENV,
-    FG_POINTS,
-    OFFSET,
-    SELECTION,
-    GimpRun,
-    inner_path,
-    gimp_daemon,
-    gimp_editor_root,
-    gimp_run,
-)
+from editor_env import EDITOR_ENV, inner_path
+from gimp_fixtures import BG_POINTS, FG_POINTS, OFFSET, SELECTION, GimpRun, gimp_run  # noqa: F401 (fixture)
 
 
 def _clicks() -> list:
