@@ -1,0 +1,231 @@
+"""The GIMP plug-in's blocking actions (``plugin/gimp/actions.py``) over the in-memory host, against a
+real daemon process (real model, CPU). Runs without GIMP; tests/editors/test_gimp.py runs the same
+actions inside a real GIMP.
+
+The model may be untrained: results are compared with the daemon's own answer to the same request.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from typing import Iterator, Optional
+
+import numpy as np
+import pytest
+
+from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
+from clickmatte.plugin.client import DaemonClient
+from clickmatte.plugin.gimp.actions import ActionError, make_client, run_action, selection_bbox
+from clickmatte.plugin.host import HostError, ImageData, Point
+from clickmatte.plugin.settings import Settings
+
+from fake_host import FakeHost
+
+W, H = 128, 96
+POINTS = [Point(64.0, 48.0, "fg"), Point(58.0, 44.0, "fg"), Point(8.0, 8.0, "bg")]
+SEL_BOX = (24, 16, 40, 32)
+
+
+def disc_rgb() -> ImageData:
+    """What the GIMP adapter sends: RGB u8 of a bright disc on a dark, slightly textured background."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.empty((H, W, 3), np.uint8)
+    img[...] = (22, 34, 48)
+    img[(xx - 64) ** 2 + (yy - 48) ** 2 <= 30 ** 2] = (236, 214, 170)
+    img[..., 1] += (xx % 7).astype(np.uint8)
+    return ImageData(W, H, 3, "uint8", "RGB", img.tobytes())
+
+
+def box_plane(box) -> bytes:
+    sel = np.zeros((H, W), np.uint8)
+    x, y, w, h = box
+    sel[y : y + h, x : x + w] = 255
+    return sel.tobytes()
+
+
+def plane(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, np.uint8).reshape(H, W)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="cm-gimp-actions-") as tmp:
+        ep = free_tcp_endpoint()
+        proc, client = start_daemon(ep, ["--device", "cpu"], os.path.join(tmp, "daemon.log"), startup_timeout_s=300)
+        client.disconnect()
+        try:
+            yield ep
+        finally:
+            stop_daemon(proc)
+
+
+@pytest.fixture()
+def client(endpoint: str) -> Iterator[DaemonClient]:
+    c = make_client(Settings(endpoint=endpoint, timeout_s=120.0))
+    try:
+        yield c
+    finally:
+        c.disconnect()
+
+
+def host_with_points(image: Optional[ImageData] = None) -> FakeHost:
+    host = FakeHost(image or disc_rgb())
+    host.doc_points = list(POINTS)
+    return host
+
+
+def reference(endpoint: str, top_n: int = 0, mask: Optional[bytes] = None) -> dict:
+    img = disc_rgb()
+    with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:
+        s = c.open(img.data, W, H, 3, "uint8", "RGB").session
+        m = c.predict(s, [p.as_click() for p in POINTS])
+        out = {"alpha": plane(m.alpha), "uncertainty": plane(m.uncertainty)}
+        if top_n:
+            r = c.refine(s, top_n=top_n)
+            out.update(refined=plane(r.alpha), patches=[tuple(p) for p in r.patches])
+        if mask is not None:
+            out["refined"] = plane(c.refine(s, top_n=None, mask=mask, mask_width=W, mask_height=H).alpha)
+        return out
+
+
+def test_matte_writes_the_daemons_alpha_and_guide(endpoint: str, client: DaemonClient) -> None:
+    host = host_with_points()
+    steps = []
+    res = run_action("matte", host, client, top_n=0, progress=lambda f, t: steps.append(f))
+    ref = reference(endpoint)
+    np.testing.assert_array_equal(plane(host.mask), ref["alpha"])
+    np.testing.assert_array_equal(plane(host.guide), ref["uncertainty"])
+    assert host.mask_writes == [None] and host.guide_writes == 1
+    assert res.points == 3 and res.boxes is None and res.guide
+    assert steps == sorted(steps) and steps[-1] == 1.0  # the progress bar only moves forward
+
+
+def test_matte_with_auto_refine_writes_the_refined_alpha_once(endpoint: str, client: DaemonClient) -> None:
+    host = host_with_points()
+    run_action("matte", host, client, top_n=2, guide=False)
+    ref = reference(endpoint, top_n=2)
+    np.testing.assert_array_equal(plane(host.mask), ref["refined"])
+    assert host.mask_writes == [None] and host.guide_writes == 0
+
+
+def test_refine_selection_rewrites_only_the_selection(endpoint: str, client: DaemonClient) -> None:
+    host = host_with_points()
+    host.mask = bytes([255]) * (W * H)  # the user painted the mask white: any change shows
+    host.selection = box_plane(SEL_BOX)
+    res = run_action("refine-selection", host, client)
+    assert res.boxes == [SEL_BOX] and host.mask_writes == [[SEL_BOX]]
+    ref = reference(endpoint, mask=host.selection)
+    inside = plane(host.selection) > 0
+    after = plane(host.mask)
+    assert (after[~inside] == 255).all()
+    np.testing.assert_array_equal(after[inside], ref["refined"][inside])
+    assert host.guide_writes == 0
+
+
+def test_refine_uncertain_rewrites_only_the_refined_patches(endpoint: str, client: DaemonClient) -> None:
+    host = host_with_points()
+    host.mask = bytes([255]) * (W * H)
+    res = run_action("refine-uncertain", host, client, top_n=2)
+    ref = reference(endpoint, top_n=2)
+    assert res.boxes == ref["patches"] and 1 <= len(res.boxes) <= 2
+    expected = np.full((H, W), 255, np.uint8)
+    for x, y, w, h in ref["patches"]:
+        expected[y : y + h, x : x + w] = ref["refined"][y : y + h, x : x + w]
+    np.testing.assert_array_equal(plane(host.mask), expected)
+
+
+def test_refine_selection_needs_a_selection_inside_the_layer(client: DaemonClient) -> None:
+    host = host_with_points()
+    with pytest.raises(HostError, match="needs a selection"):
+        run_action("refine-selection", host, client)
+    host.selection = bytes(W * H)
+    with pytest.raises(HostError, match="does not overlap"):
+        run_action("refine-selection", host, client)
+    assert host.mask is None
+
+
+def test_missing_daemon_is_a_clear_error_within_seconds() -> None:
+    dead = free_tcp_endpoint()
+    c = make_client(Settings(endpoint=dead, timeout_s=120.0))
+    host = host_with_points()
+    t0 = time.monotonic()
+    with pytest.raises(ActionError, match=f"No ClickMatte daemon answers at {dead}") as info:
+        run_action("matte", host, c)
+    c.disconnect()
+    assert time.monotonic() - t0 < 15  # the hello timeout (5 s), not the 120 s job timeout
+    assert "clickmatte-daemon --bind" in str(info.value)
+    assert host.mask is None and host.guide is None
+
+
+def test_daemon_errors_carry_the_daemons_text(client: DaemonClient) -> None:
+    tiny = ImageData(20, 20, 3, "uint8", "RGB", bytes(20 * 20 * 3))  # below the daemon's minimum side
+    host = FakeHost(tiny)
+    host.doc_points = [Point(5.0, 5.0, "fg")]
+    with pytest.raises(ActionError) as info:
+        run_action("matte", host, client)
+    text = str(info.value)
+    assert "The ClickMatte daemon failed to" in text and "[bad_request]" in text and "20" in text
+    assert host.mask is None
+
+
+def test_host_output_check_runs_before_any_daemon_work() -> None:
+    class ForeignMaskHost(FakeHost):
+        def check_outputs(self) -> None:
+            raise HostError("layer already has a mask that ClickMatte did not make")
+
+    host = ForeignMaskHost(disc_rgb())
+    host.doc_points = list(POINTS)
+    c = make_client(Settings(endpoint=free_tcp_endpoint(), timeout_s=60.0))  # nobody there: must not be asked
+    t0 = time.monotonic()
+    with pytest.raises(HostError, match="did not make"):
+        run_action("matte", host, c)
+    c.disconnect()
+    assert time.monotonic() - t0 < 2
+
+
+def test_bad_arguments_are_value_errors(client: DaemonClient) -> None:
+    host = host_with_points()
+    with pytest.raises(ValueError, match="action"):
+        run_action("sharpen", host, client)
+    with pytest.raises(ValueError, match="top_n"):
+        run_action("matte", host, client, top_n=-1)
+    with pytest.raises(ValueError, match="top_n >= 1"):
+        run_action("refine-uncertain", host, client, top_n=0)
+
+
+def test_no_points_surfaces_the_hosts_message(client: DaemonClient) -> None:
+    class NoPoints(FakeHost):
+        def read_points(self):
+            raise HostError("ClickMatte found no points.")
+
+    host = NoPoints(disc_rgb())
+    with pytest.raises(HostError, match="no points"):
+        run_action("matte", host, client)
+    assert host.mask is None
+
+
+def test_selection_bbox() -> None:
+    assert selection_bbox(box_plane(SEL_BOX), W, H) == SEL_BOX
+    assert selection_bbox(bytes(W * H), W, H) is None
+    p = bytearray(W * H)
+    p[5 * W + 7] = 1
+    p[9 * W + 100] = 200
+    assert selection_bbox(bytes(p), W, H) == (7, 5, 94, 5)
+    with pytest.raises(ValueError):
+        selection_bbox(b"\x00" * 3, W, H)
+
+
+def test_make_client_without_pyzmq_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "zmq", None)  # "import zmq" now raises ImportError
+    monkeypatch.delitem(sys.modules, "clickmatte.plugin.client", raising=False)
+    with pytest.raises(ActionError, match="pyzmq is not importable") as info:
+        make_client(Settings())
+    assert "clickmatte-install gimp" in str(info.value) and "python3-zmq" in str(info.value)
+
+
+def test_make_client_needs_both_curve_keys() -> None:
+    s = Settings(server_public_key="x" * 40)
+    with pytest.raises(ActionError, match="client key"):
+        make_client(s)
