@@ -81,6 +81,11 @@ class Incoming:
         return s if isinstance(s, str) else None
 
 
+def _timing(t0: float, t1: float) -> Dict[str, float]:
+    """Reply ``timing`` field: model time t0..t1 and reply-encoding time t1..now, in ms."""
+    return {"model_ms": round((t1 - t0) * 1000, 3), "encode_ms": round((time.perf_counter() - t1) * 1000, 3)}
+
+
 class BindError(RuntimeError):
     """The endpoint cannot be bound (port in use, bad address, ...)."""
 
@@ -335,10 +340,14 @@ class DaemonServer:
         h = msg.header
         session = self.cache.get(h["session"])
         clicks = check_clicks(h.get("clicks", []), msg.id)
+        t0 = time.perf_counter()
         alpha, sigma = self.engine.predict(session, clicks, prev_alpha=bool(h.get("prev_alpha", False)))
+        t1 = time.perf_counter()
         self.cache.evict(keep=session)
         want_sigma = h.get("uncertainty", True)
-        return self._matte_reply(msg, alpha, sigma if want_sigma else None, *alpha.shape)
+        header, bufs = self._matte_reply(msg, alpha, sigma if want_sigma else None, *alpha.shape)
+        header["timing"] = _timing(t0, t1)
+        return header, bufs
 
     def _refine(self, msg: Message) -> tuple:
         h = msg.header
@@ -353,9 +362,12 @@ class DaemonServer:
                                     f"{session.image.width}x{session.image.height}", BAD_REQUEST, msg.id)
             mask = mask_to_bool(spec, data)
         top_n = h["top_n"] if "top_n" in h else 8
+        t0 = time.perf_counter()
         alpha, boxes = self.engine.refine(session, top_n, regions, mask)
+        t1 = time.perf_counter()
         self.cache.evict(keep=session)
         header, bufs = self._matte_reply(msg, alpha, session.sigma if h.get("uncertainty", False) else None,
                                          *alpha.shape)
         header["patches"] = [list(b) for b in boxes]
+        header["timing"] = _timing(t0, t1)
         return header, bufs

@@ -133,7 +133,8 @@ class MatteResult:
     (``"uint8"`` 0..255 or ``"uint16"`` little-endian 0..65535). ``uncertainty``: uint8, same size,
     linear in the Laplace scale sigma with 255 at ``uncertainty_scale`` and above, or None.
     ``width``/``height`` are smaller than ``full_width``/``full_height`` for previews.
-    ``patches``: the full-resolution boxes ``(x, y, w, h)`` a refine changed (empty for predict)."""
+    ``patches``: the full-resolution boxes ``(x, y, w, h)`` a refine changed (empty for predict).
+    ``timing``: the daemon's own times in ms (``model_ms``: the network, ``encode_ms``: making the reply)."""
 
     session: str
     width: int
@@ -145,6 +146,7 @@ class MatteResult:
     full_height: int
     uncertainty_scale: float = UNCERTAINTY_SCALE
     patches: List[Tuple[int, int, int, int]] = field(default_factory=list)
+    timing: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +200,7 @@ class Reply:
                 uncertainty=unc[1] if unc else None, full_width=h["full_width"], full_height=h["full_height"],
                 uncertainty_scale=float(h.get("uncertainty_scale", UNCERTAINTY_SCALE)),
                 patches=[tuple(p) for p in h.get("patches", [])],  # type: ignore[misc]
+                timing=dict(h["timing"]) if isinstance(h.get("timing"), dict) else {},
             )
         if self.op == "close":
             return bool(h["closed"])

@@ -55,7 +55,8 @@ Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_w
 "full_height", "uncertainty_scale": 0.25, "buffers": [alpha, uncertainty?]}``: ``alpha`` is one
 channel (``order`` ``"A"``), ``uint8`` (0..255) or ``uint16`` (0..65535) as asked; ``uncertainty``
 is one channel uint8 where 255 means a Laplace scale sigma >= ``uncertainty_scale`` (linear below).
-``width``/``height`` are the buffers' size (smaller than ``full_*`` for previews).
+``width``/``height`` are the buffers' size (smaller than ``full_*`` for previews). ``timing``
+(optional, informative): ``{"model_ms", "encode_ms"}`` spent in the daemon.
 
 Errors: any request may be answered ``{"op": "error", "id": <request id or null>, "code", "message"}``
 with ``code`` one of :data:`ERROR_CODES`. ``superseded`` means a newer ``predict`` for the same

@@ -1,0 +1,72 @@
+"""In-process Predictor latency: coarse prediction per click and refinement of N patches.
+
+    .venv/bin/python benchmarks/predictor_latency.py [--sizes 1,4] [--repeats 5] [--device auto] [--threads N]
+
+Prints one table row per image size (megapixels): set_image, predict (median / p90 over repeats,
+each repeat a new click), refine top-8 (median). Uses the shipped checkpoint (or an untrained
+network of the same architecture when none is there: same cost).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from clickmatte.model.predictor import Predictor
+
+
+def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot(yy - h / 2, xx - w / 2) / (0.3 * min(h, w))
+    base = np.where(r[..., None] < 1, [200, 150, 120], [40, 90, 60]).astype(np.float32)
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,4", help="comma-separated megapixels")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--top-n", type=int, default=8)
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    pred = Predictor(device=a.device)
+    print(f"device={pred.device} threads={torch.get_num_threads()} working_size={pred.working_size}")
+    print("| MP | size | set_image s | predict median s | predict p90 s | refine top-%d median s |" % a.top_n)
+    print("|---|---|---|---|---|---|")
+    for mp in (float(s) for s in a.sizes.split(",")):
+        w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
+        h = int(round(mp * 1e6 / w))
+        img = photo_like(h, w)
+        t = time.perf_counter()
+        pred.set_image(img)
+        t_set = time.perf_counter() - t
+        pred.predict([(w // 2, h // 2, "fg")])  # warm-up
+        rng = np.random.default_rng(1)
+        tp, tr = [], []
+        for i in range(a.repeats):
+            clicks = [(w // 2, h // 2, "fg"), (int(rng.integers(w // 10)), int(rng.integers(h // 10)), "bg")]
+            if pred.device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            pred.predict(clicks)
+            tp.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            pred.refine(top_n=a.top_n)
+            tr.append(time.perf_counter() - t)
+        tp.sort()
+        p90 = tp[min(len(tp) - 1, int(0.9 * len(tp)))]
+        print(f"| {mp:g} | {w}x{h} | {t_set:.3f} | {statistics.median(tp):.3f} | {p90:.3f} | {statistics.median(tr):.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
