@@ -41,11 +41,11 @@ def save_results():
         json.dump(RESULTS, f, indent=1)
 
 
-def call(step, what, image=None, layer=None, **props):
-    """Run a ClickMatte procedure non-interactively; record status, error text and duration."""
+def call(step, what, image=None, layer=None, run_mode=Gimp.RunMode.NONINTERACTIVE, **props):
+    """Run a ClickMatte procedure (non-interactively by default); record status, error text and duration."""
     proc = PDB.lookup_procedure(NAMES[what])
     cfg = proc.create_config()
-    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("run-mode", run_mode)
     if image is not None:
         cfg.set_property("image", image)
         cfg.set_core_object_array("drawables", [layer])
@@ -140,6 +140,9 @@ def main():
     call("matte_again", "matte", image, layer, endpoint=JOB["endpoint"], **{"top-n": 0})
     describe(image, layer, "matte_again")
     dump_mask(layer, "mask_again")
+    # as from the menu: no dialog for this one; endpoint and top-N come from the saved settings
+    call("matte_interactive", "matte", image, layer, run_mode=Gimp.RunMode.INTERACTIVE)
+    dump_mask(layer, "mask_interactive")
 
     # 6. refine inside a rectangular selection. First the user paints the whole mask white (a
     # state no network produces), so that any change the refine makes is visible, trained or not.

@@ -152,6 +152,8 @@ def gimp_run(editor_root: Path, daemon_endpoint: str) -> Iterator[GimpRun]:
         log = proc.stdout + proc.stderr + f"\n[gimp batch run took {time.monotonic() - t0:.1f} s]\n"
         res_path = out / "results.json"
         results = json.loads(res_path.read_text()) if res_path.exists() else {"steps": {}}
+        print(f"\n[gimp] batch run {time.monotonic() - t0:.1f} s (exit {proc.returncode}); steps: "
+              + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in results["steps"].items()))
         yield GimpRun(root, host_dir, out, proc.returncode, log, results, job, image, daemon_endpoint,
                       inst.stdout + inst.stderr)
     finally:

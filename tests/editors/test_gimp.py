@@ -132,6 +132,12 @@ def test_second_matte_replaces_mask_and_guide(run: GimpRun) -> None:
     np.testing.assert_array_equal(run.mask("mask_again"), run.mask("mask_matte"))
 
 
+def test_matte_from_the_menu_uses_the_saved_settings(run: GimpRun) -> None:
+    st = run.step("matte_interactive")
+    assert st["status"] == "success", st["error"]
+    np.testing.assert_array_equal(run.mask("mask_interactive"), run.mask("mask_matte"))
+
+
 def test_refine_selection_changes_only_pixels_inside_the_selection(run: GimpRun, reference: dict) -> None:
     assert run.step("refine_selection")["status"] == "success", run.step("refine_selection")["error"]
     before, after = run.mask("mask_painted"), run.mask("mask_refsel")
