@@ -67,11 +67,9 @@ def _core():
     return host, settings, actions, gimp_host
 
 
-def _fail(procedure, run_mode, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        Gimp.message(message)
-    else:
-        sys.stderr.write(f"ClickMatte: {message}\n")
+def _fail(procedure, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
+    """Return ``message`` as the procedure's error: GIMP shows it in its error console (menu runs) or
+    hands it to the caller (scripts: ``Gimp.get_pdb().get_last_error()``)."""
     err = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
     return procedure.new_return_values(status, err)
 
@@ -96,7 +94,7 @@ def run_image_action(procedure, run_mode, image, drawables, config, data):
     try:
         host_mod, settings_mod, actions, gimp_host = _core()
     except RuntimeError as exc:
-        return _fail(procedure, run_mode, str(exc))
+        return _fail(procedure, str(exc))
     Gegl.init(None)
     if run_mode == Gimp.RunMode.INTERACTIVE and action == "refine-uncertain":
         if not _dialog(procedure, config, "Refine uncertain edges", ["top-n"]):
@@ -126,9 +124,9 @@ def run_image_action(procedure, run_mode, image, drawables, config, data):
         result = actions.run_action(action, host, client, endpoint=endpoint, top_n=top_n, guide=guide,
                                     progress=host.set_fraction)
     except (host_mod.HostError, actions.ActionError) as exc:
-        return _fail(procedure, run_mode, str(exc))
+        return _fail(procedure, str(exc))
     except Exception as exc:  # a bug: say so, with the type, rather than "plug-in crashed"
-        return _fail(procedure, run_mode, f"unexpected error ({type(exc).__name__}): {exc}")
+        return _fail(procedure, f"unexpected error ({type(exc).__name__}): {exc}")
     finally:
         image.undo_group_end()
         Gimp.progress_end()
@@ -158,7 +156,7 @@ def run_settings(procedure, config, data):
     try:
         _host, settings_mod, _actions, _gimp_host = _core()
     except RuntimeError as exc:
-        return _fail(procedure, run_mode, str(exc))
+        return _fail(procedure, str(exc))
     current = settings_mod.load()
     if run_mode == Gimp.RunMode.INTERACTIVE:
         for arg, attr in _SETTING_ARGS:
@@ -171,7 +169,7 @@ def run_settings(procedure, config, data):
         new = settings_mod.Settings(**{**current.to_json(), **values})
         path = settings_mod.save(new)
     except (ValueError, OSError) as exc:
-        return _fail(procedure, run_mode, f"settings not saved: {exc}")
+        return _fail(procedure, f"settings not saved: {exc}")
     if run_mode == Gimp.RunMode.INTERACTIVE:
         Gimp.message(f"ClickMatte: settings saved to {path}")
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
