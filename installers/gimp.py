@@ -149,8 +149,13 @@ def install(profile: Optional[Path] = None, link: bool = False, python_version: 
         report(f"installed the core modules into {pkg}")
 
         if vendor:
-            version = python_version or interpreter_version(interpreter or DEFAULT_INTERPRETER) or \
-                "%d.%d" % sys.version_info[:2]
+            version = python_version
+            if version is None and os_kind == "linux":
+                version = interpreter_version(interpreter or DEFAULT_INTERPRETER)
+            if version is None:
+                version = "%d.%d" % sys.version_info[:2]
+                report(f"assuming GIMP's Python is {version} (this Python's); if it is not, re-run with "
+                       "--python-version X.Y (GIMP: Filters > Development > Python-Fu > Console shows it)")
             manifest.info["python_version"] = version
             ok = vendor_wheels(["pyzmq"], version, wheel_platform_tags(os_kind), plugin_dir / "vendor", manifest,
                                report, wheel_dir=wheel_dir)
