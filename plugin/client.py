@@ -355,7 +355,10 @@ class DaemonClient:
             rid = msg.id  # type: ignore[union-attr]
         except ProtocolError as exc:
             msg, rid = None, exc.request_id
-            err: Optional[ClientError] = DaemonError("bad_reply", f"unreadable reply: {exc}", str(rid))
+            if rid is None and exc.code == "unsupported_version" and self._pending:
+                rid = next(iter(self._pending))  # a daemon of another major version: fail the oldest request
+            err: Optional[ClientError] = DaemonError(exc.code if exc.code == "unsupported_version" else "bad_reply",
+                                                     f"unreadable reply: {exc}", str(rid))
         if rid is None or str(rid) not in self._pending:
             return True  # a stale reply (to a request that already timed out), or an error without an id
         rid = str(rid)
@@ -473,9 +476,10 @@ class DaemonClient:
     def open(self, data: Any, width: int, height: int, channels: int = 4, dtype: str = "uint8",
              order: str = "BGRA", use_cache: bool = True, timeout_ms: Optional[int] = None) -> OpenResult:
         """Open a session on an image (bytes-like, ``height`` x ``width`` x ``channels`` of ``dtype``, in
-        ``order``). With ``use_cache`` the digest is sent first and the pixels only if the daemon asks."""
-        digest = image_digest(data, width, height, channels, dtype, order)
-        if use_cache:
+        ``order``). With ``use_cache`` the digest (sha256) is sent first and the pixels only if the daemon
+        asks; without it the pixels go at once and the daemon computes the digest."""
+        digest = image_digest(data, width, height, channels, dtype, order) if use_cache else None
+        if digest is not None:
             reply = self.call(open_request("", digest=digest), timeout_ms=timeout_ms)
             if reply.op == "open":
                 return reply.result()

@@ -60,7 +60,9 @@ is one channel uint8 where 255 means a Laplace scale sigma >= ``uncertainty_scal
 
 Errors: any request may be answered ``{"op": "error", "id": <request id or null>, "code", "message"}``
 with ``code`` one of :data:`ERROR_CODES`. ``superseded`` means a newer ``predict`` for the same
-session arrived before this one was run ("latest click wins"): drop it silently.
+session arrived before this one was run ("latest click wins"): drop it silently. A single frame
+larger than ``limits.max_message_bytes`` (see ``hello``) makes the daemon drop the connection
+without a reply (ZeroMQ's ``MAXMSGSIZE``); check the limits before sending very large images.
 
 Python API: :func:`encode` / :func:`decode` turn a header dict + buffers into frames and back, and
 validate everything (missing or mistyped fields, buffer sizes, message size, UTF-8/JSON); every

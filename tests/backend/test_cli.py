@@ -100,3 +100,9 @@ def test_click_parsing(tmp_path):
     f.write_text("{not json")
     with pytest.raises(ValueError):
         load_clicks_file(f, "a.png")
+
+
+def test_status_shows_what_the_daemon_reports(tcp_daemon, capsys):
+    assert main(["status", "--endpoint", tcp_daemon.endpoint]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["protocol"] == "1.0" and info["device"] == "cpu" and info["limits"]["max_sessions"] == 6

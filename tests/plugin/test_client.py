@@ -146,3 +146,24 @@ def test_constructor_checks():
         DaemonClient("tcp://127.0.0.1:1", server_key="x" * 40)  # CURVE needs both keys
     with DaemonClient("tcp://127.0.0.1:1", timeout_ms=100, retries=0) as c:
         assert c.endpoint == "tcp://127.0.0.1:1"
+
+
+def test_a_daemon_of_another_major_version_is_a_clear_error():
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    c = DaemonClient(f"tcp://127.0.0.1:{port}", timeout_ms=10000, retries=0)
+    try:
+        rid = c.send_hello()
+        assert router.poll(10000)
+        ident, magic, header = router.recv_multipart()
+        assert magic == b"clickmatte/1" and b'"hello"' in header
+        router.send_multipart([ident, b"clickmatte/2", b'{"id": "x", "op": "hello"}'])
+        r = c.poll(10000)
+        assert r is not None and r.id == rid and r.error is not None
+        assert r.error.code == "unsupported_version" and "clickmatte/2" in r.error.message
+    finally:
+        c.disconnect()
+        router.close(0)
+        ctx.term()
