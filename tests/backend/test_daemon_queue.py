@@ -24,10 +24,11 @@ def test_queued_predicts_for_one_session_are_superseded_by_the_newest(tcp_daemon
         s = c.open(make_image(100, 80, seed=2).tobytes(), 100, 80, 3, "uint8", "RGB").session
         # keep the daemon busy, then queue three predicts for s behind it
         slow = c.send_predict(busy, [FG])
+        slow2 = c.send_refine(busy, top_n=8)
         ids = [c.send_predict(s, [dict(FG, x=10 + i)]) for i in range(3)]
         other = c.send_hello()  # other requests are never superseded
-        replies = poll_all(c, 5)
-        assert replies[slow].ok
+        replies = poll_all(c, 6)
+        assert replies[slow].ok and replies[slow2].ok
         assert replies[other].ok
         assert [replies[i].superseded for i in ids] == [True, True, False]
         assert replies[ids[2]].result().session == s
