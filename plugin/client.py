@@ -210,7 +210,6 @@ class Reply:
 @dataclass
 class _Pending:
     op: str
-    frames: List[Any]
     sent_at: float
     timeout_s: float
 
@@ -334,7 +333,7 @@ class DaemonClient:
         frames = encode(header, list(buffers), kind="request", max_bytes=self.max_message_bytes)
         t = (timeout_ms if timeout_ms is not None else self.timeout_ms) / 1000.0
         self._send_frames(rid, frames)
-        self._pending[rid] = _Pending(header["op"], frames, time.monotonic(), t)
+        self._pending[rid] = _Pending(header["op"], time.monotonic(), t)
         return rid
 
     def _send_frames(self, rid: str, frames: List[Any]) -> None:
