@@ -61,6 +61,13 @@ class CanvasClickFilter(QObject):
         self.docker = docker
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        try:
+            return self._filter(event)
+        except Exception as exc:  # noqa: BLE001 - an exception here would open Krita's error dialog
+            self.docker.show_status(f"ClickMatte point tool: {type(exc).__name__}: {exc}", "error")
+            return False
+
+    def _filter(self, event: QEvent) -> bool:
         if not self.docker.picking():
             return False
         et = event.type()
@@ -69,7 +76,7 @@ class CanvasClickFilter(QObject):
                 return False
             mods = event.modifiers()
             label = BG if mods & (Qt.AltModifier | Qt.ShiftModifier) else FG
-            pos = event.posF()
+            pos = event.posF() if et == QEvent.TabletPress else event.localPos()
             self.docker.on_canvas_click(pos.x(), pos.y(), label)
             return True
         if et in (QEvent.MouseButtonRelease, QEvent.MouseButtonDblClick, QEvent.TabletRelease):

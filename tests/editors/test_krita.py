@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
 import numpy as np
@@ -41,33 +42,79 @@ def _install(pykrita_home: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+GUI_DRIVER = "clickmatte_gui_driver"
+
+
+@dataclass
+class KritaHome:
+    """The test HOME inside the root, with the plugin installed by clickmatte-install."""
+
+    root: Path  # the editor root
+    home: Path  # host path of the HOME
+    inside: str  # the HOME's path inside the root
+    pykrita: Path
+    install_log: str
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    elif p.exists() or p.is_symlink():
+        p.unlink()
+
+
 @pytest.fixture(scope="module")
-def krita_run(editor_root: Path, daemon_endpoint: str) -> Iterator[Dict[str, Any]]:
+def krita_home(editor_root: Path) -> Iterator[KritaHome]:
     home = editor_root / KRITA_HOME.lstrip("/")
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
     if pykrita.exists():  # leftovers of an interrupted run: this HOME is the test's own
-        for p in pykrita.glob("clickmatte*"):
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        for p in list(pykrita.glob("clickmatte*")):
+            _remove(p)
+    _remove(home / ".config" / "clickmatte")
     home.mkdir(parents=True, exist_ok=True)
     inst = _install(home)
     assert inst.returncode == 0, f"clickmatte-install failed:\n{inst.stdout}\n{inst.stderr}"
     assert (pykrita / "clickmatte.desktop").is_file() and (pykrita / "clickmatte" / "__init__.py").is_file()
+    swaps = set((editor_root / "tmp").glob("KRITA_SWAP_FILE_*"))
+    try:
+        yield KritaHome(editor_root, home, KRITA_HOME, pykrita, inst.stdout)
+    finally:
+        for p in set((editor_root / "tmp").glob("KRITA_SWAP_FILE_*")) - swaps:
+            _remove(p)  # Krita's (empty) swap files of the runs above
+        for p in list(pykrita.glob(f"{GUI_DRIVER}*")):
+            _remove(p)
+        _remove(home / ".config" / "clickmatte")
+        uninst = subprocess.run([sys.executable, "-m", "clickmatte.installers.cli", "krita", "--profile", str(home),
+                                 "--uninstall"], capture_output=True, text=True, timeout=60)
+        assert uninst.returncode == 0, uninst.stderr
 
-    run_id = uuid.uuid4().hex[:8]
-    outdir = editor_root / "tmp" / f"clickmatte-krita-{run_id}"
+
+@pytest.fixture
+def outdir(krita_home: KritaHome) -> Iterator[Path]:
+    d = krita_home.root / "tmp" / f"clickmatte-krita-{uuid.uuid4().hex[:8]}"
+    d.mkdir(parents=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def krita_run(krita_home: KritaHome, daemon_endpoint: str) -> Iterator[Dict[str, Any]]:
+    root = krita_home.root
+    outdir = root / "tmp" / f"clickmatte-krita-{uuid.uuid4().hex[:8]}"
     outdir.mkdir(parents=True)
     job = {
         "endpoint": daemon_endpoint, "width": W, "height": H, "top_n": TOP_N, "points": POINTS,
-        "outdir": inner_path(editor_root, outdir),
-        "pykrita": inner_path(editor_root, pykrita),
+        "outdir": inner_path(root, outdir),
+        "pykrita": inner_path(root, krita_home.pykrita),
         "cases": [{"name": "rgba8", "depth": "U8"}, {"name": "rgba16", "depth": "U16"}],
     }
     (outdir / "job.json").write_text(json.dumps(job))
     try:
         proc = run_in_editor_env(
             ["timeout", str(KRITA_TIMEOUT_S), "kritarunner", "-s", "krita_driver", "-f", "main",
-             inner_path(editor_root, outdir / "job.json")],
-            home=KRITA_HOME, env={"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": f"{repo_inside(editor_root)}/tests/editors"},
+             inner_path(root, outdir / "job.json")],
+            home=krita_home.inside,
+            env={"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": f"{repo_inside(root)}/tests/editors"},
             timeout=KRITA_TIMEOUT_S + 60)
         result_file = outdir / "result.json"
         assert result_file.is_file(), (f"the Krita driver wrote no result (exit {proc.returncode}):\n"
@@ -76,13 +123,9 @@ def krita_run(editor_root: Path, daemon_endpoint: str) -> Iterator[Dict[str, Any
         assert result.get("ok"), f"the Krita driver failed:\n{result.get('error')}\n{proc.stderr[-2000:]}"
         assert proc.returncode == 0
         result["_outdir"] = outdir
-        result["_install_log"] = inst.stdout
         yield result
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
-        uninst = subprocess.run([sys.executable, "-m", "clickmatte.installers.cli", "krita", "--profile", str(home),
-                                 "--uninstall"], capture_output=True, text=True, timeout=60)
-        assert uninst.returncode == 0, uninst.stderr
 
 
 def test_krita_loads_the_installed_plugin(krita_run: Dict[str, Any], editor_root: Path) -> None:
@@ -136,3 +179,66 @@ def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any],
     else:
         print(f"{case}: model not decisive here (fg {exp_fg}, bg {exp_bg}): checked mask == daemon's answer only")
     print(f"{case}: matte through the plugin in {res['matte_s']} s; mask at fg {fg}, at bg {bg}")
+
+
+# -- the docker in the real Krita GUI (under Xvfb) ------------------------------------------------
+GUI_CLICKS = [[64, 48, ""], [8, 8, "shift"], [120, 88, "alt"], [58, 44, ""], [100, 20, ""], [100.3, 20.2, ""]]
+GUI_POINTS = [[64, 48, "fg"], [8, 8, "bg"], [120, 88, "bg"], [58, 44, "fg"]]  # the 5th click was undone by the 6th
+GUI_TIMEOUT_S = 240
+
+
+def _install_gui_driver(kh: KritaHome, endpoint: str) -> None:
+    """The driver plugin (test HOME only), enabled in kritarc; the docker's settings point at the daemon."""
+    from clickmatte.installers.common import ini_set
+    from clickmatte.plugin import settings as settings_mod
+
+    pkg = kh.pykrita / GUI_DRIVER
+    pkg.mkdir(exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("krita_driver_gui.py"), pkg / "__init__.py")
+    (kh.pykrita / f"{GUI_DRIVER}.desktop").write_text(
+        "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
+        f"X-KDE-Library={GUI_DRIVER}\nX-Python-2-Compatible=false\nName=ClickMatte GUI test driver\n")
+    rc = kh.home / ".config" / "kritarc"
+    text = rc.read_text() if rc.exists() else ""
+    rc.write_text(ini_set(text, "python", f"enable_{GUI_DRIVER}", "true")[0])
+    settings_mod.save(settings_mod.Settings(endpoint=endpoint, top_n=TOP_N),
+                      kh.home / ".config" / "clickmatte" / settings_mod.FILE_NAME)
+
+
+def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_endpoint: str, outdir: Path) -> None:
+    """Real mouse events on the canvas (zoomed, rotated, mirrored) -> points -> Matte button -> mask."""
+    _install_gui_driver(krita_home, daemon_endpoint)
+    root = krita_home.root
+    job = {"width": W, "height": H, "zoom": 1.5, "rotation": 30.0, "mirror": True, "timeout_s": 120,
+           "outdir": inner_path(root, outdir), "driver_dir": f"{repo_inside(root)}/tests/editors",
+           "clicks": GUI_CLICKS}
+    (outdir / "job.json").write_text(json.dumps(job))
+    result_file = outdir / "result.json"
+    for attempt in range(2):  # Xvfb sometimes fails to start (a display number still held): retry once
+        display = 200 + (uuid.uuid4().int % 700)
+        proc = run_in_editor_env(
+            ["timeout", str(GUI_TIMEOUT_S), "xvfb-run", "-a", "-n", str(display), "-s", "-screen 0 1600x1000x24",
+             "krita", "--nosplash"],
+            home=krita_home.inside, env={"CLICKMATTE_KRITA_GUI_JOB": inner_path(root, outdir / "job.json")},
+            timeout=GUI_TIMEOUT_S + 60)
+        if result_file.is_file() or "could not connect to display" not in proc.stderr + proc.stdout:
+            break
+    trace = (outdir / "trace.txt").read_text() if (outdir / "trace.txt").is_file() else ""
+    assert result_file.is_file(), f"the GUI driver wrote no result (exit {proc.returncode}):\n{trace}\n{proc.stderr[-3000:]}"
+    res = json.loads(result_file.read_text())
+    assert res.get("ok"), f"{res.get('error')}\n{trace}"
+    assert res["dockers"] == 1 and "Canvas" in res["canvas_widget"]
+    f2c = res["transforms"]["flake_to_canvas"]
+    assert abs(f2c[1]) > 0.1 and f2c[0] * f2c[4] - f2c[1] * f2c[3] < 0  # rotated and mirrored for real
+    assert res["transforms_stable"]
+    for got, want in ((res["points"], GUI_POINTS), (res["points_on_layer"], GUI_POINTS)):
+        assert [p[2] for p in got] == [p[2] for p in want], trace
+        assert np.allclose([p[:2] for p in got], [p[:2] for p in want], atol=0.05), trace
+    assert res["finished"] and res["mask_found"], res["status"]
+    assert res["mask_digest"] == res["expected_digest"]
+    kra = KraFile(outdir / "gui.kra")
+    photo = kra.layer("Photo")
+    mask = kra.pixels(next(m for m in photo.masks if m.name == "ClickMatte alpha"), mask=True)[..., 0]
+    expected = np.fromfile(outdir / "gui-expected.alpha", np.uint8).reshape(H, W)
+    assert np.array_equal(mask, expected)
+    print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}")

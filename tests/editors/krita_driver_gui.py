@@ -1,0 +1,201 @@
+"""A pykrita plugin that drives the ClickMatte docker in the real Krita GUI (under Xvfb) for a test.
+
+Installed by ``test_krita.py`` into the test HOME only, as ``pykrita/clickmatte_gui_driver/__init__.py``
+(+ ``.desktop``), and active only when ``$CLICKMATTE_KRITA_GUI_JOB`` names a job file. Once the main
+window is up it:
+
+1. creates a document with a paint layer "Photo" in a view, zooms, rotates and mirrors the canvas;
+2. turns the docker's *Pick points* on and clicks on the canvas widget (real mouse events through
+   the docker's event filter) at widget positions computed from the view's transforms:
+   click = foreground, Shift-click / Alt-click = background, a click on a point removes it;
+3. presses the docker's *Matte* button and lets the docker's own QTimer drive the controller;
+4. saves ``gui.kra``, asks the daemon for the reference answer, writes ``result.json`` and exits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+
+from krita import Extension, Krita
+from PyQt5.QtCore import QEvent, QPointF, Qt, QTimer
+from PyQt5.QtGui import QMouseEvent
+from PyQt5.QtWidgets import QApplication
+
+JOB_ENV = "CLICKMATTE_KRITA_GUI_JOB"
+
+
+_TRACE = []
+
+
+def trace(msg: str) -> None:
+    """Progress lines, appended to ``trace.txt`` beside the result (for a run that hangs)."""
+    _TRACE.append(msg)
+    path = os.environ.get(JOB_ENV, "")
+    if path:
+        with open(os.path.join(os.path.dirname(path), "trace.txt"), "a") as f:
+            f.write(f"{time.monotonic():.2f} {msg}\n")
+
+
+def _wait(pred, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _click(widget, x: float, y: float, mods=Qt.NoModifier) -> None:
+    pos = QPointF(x, y)
+    for et, buttons in ((QEvent.MouseButtonPress, Qt.LeftButton), (QEvent.MouseButtonRelease, Qt.NoButton)):
+        ev = QMouseEvent(et, pos, widget.mapToGlobal(pos.toPoint()), Qt.LeftButton, buttons, mods)
+        QApplication.sendEvent(widget, ev)
+    QApplication.processEvents()
+
+
+def run(job: dict) -> dict:
+    from clickmatte.client import DaemonClient
+    from clickmatte.host import Point
+    from clickmatte.krita import geometry
+    from clickmatte.krita.docker import ClickMatteDocker, find_canvas_widget
+    from clickmatte.protocol import image_digest
+    from PyQt5.QtCore import QByteArray
+
+    import krita_driver as shared  # the disc picture of the kritarunner driver (driver_dir is on sys.path)
+
+    out: dict = {}
+    trace("run: start")
+    app = Krita.instance()
+    w, h = job["width"], job["height"]
+    win = app.activeWindow()
+    doc = app.createDocument(w, h, "gui", "RGBA", "U8", "", 72.0)
+    root = doc.rootNode()
+    for n in list(root.childNodes()):
+        n.remove()
+    layer = doc.createNode("Photo", "paintlayer")
+    root.addChildNode(layer, None)
+    layer.setPixelData(QByteArray(shared.disc_bgra(w, h, False)), 0, 0, w, h)
+    view = win.addView(doc)
+    doc.setActiveNode(layer)
+    doc.setBatchmode(True)
+    doc.refreshProjection()
+    canvas = view.canvas()
+    canvas.setZoomLevel(job["zoom"])
+    canvas.setRotation(job["rotation"])
+    canvas.setMirror(job["mirror"])
+
+    def transforms() -> tuple:
+        return (geometry.from_qtransform(view.flakeToCanvasTransform()),
+                geometry.from_qtransform(view.flakeToImageTransform()))
+
+    # the canvas applies zoom/rotation/mirror asynchronously: wait until its transforms settle
+    last = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _wait(lambda: False, 0.25)
+        now = transforms()
+        if now == last:
+            break
+        last = now
+
+    trace("document and view ready")
+    dockers = [d for d in app.dockers() if isinstance(d, ClickMatteDocker)]
+    out["dockers"] = len(dockers)
+    docker = dockers[0]
+    docker.pick_button.setChecked(True)
+    widget = find_canvas_widget()
+    out["canvas_widget"] = widget.metaObject().className() if widget is not None else None
+    out["status_after_pick"] = docker.status_label.text()
+    f2c, f2i = transforms()
+    image_to_widget = geometry.multiply(geometry.invert(f2i), f2c)
+    out["transforms"] = {"flake_to_canvas": f2c, "flake_to_image": f2i}
+    mods = {"": Qt.NoModifier, "shift": Qt.ShiftModifier, "alt": Qt.AltModifier}
+    clicks = []
+    for x, y, mod in job["clicks"]:
+        wx, wy = geometry.map_point(image_to_widget, x + 0.5, y + 0.5)
+        clicks.append([wx, wy])
+        _click(widget, wx, wy, mods[mod])
+        c = docker.controller
+        trace(f"click {x},{y},{mod!r} -> points {[tuple(p) for p in c.points] if c else None}; "
+              f"status {docker.status_label.text()!r}")
+    out["widget_clicks"] = clicks
+    out["transforms_stable"] = transforms() == (f2c, f2i)
+    trace(f"clicked {len(clicks)} times")
+    out["widget_size"] = [widget.width(), widget.height()]
+    ctl = docker.controller
+    out["points"] = [list(p) for p in ctl.points] if ctl is not None else None
+    _wait(lambda: False, 0.3)
+    out["points_on_layer"] = [list(p) for p in docker.host.read_points()]
+
+    trace(f"points {out['points']}; pressing Matte")
+    docker.matte_button.click()
+    out["finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
+    out["status"] = docker.status_label.text()
+    trace(f"matte finished={out['finished']}: {out['status']}")
+    mask = [n for n in layer.childNodes() if n.name() == "ClickMatte alpha"]
+    out["mask_found"] = bool(mask)
+    if mask:
+        out["mask_digest"] = image_digest(bytes(mask[0].pixelData(0, 0, w, h)), w, h, 1, "uint8", "A")
+    path = os.path.join(job["outdir"], "gui.kra")
+    out["saved"] = bool(doc.saveAs(path))
+    doc.waitForDone()
+
+    img = docker.host.read_image()
+    with DaemonClient(docker.settings.endpoint, timeout_ms=120000, retries=0) as c:
+        s = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order)
+        m = c.predict(s.session, [Point(*p).as_click() for p in ctl.points])
+        alpha = m.alpha if not docker.settings.top_n else c.refine(s.session, top_n=docker.settings.top_n).alpha
+    with open(os.path.join(job["outdir"], "gui-expected.alpha"), "wb") as f:
+        f.write(alpha)
+    out["expected_digest"] = image_digest(alpha, w, h, 1, "uint8", "A")
+    return out
+
+
+class GuiDriver(Extension):
+    def __init__(self, parent) -> None:
+        super().__init__(parent)
+        self.started = False
+
+    def setup(self) -> None:
+        pass
+
+    def createActions(self, window) -> None:  # noqa: N802 - Krita API
+        trace("createActions")
+        if not self.started and os.environ.get(JOB_ENV):
+            self.started = True
+            QTimer.singleShot(1500, self.go)
+
+    def go(self) -> None:
+        trace("go")
+        import faulthandler
+
+        self._stacks = open(os.path.join(os.path.dirname(os.environ[JOB_ENV]), "stacks.txt"), "w")
+        faulthandler.dump_traceback_later(40, exit=False, file=self._stacks)
+        import sys
+
+        # an exception in a Qt callback would open Krita's modal error dialog and hang the run
+        sys.excepthook = lambda t, v, tb: trace("UNCAUGHT " + "".join(traceback.format_exception(t, v, tb)))
+        code, out, result = 1, {"ok": False}, None
+        try:
+            with open(os.environ[JOB_ENV]) as f:
+                job = json.load(f)
+            result = os.path.join(job["outdir"], "result.json")
+            import sys
+
+            sys.path.insert(0, job["driver_dir"])
+            out.update(run(job))
+            out["ok"] = True
+            code = 0
+        except BaseException:  # noqa: BLE001
+            out["error"] = traceback.format_exc()
+        if result is not None:
+            with open(result, "w") as f:
+                json.dump(out, f, indent=1)
+        os._exit(code)
+
+
+if os.environ.get(JOB_ENV):
+    Krita.instance().addExtension(GuiDriver(Krita.instance()))
