@@ -72,6 +72,8 @@ def summary_markdown(report: dict) -> str:
         f"- metrics on the whole image: SAD = sum|Δα|/1000, MSE shown ×1e3, Grad and Conn /1000 "
         f"(Rhemann et al. 2009); NoC@MSE10 = clicks until MSE ≤ {cfg['noc_mse'] * 1e3:g}e-3, cap {cfg['noc_cap']}",
         f"- skipped: {len(report['skipped'])}, failed: {len(report['failed'])}",
+        *[f"- engine `{n}` merged from `{e['merged_from']}`" for n, e in report["engines"].items() if "merged_from" in e],
+        *[f"- note: {n}" for n in report.get("notes", [])],
         "",
         "## Error by number of clicks",
         "",

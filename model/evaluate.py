@@ -367,6 +367,7 @@ class EvalConfig:
     worst: int = 4
     seed: int = 0
     feed_prev_alpha: bool = True
+    compare: list[str] = field(default_factory=list)
 
 
 def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
@@ -380,6 +381,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     for e in cfg.engines:
         if e not in ENGINES:
             raise ValueError(f"unknown engine {e!r}; choose from {', '.join(ENGINES)}")
+    others = [(d, load_report(d)) for d in cfg.compare]  # fail early, before the long run
     data = Path(cfg.data)
     pairs, skipped = find_pairs(data, cfg.names)
     given = load_clicks_file(Path(cfg.clicks_file)) if cfg.clicks_file else None
@@ -443,9 +445,41 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             for name in engines
         },
     }
+    merge_reports(report, others)
     worst_items = {name: [it[2] for it in sorted(worst[name], reverse=True)] for name in engines}
     write_outputs(report, worst_items, Path(cfg.out))
     return report
+
+
+def load_report(d: str) -> dict:
+    """The ``report.json`` of an earlier run in folder ``d``; ``ValueError`` if there is none."""
+    path = Path(d) / "report.json"
+    try:
+        other = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(other["engines"], dict) or not isinstance(other["config"], dict):
+            raise TypeError("engines/config are not objects")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"--compare {d}: no readable clickmatte-eval report ({exc})") from exc
+    return other
+
+
+def merge_reports(report: dict, others: Sequence[tuple[str, dict]]) -> None:
+    """Add the engines of earlier reports ``[(folder, report), ...]`` to ``report``, in place.
+
+    A name already present gets the folder name appended (``"net (old_run)"``). Differences in
+    data, selection, clicks file or click count are listed in ``report["notes"]``.
+    """
+    notes = report.setdefault("notes", [])
+    for d, other in others:
+        ocfg = other["config"]
+        for key in ("data", "max_clicks", "names_source", "clicks_file", "limit"):
+            if ocfg.get(key) != report["config"].get(key):
+                notes.append(f"{d}: {key} differs ({ocfg.get(key)!r} vs {report['config'].get(key)!r})")
+        for name, eng in other["engines"].items():
+            new = name if name not in report["engines"] else f"{name} ({Path(d).name})"
+            report["engines"][new] = {**eng, "merged_from": str(d)}
+        report["skipped"] += [{**s, "name": f"{s['name']} (in {d})"} for s in other.get("skipped", [])]
+        report["failed"] += [{**f, "engine": f"{f['engine']} (in {d})"} for f in other.get("failed", [])]
 
 
 class _NoBar:
@@ -506,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--names-file", help="only these names (one per line, with or without .png)")
     sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.splits)")
     p.add_argument("--limit", type=int, help="only the first N images (after sorting / selection)")
+    p.add_argument("--compare", action="append", default=[], metavar="REPORT_DIR",
+                   help="also show the engines of an earlier clickmatte-eval report (its numbers; repeatable). "
+                        "The other way to put engines side by side, besides --engine net,classical")
     p.add_argument("--no-prev-alpha", action="store_true",
                    help="do not feed the previous prediction back to the network with each new click")
     p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
@@ -544,6 +581,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             checkpoint=args.checkpoint, device=args.device, working_size=args.working_size,
             refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
             limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
+            compare=list(args.compare),
         )
         report = run_evaluation(cfg, progress=not args.quiet)
     except ValueError as exc:
@@ -554,7 +592,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for f in report["failed"]:
         print(f"failed {f['engine']} on {f['name']}: {f['reason']}", file=sys.stderr)
     print((Path(args.out) / "summary.md").read_text(encoding="utf-8"))
-    evaluated = sum(len(e["images"]) for e in report["engines"].values())
+    evaluated = sum(len(e["images"]) for e in report["engines"].values() if "merged_from" not in e)
     if evaluated == 0:
         print("clickmatte-eval: error: no image could be evaluated", file=sys.stderr)
         return 1

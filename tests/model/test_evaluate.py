@@ -199,3 +199,17 @@ def test_split_dev_selects_the_dev_names(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert list(report["engines"]["classical"]["images"]) == [dev]
     assert report["config"]["names_source"] == "split dev"
+
+
+def test_compare_merges_an_earlier_report(data_dir: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = ["--data", str(data_dir), "--engine", "classical", "--max-clicks", "1", "--limit", "2", "--quiet"]
+    assert main([*args, "--out", str(first)]) == 0
+    assert main([*args, "--out", str(second), "--compare", str(first)]) == 0
+    report = json.loads((second / "report.json").read_text())
+    assert set(report["engines"]) == {"classical", "classical (first)"}
+    assert report["engines"]["classical (first)"]["merged_from"] == str(first)
+    assert "| classical (first) | 1 | 2 |" in (second / "summary.md").read_text()
+    # a folder without a report fails before any work is done
+    assert main([*args, "--out", str(tmp_path / "third"), "--compare", str(tmp_path / "nothing")]) == 2
+    assert not (tmp_path / "third").exists()
