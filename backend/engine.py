@@ -72,13 +72,11 @@ class MattingEngine:
         p = self.predictor
         if self._current is entry and p.image is entry.rgb:
             return
-        if entry.work is not None and hasattr(p, "_work_rgb"):
-            p.reset_image()
-            p.image = entry.rgb
-            p._work_rgb = entry.work
+        if entry.work is not None:
+            p.set_image_state((entry.rgb, entry.work))
         else:
             p.set_image(entry.rgb)  # ValueError for sides outside the model's range
-            entry.work = getattr(p, "_work_rgb", None)
+            entry.work = p.image_state()[1]
         self._current = entry
 
     def forget(self, entry: ImageEntry) -> None:
@@ -109,7 +107,7 @@ class MattingEngine:
         self.load()
         self._activate(session.image)
         p = self.predictor
-        p.alpha, p.uncertainty = session.alpha, session.sigma
+        p.set_image_state(p.image_state(), session.alpha, session.sigma)
         if top_n is None and regions is None and mask is None:
             top_n = 8
         alpha = p.refine(top_n=top_n, regions=regions, mask=mask)

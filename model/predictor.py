@@ -96,6 +96,20 @@ class Predictor:
         self.uncertainty: Optional[np.ndarray] = None
         self.last_patches: list[Box] = []
 
+    def image_state(self) -> tuple[np.ndarray, torch.Tensor]:
+        """The current image and its working-resolution tensor, to cache and restore with :meth:`set_image_state`."""
+        if self.image is None or self._work_rgb is None:
+            raise ValueError("no image set: call set_image() first")
+        return self.image, self._work_rgb
+
+    def set_image_state(self, state: tuple[np.ndarray, torch.Tensor],
+                        alpha: Optional[np.ndarray] = None, uncertainty: Optional[np.ndarray] = None) -> None:
+        """Switch back to an image from :meth:`image_state` (no resizing), optionally with its last prediction."""
+        image, work = state
+        self.reset_image()
+        self.image, self._work_rgb = image, work
+        self.alpha, self.uncertainty = alpha, uncertainty
+
     @property
     def image_size(self) -> tuple[int, int]:
         """``(height, width)`` of the current image."""
@@ -194,14 +208,14 @@ class Predictor:
         if not boxes:
             self.last_patches = []
             return self.alpha
-        stack = np.concatenate(
-            [self.image.astype(np.float32) / 255.0, self.alpha[..., None], self.uncertainty[..., None]], axis=2
-        )
         refined = []
         for i in range(0, len(boxes), self.refine_batch):
             chunk = boxes[i : i + self.refine_batch]
-            p = torch.from_numpy(crop_patches(stack, chunk, m, k)).to(self.device)
-            out = self.model.refiner(p[:, :3], p[:, 3:4], p[:, 4:5])
+            # crop per patch: no full-resolution float copies of the image (24 MP stays cheap)
+            rgb = torch.from_numpy(crop_patches(self.image, chunk, m, k)).to(self.device).float() / 255.0
+            a = torch.from_numpy(crop_patches(self.alpha[..., None], chunk, m, k)).to(self.device)
+            s = torch.from_numpy(crop_patches(self.uncertainty[..., None], chunk, m, k)).to(self.device)
+            out = self.model.refiner(rgb, a, s)
             refined.append(out[:, 0].float().cpu().numpy())
         patches = np.concatenate(refined, axis=0)
         self.alpha = paste_patches(self.alpha, boxes, patches, mask=mask)

@@ -94,3 +94,16 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_image_state_switches_back_without_recomputing(predictor):
+    predictor.set_image(img(60, 70, seed=1))
+    a1, _ = predictor.predict([(30, 30, "fg")])
+    state = predictor.image_state()
+    predictor.set_image(img(50, 40, seed=2))
+    predictor.predict([(5, 5, "fg")])
+    predictor.set_image_state(state, a1, np.full((60, 70), 0.1, np.float32))
+    assert predictor.image_size == (60, 70)
+    np.testing.assert_array_equal(predictor.predict([(30, 30, "fg")])[0], a1)
+    predictor.set_image_state(state, a1, np.full((60, 70), 0.1, np.float32))
+    assert predictor.refine(top_n=1).shape == (60, 70)
