@@ -67,6 +67,8 @@ class TrainConfig:
     limit_train: int = 0
     pretrained: bool = True
     cache_dir: str = "runs/cache"
+    init: str = ""  # start from this checkpoint's weights (fine-tuning), when no state.pt exists yet
+    p_iterative: float = 0.0  # share of matting batches with RITM-style clicks on the net's own errors
 
     @classmethod
     def from_file(cls, path: str) -> "TrainConfig":
@@ -116,6 +118,11 @@ class Trainer:
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.opt = self._make_optimizer()
+        if cfg.init and not self._state_path().is_file():
+            from .registry import load_checkpoint
+
+            self.model.load_state_dict(load_checkpoint(cfg.init).state_dict())
+            self.model.to(self.device)
         self._resume()
 
     # -- optimisers per stage --------------------------------------------------------------
@@ -180,7 +187,26 @@ class Trainer:
     def _batch(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.cfg.seed, STAGES.index(self.stage), step])
         samples = [self.sampler.sample(rng) for _ in range(self.cfg.batch)]
-        return _to(collate(samples, self.cfg.radius), self.device)
+        b = _to(collate(samples, self.cfg.radius), self.device)
+        if self.stage == "matting" and rng.random() < self.cfg.p_iterative:
+            b = self._iterate_clicks(b, samples, rng)
+        return b
+
+    @torch.no_grad()
+    def _iterate_clicks(self, b: dict[str, torch.Tensor], samples: list, rng: np.random.Generator
+                        ) -> dict[str, torch.Tensor]:
+        """RITM-style: run the net, add a corrective click at each sample's largest error, feed its alpha back."""
+        s = self.cfg.size
+        for _ in range(int(rng.integers(1, 3))):
+            pred, _ = self.model.net(b["rgb"], b["clicks"], b["prev"])
+            pred_np = pred[:, 0].cpu().numpy()
+            maps = []
+            for i, smp in enumerate(samples):
+                smp.clicks = smp.clicks + corrective_clicks(rng, pred_np[i], smp.alpha, 1)
+                maps.append(encode_clicks(smp.clicks, s, s, self.cfg.radius))
+            b["clicks"] = torch.from_numpy(np.stack(maps)).to(self.device)
+            b["prev"] = pred.detach()
+        return b
 
     def train_step(self, step: int, total: int) -> dict[str, float]:
         b = self._batch(step)

@@ -13,7 +13,7 @@ def test_a_few_steps_lower_the_loss_and_export_resumes(tmp_path, make_crops):
     cfg = TrainConfig(
         data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"), model="clickmatte-lite0-small",
         size=64, batch=4, steps_matting=25, steps_uncertainty=2, steps_refiner=2, lr=3e-3, ckpt_every=5,
-        val_every=1000, pretrained=False, cache_dir=str(tmp_path / "cache"), threads=1,
+        val_every=1000, pretrained=False, cache_dir=str(tmp_path / "cache"), threads=1, p_iterative=0.5,
         export=str(tmp_path / "out.pt"),
     )
     torch.manual_seed(0)
@@ -39,3 +39,20 @@ def test_a_few_steps_lower_the_loss_and_export_resumes(tmp_path, make_crops):
     tr2 = Trainer(cfg)
     assert tr2.stage == "refiner" and tr2.step == 2
     assert np.isfinite(losses[0])
+
+
+def test_iterative_clicks_add_corrections_and_feed_prediction_back(tmp_path, make_crops):
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=64)
+    cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                      model="clickmatte-lite0-small", size=64, batch=2, pretrained=False,
+                      cache_dir=str(tmp_path / "cache"), p_iterative=1.0)
+    tr = Trainer(cfg)
+    rng = np.random.default_rng(0)
+    samples = [tr.sampler.sample(rng) for _ in range(2)]
+    before = [len(s.clicks) for s in samples]
+    from clickmatte.model.data import collate
+    b = {k: torch.from_numpy(v) for k, v in collate(samples, cfg.radius).items()}
+    b2 = tr._iterate_clicks(b, samples, rng)
+    assert all(len(s.clicks) >= n for s, n in zip(samples, before))
+    assert b2["prev"].shape == (2, 1, 64, 64) and float(b2["prev"].std()) > 0
