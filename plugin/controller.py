@@ -107,6 +107,8 @@ class Controller:
         self._session_digest = ""
         self._session_doc = ""
         self._points_doc: Optional[str] = None
+        self._writing_points = False
+        self._in_tick = False
         self._predicted_generation = -1  # generation of the daemon's last prediction in this session
         self._full_generation = -1  # generation of the last full-size alpha written to the host
         self.alpha: Optional[bytes] = None
@@ -206,10 +208,13 @@ class Controller:
         self.points = pts
         self.generation += 1
         if write_host:
+            self._writing_points = True  # hosts may run their event loop (and tick()) inside
             try:
                 self.host.write_points(self.points)
             except HostError as exc:
                 self._notify(str(exc), "error")
+            finally:
+                self._writing_points = False
         self._points_changed()
 
     def _points_changed(self) -> None:
@@ -283,12 +288,15 @@ class Controller:
         self.generation += 1
         self.alpha = self.uncertainty = None
         self._full_generation = -1
+        self._writing_points = True
         try:
             self.host.write_points([])
             self.host.clear_outputs()
         except HostError as exc:
             self._notify(str(exc), "error")
             return
+        finally:
+            self._writing_points = False
         self._notify("reset: no points", "info")
 
     def sync_points(self) -> bool:
@@ -297,6 +305,8 @@ class Controller:
         When the host's ``document_key()`` changed (another document or layer), its points are
         taken over without an undo step and the undo history starts afresh.
         """
+        if self._writing_points:
+            return False
         try:
             doc = self.host.document_key()
             pts = self.host.read_points()
@@ -373,7 +383,19 @@ class Controller:
     # ------------------------------------------------------------------------------------------
     def tick(self, wait_ms: int = 0) -> bool:
         """Poll replies (waiting at most ``wait_ms`` for the first), adopt point edits, start queued
-        jobs. Call it from a UI timer. Returns ``busy``."""
+        jobs. Call it from a UI timer. Returns ``busy``.
+
+        Re-entrant calls (a host that runs its event loop while writing a mask) return at once.
+        """
+        if self._in_tick:
+            return self.busy
+        self._in_tick = True
+        try:
+            return self._tick(wait_ms)
+        finally:
+            self._in_tick = False
+
+    def _tick(self, wait_ms: int) -> bool:
         if self._job is None:
             self.sync_points()
         if self._client is not None:

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import time
 from array import array
 from typing import Callable, List, Optional, Sequence
 
@@ -21,12 +22,14 @@ from PyQt5.QtCore import QByteArray, Qt
 from PyQt5.QtGui import QImage
 
 from .. import raster
+from ..controller import same_points
 from ..host import Box, HostAdapter, HostError, ImageData, Point
 from . import points_layer
 
 MASK_NAME = "ClickMatte alpha"
 GUIDE_NAME = "ClickMatte uncertainty"
 OUR_LAYERS = (points_layer.LAYER_NAME, GUIDE_NAME)
+PENDING_S = 2.0
 
 _LINEAR_TO_SRGB_U8: Optional[bytes] = None
 
@@ -84,7 +87,10 @@ class KritaHost(HostAdapter):
         self._busy = busy
         self.guide_opacity = guide_opacity
         self._target_id = None  # uniqueId of the layer the mask goes on
-        self._last_points_svg = ""
+        # shapes added/removed through the API show up asynchronously in the GUI: until the layer
+        # shows what write_points wrote (or PENDING_S passed), read_points reports the written list
+        self._pending: Optional[List[Point]] = None
+        self._pending_until = 0.0
 
     # -- document access --------------------------------------------------------------------
     def document(self) -> object:
@@ -117,9 +123,11 @@ class KritaHost(HostAdapter):
         raise HostError("select the paint layer to cut out (a paint layer, not a group or vector layer)")
 
     def document_key(self) -> str:
+        """Stable per document and target layer (the Python wrappers Krita returns are not: each
+        ``activeDocument()`` call gives a new object, so ``id(doc)`` would change every time)."""
         doc = self.document()
         layer = self.target_layer()
-        return f"{doc.fileName() or id(doc)}|{layer.uniqueId().toString()}"
+        return f"{doc.rootNode().uniqueId().toString()}|{layer.uniqueId().toString()}"
 
     # -- reading ----------------------------------------------------------------------------
     def read_image(self) -> ImageData:
@@ -147,6 +155,15 @@ class KritaHost(HostAdapter):
         return node
 
     def read_points(self) -> List[Point]:
+        actual = self._read_shapes()
+        if self._pending is not None:
+            if same_points(actual, self._pending) or time.monotonic() > self._pending_until:
+                self._pending = None
+            else:
+                return list(self._pending)
+        return actual
+
+    def _read_shapes(self) -> List[Point]:
         node = self.points_node()
         if node is None:
             return []
@@ -174,6 +191,9 @@ class KritaHost(HostAdapter):
     # -- writing ----------------------------------------------------------------------------
     def write_points(self, points: Sequence[Point]) -> None:
         doc = self.document()
+        # first: Krita may run the event loop (and so our timer) inside the calls below
+        self._pending = list(points)
+        self._pending_until = time.monotonic() + PENDING_S
         node = self.points_node(create=bool(points))
         if node is None:
             return
@@ -182,6 +202,7 @@ class KritaHost(HostAdapter):
         if points:
             svg = points_layer.points_svg(points, doc.width(), doc.height(), doc.xRes() or 72.0, doc.yRes() or 72.0)
             node.addShapesFromSvg(svg)
+        self._pending_until = time.monotonic() + PENDING_S
         doc.refreshProjection()
 
     def mask_node(self, create: bool = False) -> Optional[object]:

@@ -42,6 +42,31 @@ def disc_bgra(width: int, height: int, wide: bool) -> bytes:
     return bytes(out)
 
 
+def save_as(doc, path: str, timeout_s: float = 60.0) -> bool:
+    """``doc.saveAs`` and wait until the file is really there (Krita may finish saving in the
+    background, after saveAs returns; an ``os._exit`` before that would lose the file)."""
+    import zipfile
+
+    from PyQt5.QtWidgets import QApplication
+
+    if os.path.exists(path):
+        os.unlink(path)
+    ok = doc.saveAs(path)
+    doc.waitForDone()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and zipfile.is_zipfile(path):
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    if "maindoc.xml" in zf.namelist() and zf.testzip() is None:
+                        return bool(ok)
+            except (OSError, zipfile.BadZipFile):
+                pass
+        QApplication.processEvents()
+        time.sleep(0.02)
+    return False
+
+
 def run_case(app, job: dict, case: dict, out: dict) -> None:
     from PyQt5.QtCore import QByteArray
     from PyQt5.QtWidgets import QApplication
@@ -73,9 +98,7 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
     host.write_points(points)
     doc.waitForDone()
     points_path = os.path.join(outdir, f"{name}-points.kra")
-    ok = doc.saveAs(points_path)
-    doc.waitForDone()
-    res["saved_points_doc"] = bool(ok)
+    res["saved_points_doc"] = save_as(doc, points_path)
     doc.close()
 
     # reopen: the points must come back from the vector layer
@@ -142,8 +165,7 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
         f.write(alpha)
 
     path = os.path.join(outdir, f"{name}.kra")
-    res["saved"] = bool(doc.saveAs(path))
-    doc.waitForDone()
+    res["saved"] = save_as(doc, path)
     res["kra"] = path
     doc.close()
 

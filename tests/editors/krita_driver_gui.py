@@ -140,8 +140,7 @@ def run(job: dict) -> dict:
     if mask:
         out["mask_digest"] = image_digest(bytes(mask[0].pixelData(0, 0, w, h)), w, h, 1, "uint8", "A")
     path = os.path.join(job["outdir"], "gui.kra")
-    out["saved"] = bool(doc.saveAs(path))
-    doc.waitForDone()
+    out["saved"] = shared.save_as(doc, path)
 
     img = docker.host.read_image()
     with DaemonClient(docker.settings.endpoint, timeout_ms=120000, retries=0) as c:

@@ -145,6 +145,7 @@ def test_points_survive_save_and_reopen(krita_run: Dict[str, Any], case: str) ->
 @pytest.mark.parametrize("case", ["rgba8", "rgba16"])
 def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any], case: str) -> None:
     res = krita_run["cases"][case]
+    assert res["saved_points_doc"] and res["saved"]
     assert res["idle"], f"the matte did not finish: {res['status']}"
     assert res["mask_found"] and res["guide_found"], res["messages"]
     assert res["mask_bytes_per_pixel"] == 1.0 or res["mask_depth"] == "U16"
@@ -234,7 +235,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     for got, want in ((res["points"], GUI_POINTS), (res["points_on_layer"], GUI_POINTS)):
         assert [p[2] for p in got] == [p[2] for p in want], trace
         assert np.allclose([p[:2] for p in got], [p[:2] for p in want], atol=0.05), trace
-    assert res["finished"] and res["mask_found"], res["status"]
+    assert res["finished"] and res["mask_found"] and res["saved"], res["status"]
     assert res["mask_digest"] == res["expected_digest"]
     kra = KraFile(outdir / "gui.kra")
     photo = kra.layer("Photo")
