@@ -75,12 +75,16 @@ def krita_home(editor_root: Path) -> Iterator[KritaHome]:
     inst = _install(home)
     assert inst.returncode == 0, f"clickmatte-install failed:\n{inst.stdout}\n{inst.stderr}"
     assert (pykrita / "clickmatte.desktop").is_file() and (pykrita / "clickmatte" / "__init__.py").is_file()
-    swaps = set((editor_root / "tmp").glob("KRITA_SWAP_FILE_*"))
+    def litter() -> set:  # what Krita and xvfb-run leave in /tmp when a run ends with os._exit
+        return {p for pat in ("KRITA_SWAP_FILE_*", "KritaFrameCache*", "xvfb-run.*")
+                for p in (editor_root / "tmp").glob(pat)}
+
+    before = litter()
     try:
         yield KritaHome(editor_root, home, KRITA_HOME, pykrita, inst.stdout)
     finally:
-        for p in set((editor_root / "tmp").glob("KRITA_SWAP_FILE_*")) - swaps:
-            _remove(p)  # Krita's (empty) swap files of the runs above
+        for p in litter() - before:
+            _remove(p)
         for p in list(pykrita.glob(f"{GUI_DRIVER}*")):
             _remove(p)
         _remove(home / ".config" / "clickmatte")
