@@ -82,7 +82,7 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
     w, h = job["width"], job["height"]
     outdir = job["outdir"]
     res = out.setdefault("cases", {}).setdefault(name, {})
-    doc = app.createDocument(w, h, name, "RGBA", depth, "", 72.0)
+    doc = app.createDocument(w, h, name, "RGBA", depth, case.get("profile", ""), 72.0)
     doc.setBatchmode(True)
     root = doc.rootNode()
     for n in list(root.childNodes()):
@@ -149,6 +149,12 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
 
     # the reference: the same request straight to the daemon
     img = host.read_image()
+    res["sent_dtype"] = img.dtype
+    if depth == "U16" and img.dtype == "uint8":  # linear 16-bit, converted by Krita: compare with Python's
+        from clickmatte.krita.adapter import linear_u16_bgra_to_srgb_u8
+
+        ref = linear_u16_bgra_to_srgb_u8(bytes(layer.pixelData(0, 0, w, h)))
+        res["conversion_max_diff"] = max(abs(a - b) for a, b in zip(img.data, ref))
     c = DaemonClient(job["endpoint"], timeout_ms=120000, retries=0)
     try:
         s = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order)
@@ -167,6 +173,21 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
     path = os.path.join(outdir, f"{name}.kra")
     res["saved"] = save_as(doc, path)
     res["kra"] = path
+    doc.close()
+
+
+def check_unsupported(app, job: dict, out: dict) -> None:
+    """A GRAYA document: the adapter must refuse it with a message that says what to do."""
+    from clickmatte.host import HostError
+    from clickmatte.krita.adapter import KritaHost
+
+    doc = app.createDocument(64, 48, "gray", "GRAYA", "U8", "", 72.0)
+    doc.setBatchmode(True)
+    try:
+        KritaHost(get_document=lambda: doc).read_image()
+        out["graya_message"] = None
+    except HostError as exc:
+        out["graya_message"] = str(exc)
     doc.close()
 
 
@@ -192,6 +213,7 @@ def main(args) -> None:
         out["krita_version"] = app.version()
         for case in job["cases"]:
             run_case(app, job, case, out)
+        check_unsupported(app, job, out)
         out["ok"] = True
         code = 0
     except BaseException:  # noqa: BLE001 - everything must end in result.json + os._exit

@@ -110,7 +110,8 @@ def krita_run(krita_home: KritaHome, daemon_endpoint: str) -> Iterator[Dict[str,
         "endpoint": daemon_endpoint, "width": W, "height": H, "top_n": TOP_N, "points": POINTS,
         "outdir": inner_path(root, outdir),
         "pykrita": inner_path(root, krita_home.pykrita),
-        "cases": [{"name": "rgba8", "depth": "U8"}, {"name": "rgba16", "depth": "U16"}],
+        "cases": [{"name": "rgba8", "depth": "U8"}, {"name": "rgba16", "depth": "U16"},
+                  {"name": "rgba16srgb", "depth": "U16", "profile": "sRGB-elle-V2-srgbtrc.icc"}],
     }
     (outdir / "job.json").write_text(json.dumps(job))
     try:
@@ -132,13 +133,28 @@ def krita_run(krita_home: KritaHome, daemon_endpoint: str) -> Iterator[Dict[str,
         shutil.rmtree(outdir, ignore_errors=True)
 
 
+def test_16_bit_layers_are_sent_as_they_look(krita_run: Dict[str, Any]) -> None:
+    linear, srgb = krita_run["cases"]["rgba16"], krita_run["cases"]["rgba16srgb"]
+    assert "g10" in linear["layer_profile"] and linear["sent_dtype"] == "uint8"  # linear: converted to sRGB 8-bit
+    assert linear["conversion_max_diff"] <= 1
+    assert "srgb" in srgb["layer_profile"].lower() and srgb["sent_dtype"] == "uint16"  # sent as it is
+
+
+def test_other_colour_models_get_a_clear_message(krita_run: Dict[str, Any]) -> None:
+    msg = krita_run["graya_message"]
+    assert msg and "GRAYA" in msg and "Convert Image Color Space" in msg
+
+
 def test_krita_loads_the_installed_plugin(krita_run: Dict[str, Any], editor_root: Path) -> None:
     assert krita_run["krita_version"].startswith("5.2")
     assert krita_run["plugin_file"].endswith("/pykrita/clickmatte/__init__.py")
     print(f"Krita {krita_run['krita_version']}, pyzmq from {krita_run['zmq_file']}")
 
 
-@pytest.mark.parametrize("case", ["rgba8", "rgba16"])
+CASES = ["rgba8", "rgba16", "rgba16srgb"]
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_points_survive_save_and_reopen(krita_run: Dict[str, Any], case: str) -> None:
     res = krita_run["cases"][case]
     expected = [[float(x), float(y), lab] for x, y, lab in POINTS]
@@ -146,7 +162,7 @@ def test_points_survive_save_and_reopen(krita_run: Dict[str, Any], case: str) ->
     assert res["points_adopted"] == expected
 
 
-@pytest.mark.parametrize("case", ["rgba8", "rgba16"])
+@pytest.mark.parametrize("case", CASES)
 def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any], case: str) -> None:
     res = krita_run["cases"][case]
     assert res["saved_points_doc"] and res["saved"]
