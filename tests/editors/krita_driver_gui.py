@@ -131,6 +131,7 @@ def run(job: dict) -> dict:
     out["points_on_layer"] = [list(p) for p in docker.host.read_points()]
 
     trace(f"points {out['points']}; pressing Matte")
+    matte_points = list(ctl.points)
     docker.matte_button.click()
     out["finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
     out["status"] = docker.status_label.text()
@@ -142,10 +143,47 @@ def run(job: dict) -> dict:
     path = os.path.join(job["outdir"], "gui.kra")
     out["saved"] = shared.save_as(doc, path)
 
+    # Refine selection: only pixels inside the selection may change
+    from krita import Selection
+
+    before = bytes(mask[0].pixelData(0, 0, w, h)) if mask else b""
+    sx, sy, sw, sh = job["selection"]
+    sel = Selection()
+    sel.select(sx, sy, sw, sh, 255)
+    doc.setSelection(sel)
+    _wait(lambda: False, 0.2)
+    docker.refine_sel_button.click()
+    _wait(lambda: docker.controller.busy, 2.0)
+    out["refine_finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
+    out["refine_status"] = docker.status_label.text()
+    after = bytes(mask[0].pixelData(0, 0, w, h)) if mask else b""
+    inside = {(x, y) for y in range(sy, sy + sh) for x in range(sx, sx + sw)}
+    out["changed_outside_selection"] = sum(1 for i in range(w * h)
+                                           if before[i] != after[i] and (i % w, i // w) not in inside)
+    out["changed_inside_selection"] = sum(1 for i in range(w * h)
+                                          if before[i] != after[i] and (i % w, i // w) in inside)
+    trace(f"refine selection: {out['refine_status']}")
+    # guide opacity slider -> the guide layer's opacity
+    docker.opacity_slider.setValue(30)
+    guide = doc.nodeByName("ClickMatte uncertainty")
+    out["guide_opacity"] = guide.opacity() if guide is not None else None
+    # Undo point (the docker button), then Reset
+    docker.undo_button.click()
+    _wait(lambda: False, 0.3)
+    out["points_after_undo"] = [list(p) for p in ctl.points]
+    out["points_on_layer_after_undo"] = [list(p) for p in docker.host.read_points()]
+    docker.reset_button.click()
+    _wait(lambda: False, 0.5)
+    out["points_after_reset"] = [list(p) for p in ctl.points]
+    out["mask_after_reset"] = any(n.name() == "ClickMatte alpha" for n in layer.childNodes())
+    out["guide_after_reset"] = doc.nodeByName("ClickMatte uncertainty") is not None
+    out["layer_unchanged"] = bytes(layer.pixelData(0, 0, w, h)) == shared.disc_bgra(w, h, False)
+    trace("undo/reset done")
+
     img = docker.host.read_image()
     with DaemonClient(docker.settings.endpoint, timeout_ms=120000, retries=0) as c:
         s = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order)
-        m = c.predict(s.session, [Point(*p).as_click() for p in ctl.points])
+        m = c.predict(s.session, [Point(*p).as_click() for p in matte_points])
         alpha = m.alpha if not docker.settings.top_n else c.refine(s.session, top_n=docker.settings.top_n).alpha
     with open(os.path.join(job["outdir"], "gui-expected.alpha"), "wb") as f:
         f.write(alpha)

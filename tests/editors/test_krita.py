@@ -205,6 +205,7 @@ def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any],
 # -- the docker in the real Krita GUI (under Xvfb) ------------------------------------------------
 GUI_CLICKS = [[64, 48, ""], [8, 8, "shift"], [120, 88, "alt"], [58, 44, ""], [100, 20, ""], [100.3, 20.2, ""]]
 GUI_POINTS = [[64, 48, "fg"], [8, 8, "bg"], [120, 88, "bg"], [58, 44, "fg"]]  # the 5th click was undone by the 6th
+GUI_SELECTION = [24, 16, 40, 32]  # x, y, w, h: over the disc's left edge
 GUI_TIMEOUT_S = 240
 
 
@@ -232,7 +233,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     root = krita_home.root
     job = {"width": W, "height": H, "zoom": 1.5, "rotation": 30.0, "mirror": True, "timeout_s": 120,
            "outdir": inner_path(root, outdir), "driver_dir": f"{repo_inside(root)}/tests/editors",
-           "clicks": GUI_CLICKS}
+           "clicks": GUI_CLICKS, "selection": GUI_SELECTION}
     (outdir / "job.json").write_text(json.dumps(job))
     result_file = outdir / "result.json"
     for attempt in range(2):  # Xvfb sometimes fails to start (a display number still held): retry once
@@ -262,4 +263,14 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     mask = kra.pixels(next(m for m in photo.masks if m.name == "ClickMatte alpha"), mask=True)[..., 0]
     expected = np.fromfile(outdir / "gui-expected.alpha", np.uint8).reshape(H, W)
     assert np.array_equal(mask, expected)
-    print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}")
+    # the other buttons
+    assert res["refine_finished"] and "selection" in res["refine_status"], res["refine_status"]
+    assert res["changed_outside_selection"] == 0
+    assert res["guide_opacity"] == round(30 * 2.55)
+    assert [p[2] for p in res["points_after_undo"]] == ["fg", "bg", "bg", "fg", "fg"]  # the removed point is back
+    assert np.allclose([p[:2] for p in res["points_on_layer_after_undo"]], [p[:2] for p in res["points_after_undo"]],
+                       atol=0.05)
+    assert res["points_after_reset"] == [] and not res["mask_after_reset"] and not res["guide_after_reset"]
+    assert res["layer_unchanged"]
+    print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}; refine-selection changed "
+          f"{res['changed_inside_selection']} px inside, {res['changed_outside_selection']} outside")
