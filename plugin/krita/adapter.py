@@ -187,7 +187,9 @@ class KritaHost(HostAdapter):
         pts = []
         for s in node.shapes():
             r = s.boundingBox()
-            p = points_layer.shape_point((r.x(), r.y(), r.width(), r.height()), s.name(), s.type(), xres, yres)
+            name = s.name()
+            svg = "" if points_layer.named_label(name) else s.toSvg()  # only user-drawn shapes need a look
+            p = points_layer.shape_point((r.x(), r.y(), r.width(), r.height()), name, s.type(), xres, yres, svg)
             if p is not None:
                 pts.append(p)
         return points_layer.inside(pts, doc.width(), doc.height())

@@ -3,8 +3,8 @@
 Foreground points are drawn as a green circle with a plus, background points as a red square with
 a minus, so they differ in shape as well as colour. Each shape is named ``fg-N`` / ``bg-N``.
 Shapes the user draws on that layer count too: a name starting with ``fg``/``bg`` decides the
-label; otherwise Krita's rectangle tool shapes are background (like the square marker) and any
-other shape (ellipses, paths) is foreground. A point sits at the centre of its shape's bounding box.
+label; otherwise rectangles (like the square marker) and red shapes are background, and any other
+shape (ellipses, paths) is foreground. A point sits at the centre of its shape's bounding box.
 
 Units: vector shapes live in *points* (1/72 inch); image pixels = points * resolution / 72.
 Pixel centres: clickmatte puts pixel (i, j) at (i, j); Krita's pixel (i, j) spans [i, i+1), so
@@ -12,6 +12,7 @@ its centre is at (i + 0.5, j + 0.5) in Krita's image space.
 """
 from __future__ import annotations
 
+import re
 from typing import List, Optional, Sequence, Tuple
 
 from ..host import BG, FG, Point
@@ -63,25 +64,49 @@ def points_svg(points: Sequence[Point], width: int, height: int, xres: float, yr
             f'viewBox="0 0 {_fmt(wpt)} {_fmt(hpt)}">{body}</svg>')
 
 
-def shape_label(name: str, shape_type: str) -> str:
-    """``"fg"`` / ``"bg"`` for a shape on the points layer (see the module docstring)."""
+_COLOR = re.compile(r'\b(fill|stroke)="#([0-9a-fA-F]{6})"')
+
+
+def is_reddish(svg: str) -> bool:
+    """Whether the shape's fill (or, without one, its stroke) is a red: R well above G and B."""
+    colors = dict((k, v) for k, v in _COLOR.findall(svg or ""))
+    hexcol = colors.get("fill") or colors.get("stroke")
+    if not hexcol:
+        return False
+    r, g, b = (int(hexcol[i : i + 2], 16) for i in (0, 2, 4))
+    return r >= 128 and r >= 1.6 * max(g, b, 1)
+
+
+def named_label(name: str) -> Optional[str]:
+    """``"fg"``/``"bg"`` from a shape name starting with fg/bg/foreground/background, else None."""
     low = (name or "").strip().lower()
     if low.startswith("bg") or low.startswith("background"):
         return BG
     if low.startswith("fg") or low.startswith("foreground"):
         return FG
-    return BG if shape_type in RECTANGLE_TYPES else FG
+    return None
+
+
+def shape_label(name: str, shape_type: str, svg: str = "") -> str:
+    """``"fg"`` / ``"bg"`` for a shape on the points layer: its name if it says; else rectangles
+    (Krita's rectangle tool, or an SVG ``<rect>``) and red shapes are background; else foreground."""
+    named = named_label(name)
+    if named is not None:
+        return named
+    if shape_type in RECTANGLE_TYPES or (svg or "").lstrip().startswith("<rect") or is_reddish(svg):
+        return BG
+    return FG
 
 
 def shape_point(bbox: Tuple[float, float, float, float], name: str, shape_type: str,
-                xres: float, yres: float) -> Optional[Point]:
+                xres: float, yres: float, svg: str = "") -> Optional[Point]:
     """The point a shape stands for: the centre of its bounding box ``(x, y, w, h)`` in points."""
     x, y, w, h = bbox
     if w < 0 or h < 0:
         return None
     px = (x + w / 2.0) * xres / 72.0 - 0.5
     py = (y + h / 2.0) * yres / 72.0 - 0.5
-    return Point.make(px, py, shape_label(name, shape_type))
+    return Point.make(px, py, shape_label(name, shape_type, svg))
 
 
 def inside(points: Sequence[Point], width: int, height: int) -> List[Point]:

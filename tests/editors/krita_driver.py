@@ -191,6 +191,26 @@ def check_unsupported(app, job: dict, out: dict) -> None:
     doc.close()
 
 
+def check_user_shapes(app, job: dict, out: dict) -> None:
+    """Shapes a user draws on the points layer count: a rectangle is a background point, an ellipse a
+    foreground one, and a shape named "bg..." is background whatever it is."""
+    from clickmatte.krita.adapter import KritaHost
+
+    doc = app.createDocument(128, 96, "shapes", "RGBA", "U8", "", 144.0)  # 144 dpi: 1 pt = 2 px
+    doc.setBatchmode(True)
+    host = KritaHost(get_document=lambda: doc)
+    node = host.points_node(create=True)
+    node.addShapesFromSvg(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64pt" height="48pt" viewBox="0 0 64 48">'
+        '<rect x="10" y="10" width="4" height="4" fill="red"/>'
+        '<ellipse cx="30" cy="20" rx="3" ry="2" fill="green"/>'
+        '<path id="bg-mine" d="M 40 40 L 44 40 L 44 44 Z" fill="blue"/></svg>')
+    doc.waitForDone()
+    out["user_shapes"] = [[s.name(), s.type(), s.toSvg()[:300]] for s in node.shapes()]
+    out["user_points"] = [list(p) for p in host.read_points()]
+    doc.close()
+
+
 def main(args) -> None:
     code = 1
     out: dict = {"ok": False}
@@ -214,6 +234,7 @@ def main(args) -> None:
         for case in job["cases"]:
             run_case(app, job, case, out)
         check_unsupported(app, job, out)
+        check_user_shapes(app, job, out)
         out["ok"] = True
         code = 0
     except BaseException:  # noqa: BLE001 - everything must end in result.json + os._exit

@@ -145,6 +145,19 @@ def test_other_colour_models_get_a_clear_message(krita_run: Dict[str, Any]) -> N
     assert msg and "GRAYA" in msg and "Convert Image Color Space" in msg
 
 
+def test_shapes_drawn_by_the_user_count_as_points(krita_run: Dict[str, Any]) -> None:
+    pts = krita_run["user_points"]
+    print("user shapes:", [s[:2] for s in krita_run["user_shapes"]], "->", pts)
+    labels = [p[2] for p in pts]
+    assert sorted(labels) == ["bg", "bg", "fg"], krita_run["user_shapes"]
+    # centres in image pixels at 144 dpi (2 px per pt), minus Krita's half-pixel: rect (12, 12) pt -> 23.5 px
+    got = {lab: [] for lab in ("fg", "bg")}
+    for x, y, lab in pts:
+        got[lab].append((round(x, 1), round(y, 1)))
+    assert (59.5, 39.5) in got["fg"]  # the ellipse at (30, 20) pt
+    assert (23.5, 23.5) in got["bg"]  # the rectangle
+
+
 def test_krita_loads_the_installed_plugin(krita_run: Dict[str, Any], editor_root: Path) -> None:
     assert krita_run["krita_version"].startswith("5.2")
     assert krita_run["plugin_file"].endswith("/pykrita/clickmatte/__init__.py")

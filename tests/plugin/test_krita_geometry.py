@@ -69,4 +69,9 @@ def test_shape_labels_for_user_drawn_shapes() -> None:
     assert PL.shape_label("Foreground", "RectangleShape") == "fg"
     assert PL.shape_label("", "RectangleShape") == "bg"
     assert PL.shape_label("ellipse1", "EllipseShape") == "fg"
+    assert PL.shape_label("", "KoPathShape", '<rect id="shape0" fill="#00ff00" d="M0 0"/>') == "bg"
+    assert PL.shape_label("", "KoPathShape", '<path fill="#e02020" stroke="#000000"/>') == "bg"
+    assert PL.shape_label("", "KoPathShape", '<path fill="#20e020" stroke="#ff0000"/>') == "fg"
+    assert PL.shape_label("", "KoPathShape", '<path stroke="#ff0000"/>') == "bg"
+    assert PL.shape_label("fg-2", "KoPathShape", '<rect fill="#ff0000"/>') == "fg"
     assert PL.inside([Point(-3, 4, "fg"), Point(5, 5, "bg")], 10, 10) == [Point(5, 5, "bg")]
