@@ -466,14 +466,17 @@ class Controller:
         self._finish(text, level)
 
     def _send(self, job: Optional[Job], step: str, fn: str, *args: Any, **kwargs: Any) -> bool:
+        """Send one request for ``job`` (None: fire-and-forget, e.g. close); a failure ends the job."""
         try:
             client = self._get_client()
             rid = getattr(client, fn)(*args, **kwargs)
         except HostError as exc:
-            self._fail(str(exc))
+            if job is not None:
+                self._fail(str(exc))
             return False
         except Exception as exc:  # noqa: BLE001 - ProtocolError (too large...), DaemonTimeout (queue full)
-            self._fail(f"cannot send {step} to {self.settings.endpoint}: {exc}")
+            if job is not None:
+                self._fail(f"cannot send {step} to {self.settings.endpoint}: {exc}")
             return False
         if job is not None:
             job.step = step

@@ -201,3 +201,52 @@ def test_daemon_down_gives_a_status_line_within_the_timeout() -> None:
     print(f"daemon down reported after {waited:.2f} s (timeout 1 s)")
     ctl.tick()  # still usable: no exception, nothing pending
     assert not ctl.busy
+
+
+def test_slow_daemon_shows_waiting_then_gives_up() -> None:
+    """A peer that accepts requests but never answers: the editor keeps running, the status says so."""
+    import zmq
+
+    ctx = zmq.Context.instance()
+    silent = ctx.socket(zmq.ROUTER)
+    port = silent.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        ep = f"tcp://127.0.0.1:{port}"
+        host, ctl = make(ep, timeout_s=4.5)
+        ctl.add_point(*FG1)
+        ctl.matte()
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            assert ctl.tick(wait_ms=50)  # returns promptly, still busy
+        assert any(lvl == "busy" and "waiting for the daemon" in msg for lvl, msg in host.messages)
+        assert ctl.run_until_idle(15)
+        assert ctl.status_level == "error" and "no answer" in ctl.status
+        assert silent.poll(0)  # the request did reach the peer
+        ctl.close()
+    finally:
+        silent.close(linger=0)
+
+
+def test_daemon_restart_is_survived(tmp_path) -> None:
+    """The daemon forgets the session (restart): the controller opens the image again by itself."""
+    ep = free_tcp_endpoint()
+    args = ["--device", "cpu"]
+    proc, c = start_daemon(ep, args, str(tmp_path / "d1.log"), startup_timeout_s=300)
+    c.disconnect()
+    host, ctl = make(ep, top_n=0)
+    try:
+        ctl.add_point(*FG1)
+        ctl.matte()
+        assert ctl.run_until_idle(120) and host.mask is not None
+        first_session = ctl.session
+        stop_daemon(proc)
+        proc, c = start_daemon(ep, args, str(tmp_path / "d2.log"), startup_timeout_s=300)
+        c.disconnect()
+        ctl.add_point(*BG1)
+        ctl.matte()
+        assert ctl.run_until_idle(120), ctl.status
+        assert ctl.status_level == "info" and ctl.session and ctl.session != first_session
+        assert host.mask == reference(ep, host.image, [FG1, BG1])
+    finally:
+        ctl.close()
+        stop_daemon(proc)
