@@ -214,13 +214,34 @@ class KritaHost(HostAdapter):
         node = self.points_node(create=bool(points))
         if node is None:
             return
-        for s in node.shapes():
-            s.remove()
+        if self._has_view(doc):
+            for s in node.shapes():
+                s.remove()
+        elif node.shapes():
+            # without a view (kritarunner, batch scripts) Shape.remove() crashes Krita 5.2: replace
+            # the layer instead, at the same place and with the same visibility and opacity
+            fresh = doc.createVectorLayer(points_layer.LAYER_NAME)
+            parent = node.parentNode()
+            parent.addChildNode(fresh, node)
+            fresh.setVisible(node.visible())
+            fresh.setOpacity(node.opacity())
+            node.remove()
+            node = fresh
         if points:
             svg = points_layer.points_svg(points, doc.width(), doc.height(), doc.xRes() or 72.0, doc.yRes() or 72.0)
             node.addShapesFromSvg(svg)
         self._pending_until = time.monotonic() + PENDING_S
         doc.refreshProjection()
+
+    @staticmethod
+    def _has_view(doc: object) -> bool:
+        """Whether ``doc`` is shown in a view (GUI) - some shape operations need one."""
+        try:
+            key = doc.rootNode().uniqueId()
+            return any(v.document() is not None and v.document().rootNode().uniqueId() == key
+                       for v in Krita.instance().views())
+        except Exception:  # noqa: BLE001
+            return False
 
     def mask_node(self, create: bool = False) -> Optional[object]:
         layer = self.target_layer()

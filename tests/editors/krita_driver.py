@@ -121,6 +121,10 @@ def run_case(app, job: dict, case: dict, out: dict) -> None:
     t0 = time.monotonic()
     ctl.tick()  # adopts the document's points (what the docker's timer does)
     res["points_adopted"] = [list(p) for p in ctl.points]
+    # rewriting the points without a view replaces the layer (Shape.remove() would crash Krita here)
+    host.write_points(ctl.points)
+    res["points_rewritten"] = [list(p) for p in host._read_shapes()]
+    res["points_layers"] = sum(1 for n in doc.rootNode().childNodes() if n.name() == "ClickMatte points")
     ctl.matte()
     deadline = time.monotonic() + 240
     while ctl.busy and time.monotonic() < deadline:

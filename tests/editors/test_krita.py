@@ -173,6 +173,7 @@ def test_points_survive_save_and_reopen(krita_run: Dict[str, Any], case: str) ->
     expected = [[float(x), float(y), lab] for x, y, lab in POINTS]
     assert res["points_read"] == expected
     assert res["points_adopted"] == expected
+    assert res["points_rewritten"] == expected and res["points_layers"] == 1
 
 
 @pytest.mark.parametrize("case", CASES)
