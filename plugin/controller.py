@@ -280,7 +280,9 @@ class Controller:
     def reset(self) -> None:
         """Clear the points (undoable), drop queued work and remove the mask and the guide."""
         self._queue.clear()
-        self._job = None
+        if self._job is not None:
+            self._job = None
+            self._progress(False)
         if self.points:
             self._undo.append(list(self.points))
             self._redo.clear()
