@@ -27,7 +27,14 @@ host_has_editors() {
 }
 
 build_root() {
-    if [[ "$(id -u)" != 0 ]]; then echo "editor_env: need root to build a chroot" >&2; exit 77; fi
+    if [[ "$(id -u)" != 0 ]]; then
+        if [[ -f "$ROOT/.clickmatte-ready" ]]; then
+            echo "editor_env: $ROOT exists, but entering it (unshare + chroot) needs root" >&2
+        else
+            echo "editor_env: need root to build a chroot (Debian 12 host without Krita 5.2 / GIMP 3)" >&2
+        fi
+        exit 77
+    fi
     mkdir -p "$(dirname "$ROOT")"
     exec 9>"$ROOT.lock"
     flock 9
