@@ -129,6 +129,15 @@ def augment_layer(rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, d
     m = random_affine(rng, fg.shape[0], dst, scale, max_rot, center_jitter)
     f = cv2.warpAffine(np.ascontiguousarray(fg), m, (dst, dst), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     a = cv2.warpAffine(np.ascontiguousarray(alpha), m, (dst, dst), flags=cv2.INTER_LINEAR, borderValue=0)
+    # appearance: foregrounds of any colour and brightness (the crops are mostly light hair and fur,
+    # which otherwise teaches "bright = foreground")
+    u = rng.random()
+    if u < 0.2:
+        f = 1.0 - f  # dark hair from light hair
+    elif u < 0.4:
+        f = f * rng.uniform(0.1, 0.5)  # darker object
+    if rng.random() < 0.3:
+        f = f[..., rng.permutation(3)]
     # colour jitter: gain, bias, saturation
     f = f * rng.uniform(0.75, 1.25, 3).astype(np.float32) + rng.uniform(-0.06, 0.06)
     gray = f.mean(axis=2, keepdims=True)

@@ -55,6 +55,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     w_gradient: float = 1.0
     w_l1: float = 1.0
+    w_click: float = 4.0
     refine_lambda: float = 1.0
     patches_per_image: int = 4
     radius: float = DEFAULT_RADIUS
@@ -217,7 +218,9 @@ class Trainer:
         if self.stage == "matting":
             alpha, _ = net(b["rgb"], b["clicks"], b["prev"])
             terms = matting_losses(alpha, b["alpha"], w_gradient=self.cfg.w_gradient)
-            l1 = (alpha - b["alpha"]).abs().mean()
+            # plain L1, weighted up inside the click disks: the matte must follow the user's clicks
+            w = 1.0 + self.cfg.w_click * b["clicks"].amax(dim=1, keepdim=True)
+            l1 = ((alpha - b["alpha"]).abs() * w).sum() / w.sum()
             loss = terms["total"] + self.cfg.w_l1 * l1
             logs = {"reg": terms["regression"].item(), "grad": terms["gradient"].item(), "l1": l1.item()}
         elif self.stage == "uncertainty":

@@ -65,7 +65,18 @@ def free_port() -> int:
 def read_pnm(path: Path) -> np.ndarray:
     """P5 (gray) -> (H, W) uint8; P6 (RGB) -> (H, W, 3) uint8."""
     data = path.read_bytes()
-    magic, w, h, maxval, rest = data.split(maxsplit=4)
+    # header: 4 whitespace-separated tokens, then exactly ONE whitespace byte before the pixels
+    # (pixel bytes may themselves look like whitespace, so no split() over the data)
+    tokens, pos = [], 0
+    while len(tokens) < 4:
+        while data[pos : pos + 1].isspace():
+            pos += 1
+        start = pos
+        while not data[pos : pos + 1].isspace():
+            pos += 1
+        tokens.append(data[start:pos])
+    magic, w, h, maxval = tokens
+    rest = data[pos + 1 :]
     assert maxval == b"255", path
     w, h = int(w), int(h)
     ch = 1 if magic == b"P5" else 3

@@ -27,10 +27,11 @@ def test_composites_are_consistent_image_alpha_pairs(bank):
         s = sampler.sample(rng)
         assert s.image.shape == (48, 48, 3) and s.alpha.shape == (48, 48)
         assert s.alpha.min() >= 0 and s.alpha.max() <= 1
-        # fully opaque pixels show the (reddish) foreground: R channel dominates there
+        # fully opaque pixels show the foreground, which is one flat colour per crop (its colour is
+        # augmented, but uniformly): they are near-uniform, unlike the textured background
         solid = s.alpha > 0.99
-        if solid.any():
-            assert s.image[solid][:, 0].mean() > s.image[solid][:, 2].mean()
+        if solid.sum() > 20:
+            assert s.image[solid].astype(np.float32).std(axis=0).max() < 12
 
 
 def test_multi_object_targets_follow_the_clicks(bank):
