@@ -38,18 +38,6 @@ def disc_image(wide: bool = False) -> ImageData:
     return ImageData(W, H, 4, "uint8", "BGRA", img.tobytes())
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="cm-ctl-") as tmp:
-        ep = free_tcp_endpoint()
-        proc, client = start_daemon(ep, ["--device", "cpu"], os.path.join(tmp, "daemon.log"), startup_timeout_s=300)
-        client.disconnect()
-        try:
-            yield ep
-        finally:
-            stop_daemon(proc)
-
-
 def make(endpoint: str, image: ImageData = None, **kw) -> tuple:
     host = FakeHost(image or disc_image())
     settings = Settings(endpoint=endpoint, timeout_s=kw.pop("timeout_s", 120.0), **kw)

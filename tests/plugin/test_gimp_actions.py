@@ -49,18 +49,6 @@ def plane(b: bytes) -> np.ndarray:
     return np.frombuffer(b, np.uint8).reshape(H, W)
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="cm-gimp-actions-") as tmp:
-        ep = free_tcp_endpoint()
-        proc, client = start_daemon(ep, ["--device", "cpu"], os.path.join(tmp, "daemon.log"), startup_timeout_s=300)
-        client.disconnect()
-        try:
-            yield ep
-        finally:
-            stop_daemon(proc)
-
-
 @pytest.fixture()
 def client(endpoint: str) -> Iterator[DaemonClient]:
     c = make_client(Settings(endpoint=endpoint, timeout_s=120.0))
