@@ -7,8 +7,9 @@
    detached alpha, at random working scales (as at inference, where the net runs at a bounded
    long side).
 3. ``refiner``: the coarse net runs at a reduced scale, its output is upsampled to the sample
-   size, the hardest 64 x 64 patches (largest coarse error) are mined and the refiner is trained
-   with L1 + lambda * L1 over the hardest 20 % of pixels.
+   size, the hardest 64 x 64 patches (largest coarse error) are mined, alternating with the most
+   uncertain ones (what inference picks), and the refiner is trained with L1 + lambda * L1 over
+   the hardest 20 % of pixels.
 
 Resumable (``--out DIR`` holds ``state.pt``), seeded, with a progress bar. ``--export PATH``
 writes the fp16 checkpoint ``{"config", "state_dict", "meta"}`` the Predictor loads.
@@ -260,19 +261,24 @@ class Trainer:
             err = (alpha - b["alpha"]).abs()
             # hardest windows: error summed over k x k, picked greedily without overlap
             score = F.avg_pool2d(err, k, stride=k // 4)
-        xs, ys_, gts = [], [], []
+            # ... and, as at inference, the most uncertain windows (so that confident-looking flat
+            # regions the uncertainty decoder flags are in the refiner's training distribution)
+            score_sigma = F.avg_pool2d(sigma, k, stride=k // 4)
+        xs, gts = [], []
         pad = lambda t: F.pad(t, (m, m, m, m), mode="replicate")  # noqa: E731
         stack = pad(torch.cat([b["rgb"], alpha, sigma], 1))
         gt_pad = pad(b["alpha"])
         for i in range(b["rgb"].shape[0]):
             sc = score[i, 0].clone()
-            for _ in range(cfg.patches_per_image):
-                idx = int(torch.argmax(sc))
+            ss = score_sigma[i, 0].clone()
+            for j in range(cfg.patches_per_image):
+                idx = int(torch.argmax(sc if j % 2 == 0 else ss))
                 gy, gx = divmod(idx, sc.shape[1])
                 y, x = gy * (k // 4), gx * (k // 4)
                 xs.append(stack[i, :, y : y + k + 2 * m, x : x + k + 2 * m])
                 gts.append(gt_pad[i, :, y + m : y + m + k, x + m : x + m + k])
                 sc[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
+                ss[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
         p = torch.stack(xs)
         gt = torch.stack(gts)
         out = ref(p[:, :3], p[:, 3:4], p[:, 4:5])
