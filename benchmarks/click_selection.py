@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from clickmatte.model.click_simulator import interior_distance
 from clickmatte.model.data import CropBank, augment_layer, load_backgrounds
 from clickmatte.model.predictor import Predictor, load_default_model
 from clickmatte.model.splits import dev_names
@@ -26,7 +27,7 @@ from clickmatte.model.splits import dev_names
 def interior_point(mask: np.ndarray) -> Optional[tuple[int, int]]:
     if not mask.any():
         return None
-    d = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    d = interior_distance(mask)
     y, x = np.unravel_index(int(np.argmax(d)), d.shape)
     return int(x), int(y)
 

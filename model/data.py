@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from .click_simulator import interior_distance
 from .clicks import Click, encode_clicks
 
 
@@ -43,16 +44,19 @@ def read_alpha(path: os.PathLike | str) -> np.ndarray:
 
 
 class CropBank:
-    """Real crops: ``images[i]`` uint8 HxWx3, ``alphas[i]`` float32 HxW, ``foregrounds[i]`` float32 HxWx3 in [0, 1]."""
+    """Real crops: ``images[i]`` uint8 HxWx3, ``alphas[i]`` float32 HxW, ``foregrounds[i]`` float32 HxWx3 in [0, 1]
+    (empty with ``foregrounds=False``)."""
 
-    def __init__(self, root: os.PathLike | str, names: Sequence[str], cache_dir: Optional[os.PathLike | str] = None) -> None:
+    def __init__(self, root: os.PathLike | str, names: Sequence[str], cache_dir: Optional[os.PathLike | str] = None,
+                 foregrounds: bool = True) -> None:
         root = Path(root)
         if not names:
             raise ValueError("CropBank needs at least one crop name")
         self.names = list(names)
         self.images = [read_rgb(root / "image" / n) for n in self.names]
         self.alphas = [read_alpha(root / "alpha" / n) for n in self.names]
-        self.foregrounds = [self._foreground(i, cache_dir) for i in range(len(self.names))]
+        # foreground colours are only needed for re-compositing (skip them for validation-only banks)
+        self.foregrounds = [self._foreground(i, cache_dir) for i in range(len(self.names))] if foregrounds else []
 
     def _foreground(self, i: int, cache_dir: Optional[os.PathLike | str]) -> np.ndarray:
         img, a = self.images[i], self.alphas[i]
@@ -149,8 +153,7 @@ def _interior_points(mask: np.ndarray, rng: np.random.Generator, n: int, margin:
     """``n`` random points of ``mask``, preferring points at least ``margin`` px from its edge."""
     if n <= 0 or not mask.any():
         return []
-    m8 = mask.astype(np.uint8)
-    dist = cv2.distanceTransform(np.pad(m8, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    dist = interior_distance(mask)
     ys, xs = np.nonzero(dist >= margin)
     if len(ys) == 0:
         ys, xs = np.nonzero(dist >= dist.max() * 0.5)
@@ -220,7 +223,7 @@ def corrective_clicks(rng: np.random.Generator, prev: np.ndarray, target: np.nda
         for mask, is_fg in ((fn, True), (fp, False)):
             if not mask.any():
                 continue
-            dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+            dist = interior_distance(mask)
             d = float(dist.max())
             if best is None or d > best[0]:
                 y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)

@@ -76,17 +76,22 @@ class PatchRefiner(nn.Module):
         return out[..., m : m + k, m : m + k]
 
 
+def _window_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: int, kw: int, dtype=np.float64) -> np.ndarray:
+    """Sum of ``values`` (``(H, W)``) over the ``kh`` x ``kw`` windows with top-left corners ``ys`` x ``xs``."""
+    h, w = values.shape
+    ii = np.zeros((h + 1, w + 1), dtype=dtype)
+    ii[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=dtype), axis=1)
+    y0, x0 = ys[:, None], xs[None, :]
+    return ii[y0 + kh, x0 + kw] - ii[y0, x0 + kw] - ii[y0 + kh, x0] + ii[y0, x0]
+
+
 def _window_scores(sigma: np.ndarray, k: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum of ``sigma`` in every k x k window whose top-left lies on a ``stride`` grid."""
     h, w = sigma.shape
-    ii = np.zeros((h + 1, w + 1), dtype=np.float64)
-    ii[1:, 1:] = np.cumsum(np.cumsum(sigma, axis=0, dtype=np.float64), axis=1)
     kh, kw = min(k, h), min(k, w)
     ys = np.unique(np.append(np.arange(0, h - kh + 1, stride), h - kh))
     xs = np.unique(np.append(np.arange(0, w - kw + 1, stride), w - kw))
-    y0, x0 = ys[:, None], xs[None, :]
-    s = ii[y0 + kh, x0 + kw] - ii[y0, x0 + kw] - ii[y0 + kh, x0] + ii[y0, x0]
-    return s, ys, xs
+    return _window_sums(sigma, ys, xs, kh, kw), ys, xs
 
 
 def select_patches(
@@ -139,12 +144,7 @@ def _allowed_windows(ys, xs, kh, kw, h, w, regions, mask) -> np.ndarray:
             ox = (xs < rx + rw) & (xs + kw > rx)
             allowed |= oy[:, None] & ox[None, :]
     if mask is not None:
-        m = _check_mask(mask, h, w)
-        ii = np.zeros((h + 1, w + 1), dtype=np.int64)
-        ii[1:, 1:] = np.cumsum(np.cumsum(m, axis=0, dtype=np.int64), axis=1)
-        y0, x0 = ys[:, None], xs[None, :]
-        cnt = ii[y0 + kh, x0 + kw] - ii[y0, x0 + kw] - ii[y0 + kh, x0] + ii[y0, x0]
-        allowed |= cnt > 0
+        allowed |= _window_sums(_check_mask(mask, h, w), ys, xs, kh, kw, dtype=np.int64) > 0
     return allowed
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .click_simulator import next_click
 from .clicks import DEFAULT_RADIUS, encode_clicks
 from .data import CompositeSampler, CropBank, collate, corrective_clicks, load_backgrounds
 from .losses import laplace_nll, matting_losses, refinement_loss
@@ -112,7 +113,7 @@ class Trainer:
         bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
         self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
-        self.val_bank = CropBank(cfg.data, dev) if dev else None
+        self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)
         self.stage = STAGES[0]
         self.step = 0
@@ -289,7 +290,7 @@ class Trainer:
     # -- validation --------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean SAD on dev crops with 1 and 5 clicks placed deterministically (quick check)."""
+        """Mean SAD on dev crops with 1 and 5 clicks from the evaluator's error-driven simulator (quick check)."""
         if self.val_bank is None:
             return {}
         self.model.eval()
@@ -300,10 +301,10 @@ class Trainer:
             clicks: list = []
             prev = None
             for n in range(1, 6):
-                c = corrective_clicks(np.random.default_rng(0), prev if prev is not None else np.zeros_like(gt), gt, 1)
-                if not c:
+                c = next_click(gt, prev, clicks)
+                if c is None:
                     break
-                clicks += c
+                clicks.append(c)
                 cm = torch.from_numpy(encode_clicks(clicks, h, w, self.cfg.radius))[None].to(self.device)
                 pv = None if prev is None else torch.from_numpy(prev)[None, None].to(self.device)
                 a, _ = self.model.net(rgb, cm, pv)
