@@ -24,10 +24,12 @@ Box = Tuple[int, int, int, int]
 class MattingEngine:
     """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
 
-    def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512) -> None:
+    def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
+                 flip_tta: bool = True) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
         self.working_size = working_size
+        self.flip_tta = flip_tta
         self.predictor: Any = None
         self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
         self.min_side = 32
@@ -52,7 +54,7 @@ class MattingEngine:
 
         device = resolve_device(self.device_request)  # ValueError if CUDA is absent
         model = load_default_model(self.checkpoint)
-        self.predictor = Predictor(model=model, device=device, working_size=self.working_size)
+        self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -61,6 +63,7 @@ class MattingEngine:
             "checkpoint": str(ckpt) if ckpt is not None else None,
             "patch_size": int(model.refiner.config.patch_size),
             "working_size": self.working_size,
+            "flip_tta": self.flip_tta,
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))

@@ -96,7 +96,7 @@ class DaemonServer:
     def __init__(self, config: DaemonConfig, engine: Optional[MattingEngine] = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else MattingEngine(config.device, config.checkpoint,
-                                                                       config.working_size)
+                                                                       config.working_size, config.flip_tta)
         self.cache = SessionCache(config.max_sessions, config.max_cache_bytes)
         self.queue: Deque[Incoming] = deque()
         self.queued_bytes = 0

@@ -112,6 +112,72 @@ def synth_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def synth_shape(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A solid blob (float32 ``(size, size)`` in {0, 1}): a union of ellipses and a random polygon, smoothed."""
+    m = np.zeros((size, size), np.float32)
+    c = rng.uniform(0.3, 0.7, 2) * size
+    for _ in range(int(rng.integers(1, 5))):
+        centre = (int(c[0] + rng.normal(0, size * 0.12)), int(c[1] + rng.normal(0, size * 0.12)))
+        axes = (int(rng.uniform(0.08, 0.3) * size), int(rng.uniform(0.08, 0.3) * size))
+        cv2.ellipse(m, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    if rng.random() < 0.6:  # a star-like polygon: limbs, ears, corners
+        n = int(rng.integers(5, 14))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        rad = rng.uniform(0.1, 0.45, n) * size
+        pts = np.stack([c[0] + rad * np.cos(ang), c[1] + rad * np.sin(ang)], 1).astype(np.int32)
+        cv2.fillPoly(m, [pts], 1.0)
+    m = cv2.GaussianBlur(m, (0, 0), rng.uniform(1.0, 6.0))
+    return (m > 0.5).astype(np.float32)
+
+
+def add_strands(rng: np.random.Generator, alpha: np.ndarray, n: int) -> np.ndarray:
+    """Thin anti-aliased hair-like curves growing out of the edge of ``alpha`` (partial alpha)."""
+    h, w = alpha.shape
+    edge = np.argwhere((alpha > 0.5) & (cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0))
+    if len(edge) == 0:
+        return alpha
+    layer = np.zeros((h * 4, w * 4), np.uint8)  # drawn at 4x, area-averaged down: sub-pixel thin strands
+    cy, cx = np.argwhere(alpha > 0.5).mean(axis=0)
+    for _ in range(n):
+        y, x = edge[int(rng.integers(len(edge)))].astype(np.float64)
+        ang = np.arctan2(y - cy, x - cx) + rng.normal(0, 0.6)  # outward, roughly
+        steps = int(rng.integers(4, 14))
+        pts = [(x, y)]
+        for _ in range(steps):
+            ang += rng.normal(0, 0.25)
+            x, y = x + 3 * np.cos(ang), y + 3 * np.sin(ang)
+            pts.append((x, y))
+        p = (np.array(pts) * 4).astype(np.int32)
+        cv2.polylines(layer, [p], False, int(rng.integers(120, 256)), int(rng.integers(1, 6)), cv2.LINE_AA)
+    strands = cv2.resize(layer, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return np.maximum(alpha, strands)
+
+
+def synth_object(rng: np.random.Generator, textures: Sequence[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic foreground: a solid textured blob with a soft, sometimes hairy edge.
+
+    Teaches what the hair-crop data lacks: large opaque objects of any colour and texture (dark fur,
+    faces, fruit) that a foreground click should keep whole. Returns ``(fg, alpha)``: float32
+    ``(size, size, 3)`` and ``(size, size)`` in [0, 1].
+    """
+    a = synth_shape(rng, size)
+    if rng.random() < 0.5:
+        a = add_strands(rng, a, int(rng.integers(20, 200)))
+    a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 1.5))  # a soft edge
+    if textures and rng.random() < 0.8:
+        t = textures[int(rng.integers(len(textures)))]
+        m = random_affine(rng, t.shape[0], size, (0.8, 2.0), 180.0, 0.2)
+        fg = cv2.warpAffine(np.ascontiguousarray(t), m, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255.0
+    else:
+        fg = synth_background(rng, size).astype(np.float32) / 255.0
+    if rng.random() < 0.5:  # shading: objects are lit from one side
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+        ang = rng.uniform(0, 2 * np.pi)
+        fg = fg * (0.6 + 0.6 * (np.cos(ang) * xx + np.sin(ang) * yy))[..., None]
+    return np.clip(fg, 0, 1).astype(np.float32), np.clip(a, 0, 1).astype(np.float32)
+
+
 def random_affine(rng: np.random.Generator, src: int, dst: int, scale: tuple[float, float],
                   max_rot: float, center_jitter: float) -> np.ndarray:
     s = rng.uniform(*scale) * dst / src
@@ -164,15 +230,17 @@ def _interior_points(mask: np.ndarray, rng: np.random.Generator, n: int, margin:
 
 
 def sample_clicks(rng: np.random.Generator, target: np.ndarray, distractor: Optional[np.ndarray] = None,
-                  p: float = 1 / 6, max_clicks: int = 24, margin: int = 6) -> list[Click]:
+                  p: float = 1 / 6, max_clicks: int = 24, margin: int = 6, soft: bool = False) -> list[Click]:
     """Training clicks: ``m ~ Geometric(p)`` (capped), the first in the foreground.
 
     Foreground clicks fall where ``target > 0.95``, background clicks where ``target < 0.05``;
-    with a ``distractor`` alpha, about half of the background clicks land on it.
+    with ``soft=True`` the target is binarised at 0.5 instead (as the evaluation simulator and a
+    user do: a foreground click on hair or a veil that is only partly opaque). With a
+    ``distractor`` alpha, about half of the background clicks land on it.
     """
     m = int(min(max_clicks, rng.geometric(p)))
-    fg_mask = target > 0.95
-    bg_mask = target < 0.05
+    fg_mask = target > (0.5 if soft else 0.95)
+    bg_mask = target <= 0.5 if soft else target < 0.05
     labels = [True] + [bool(rng.random() < 0.5) for _ in range(m - 1)]
     if not bg_mask.any():
         labels = [True] * m
@@ -250,11 +318,13 @@ class CompositeSampler:
 
     def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
                  p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
-                 p_synth_bg: float = 0.3) -> None:
+                 p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0) -> None:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
+        self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
         self.p_original, self.p_multi, self.p_prev, self.p_synth_bg = p_original, p_multi, p_prev, p_synth_bg
+        self.p_soft_clicks = p_soft_clicks  # share of samples whose clicks binarise the alpha at 0.5
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size
@@ -268,6 +338,14 @@ class CompositeSampler:
         if rng.random() < 0.3:
             out = cv2.GaussianBlur(out, (0, 0), rng.uniform(1, 4))
         return out.astype(np.float32) / 255.0
+
+    def _layer(self, rng: np.random.Generator, i: int, scale: tuple[float, float], max_rot: float,
+               jitter: float) -> tuple[np.ndarray, np.ndarray]:
+        """Foreground ``i`` of the bank, or (with ``p_synth_obj``) a synthetic object, warped to the canvas."""
+        if rng.random() < self.p_synth_obj:
+            f, a = synth_object(rng, self.backgrounds, self.size)
+            return augment_layer(rng, f, a, self.size, (scale[0] + 0.3, scale[1] + 0.3), max_rot, jitter)
+        return augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], self.size, scale, max_rot, jitter)
 
     def sample(self, rng: np.random.Generator) -> Sample:
         s = self.size
@@ -287,8 +365,8 @@ class CompositeSampler:
             kind = "multi"
             j = int(rng.integers(len(self.bank)))
             bg = self._background(rng)
-            fa, aa = augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], s, (0.4, 0.7), 20.0, 0.28)
-            fb, ab = augment_layer(rng, self.bank.foregrounds[j], self.bank.alphas[j], s, (0.4, 0.7), 20.0, 0.28)
+            fa, aa = self._layer(rng, i, (0.4, 0.7), 20.0, 0.28)
+            fb, ab = self._layer(rng, j, (0.4, 0.7), 20.0, 0.28)
             if rng.random() < 0.5:  # distractor behind the target
                 comp = fb * ab[..., None] + bg * (1 - ab[..., None])
                 comp = fa * aa[..., None] + comp * (1 - aa[..., None])
@@ -301,7 +379,7 @@ class CompositeSampler:
         else:
             kind = "recomposite"
             bg = self._background(rng)
-            f, a = augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], s)
+            f, a = self._layer(rng, i, (0.8, 1.25), 15.0, 0.1)
             comp = f * a[..., None] + bg * (1 - a[..., None])
             image = np.clip(comp * 255 + 0.5, 0, 255).astype(np.uint8)
             target = a
@@ -309,12 +387,13 @@ class CompositeSampler:
             image = np.clip(image.astype(np.float32) + rng.normal(0, rng.uniform(1, 6), image.shape), 0, 255).astype(np.uint8)
         target = target.astype(np.float32)
         prev = None
+        soft = bool(rng.random() < self.p_soft_clicks)
         if rng.random() < self.p_prev and (target > 0.95).any():
             prev = degrade_alpha(rng, target)
-            base = sample_clicks(rng, target, distractor, p=1 / 3, max_clicks=8)
+            base = sample_clicks(rng, target, distractor, p=1 / 3, max_clicks=8, soft=soft)
             clicks = base + corrective_clicks(rng, prev, target, int(rng.integers(1, 4)))
         else:
-            clicks = sample_clicks(rng, target, distractor)
+            clicks = sample_clicks(rng, target, distractor, soft=soft)
         return Sample(np.ascontiguousarray(image), target, clicks, prev, kind)
 
 

@@ -69,6 +69,8 @@ class Predictor:
 
     ``working_size`` bounds the long side at which the coarse network runs (alpha and
     uncertainty are upsampled to full size); ``radius`` is the click-disk radius at that size.
+    ``flip_tta``: also run the coarse network on the mirrored image (one batch of two) and
+    average both answers — a little lower error for about 1.6x the coarse time.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Predictor:
         working_size: int = 512,
         radius: float = DEFAULT_RADIUS,
         refine_batch: int = 16,
+        flip_tta: bool = True,
     ) -> None:
         if working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
@@ -86,6 +89,7 @@ class Predictor:
         self.working_size = int(working_size)
         self.radius = float(radius)
         self.refine_batch = int(refine_batch)
+        self.flip_tta = bool(flip_tta)
         self.reset_image()
 
     # -- state -----------------------------------------------------------------------------
@@ -152,7 +156,13 @@ class Predictor:
             if (wh, ww) != (h, w):
                 pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
             prev = torch.from_numpy(pa)[None, None].to(self.device)
-        alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prev)
+        if self.flip_tta:  # the image and its mirror as one batch of two, answers averaged
+            flip = lambda t: torch.cat([t, t.flip(-1)], 0)  # noqa: E731
+            alpha_t, sigma_t = self.model.net(flip(self._work_rgb), flip(cmap), None if prev is None else flip(prev))
+            alpha_t = (alpha_t[:1] + alpha_t[1:].flip(-1)) / 2
+            sigma_t = (sigma_t[:1] + sigma_t[1:].flip(-1)) / 2
+        else:
+            alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prev)
         alpha = alpha_t[0, 0].float().cpu().numpy()
         sigma = sigma_t[0, 0].float().cpu().numpy()
         if (wh, ww) != (h, w):

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .click_simulator import next_click
-from .clicks import DEFAULT_RADIUS, encode_clicks
+from .clicks import DEFAULT_RADIUS, Click, encode_clicks
 from .data import CompositeSampler, CropBank, collate, corrective_clicks, load_backgrounds
 from .losses import laplace_nll, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
@@ -72,6 +72,10 @@ class TrainConfig:
     cache_dir: str = "runs/cache"
     init: str = ""  # start from this checkpoint's weights (fine-tuning), when no state.pt exists yet
     p_iterative: float = 0.0  # share of matting batches with RITM-style clicks on the net's own errors
+    p_soft_clicks: float = 0.0  # share of samples (and of iterative clicks) placed like the evaluation simulator
+    p_synth_obj: float = 0.0  # share of composited layers that are synthetic solid objects (data.synth_object)
+    coarse_scale_min: float = 0.5  # uncertainty/refiner stages: the coarse net runs at a random scale in
+    coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
 
     @classmethod
     def from_file(cls, path: str) -> "TrainConfig":
@@ -99,6 +103,9 @@ class Trainer:
         from .predictor import resolve_device
 
         self.cfg = cfg
+        if not 0.0 < cfg.coarse_scale_min <= cfg.coarse_scale_max <= 1.0:
+            raise ValueError(f"need 0 < coarse_scale_min <= coarse_scale_max <= 1, got "
+                             f"{cfg.coarse_scale_min}, {cfg.coarse_scale_max}")
         self.device = resolve_device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -111,7 +118,8 @@ class Trainer:
             raise ValueError(f"no training crops found under {cfg.data}")
         self.bank = CropBank(cfg.data, tr, cache_dir=cfg.cache_dir)
         bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
-        self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size)
+        self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size, p_soft_clicks=cfg.p_soft_clicks,
+                                        p_synth_obj=cfg.p_synth_obj)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
         self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)
@@ -205,7 +213,12 @@ class Trainer:
             pred_np = pred[:, 0].cpu().numpy()
             maps = []
             for i, smp in enumerate(samples):
-                smp.clicks = smp.clicks + corrective_clicks(rng, pred_np[i], smp.alpha, 1)
+                if rng.random() < self.cfg.p_soft_clicks:  # the evaluation simulator's click (alpha binarised at 0.5)
+                    c = next_click(smp.alpha, pred_np[i], smp.clicks)
+                    extra = [] if c is None else [Click(c["x"], c["y"], c["label"] == "fg")]
+                else:
+                    extra = corrective_clicks(rng, pred_np[i], smp.alpha, 1)
+                smp.clicks = smp.clicks + extra
                 maps.append(encode_clicks(smp.clicks, s, s, self.cfg.radius))
             b["clicks"] = torch.from_numpy(np.stack(maps)).to(self.device)
             b["prev"] = pred.detach()
@@ -243,7 +256,7 @@ class Trainer:
     def _rescale(self, b: dict[str, torch.Tensor], step: int):
         """The batch at a random working scale (as the coarse net sees a bigger image)."""
         rng = np.random.default_rng([self.cfg.seed, 99, step])
-        s = float(rng.uniform(0.5, 1.0))
+        s = float(rng.uniform(self.cfg.coarse_scale_min, self.cfg.coarse_scale_max))
         size = max(64, int(round(self.cfg.size * s / 32)) * 32)
         if size == self.cfg.size:
             return b["rgb"], b["clicks"], b["prev"], b["alpha"]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from clickmatte.model.data import (
-    CompositeSampler, CropBank, collate, corrective_clicks, degrade_alpha, sample_clicks, synth_background,
+    CompositeSampler, CropBank, add_strands, collate, corrective_clicks, degrade_alpha, sample_clicks,
+    synth_background, synth_object, synth_shape,
 )
 
 
@@ -90,3 +91,64 @@ def test_collate_shapes(bank):
     assert b["rgb"].shape == (3, 3, 32, 32) and b["clicks"].shape == (3, 2, 32, 32)
     assert b["prev"].shape == (3, 1, 32, 32) and b["alpha"].shape == (3, 1, 32, 32)
     assert b["clicks"].max() == 1
+
+
+def test_soft_clicks_binarise_at_half_like_the_simulator():
+    # a soft ramp: nothing is definite foreground (> 0.95), but the right half is > 0.5
+    target = np.tile(np.linspace(0.0, 0.9, 100, dtype=np.float32), (60, 1))
+    rng = np.random.default_rng(3)
+    hard = sample_clicks(rng, target, max_clicks=50)
+    assert hard and not any(c.is_fg for c in hard)  # only definite background exists
+    soft_fg = 0
+    for _ in range(200):
+        for c in sample_clicks(rng, target, max_clicks=50, soft=True):
+            v = target[int(c.y), int(c.x)]
+            assert (v > 0.5) if c.is_fg else (v <= 0.5)
+            soft_fg += c.is_fg
+    assert soft_fg > 100
+
+
+def test_sampler_soft_click_share(bank):
+    sampler = CompositeSampler(bank, [], size=48, p_prev=0.0, p_soft_clicks=1.0)
+    rng = np.random.default_rng(0)
+    n = 0
+    for _ in range(40):
+        s = sampler.sample(rng)
+        for c in s.clicks:
+            v = s.alpha[int(c.y), int(c.x)]
+            assert (v > 0.5) if c.is_fg else (v <= 0.5)
+            n += 1
+    assert n >= 40
+
+
+def test_synth_shape_is_one_solid_blob_away_from_nothing():
+    for seed in range(10):
+        m = synth_shape(np.random.default_rng(seed), 96)
+        assert set(np.unique(m)) <= {0.0, 1.0}
+        assert 0.03 < m.mean() < 0.9  # an object, not empty, not the whole canvas
+
+
+def test_strands_add_partial_alpha_outside_the_blob_only():
+    a = np.zeros((80, 80), np.float32)
+    a[25:55, 25:55] = 1
+    out = add_strands(np.random.default_rng(0), a, 60)
+    assert (out >= a).all() and out.max() <= 1
+    grown = (out > 0.02) & (a == 0)
+    assert grown.sum() > 50  # hair-like curves outside the blob
+    assert ((out > 0.02) & (out < 0.98)).sum() > 50  # ... with partial alpha
+
+
+def test_synthetic_objects_composite_consistently(bank):
+    textures = [synth_background(np.random.default_rng(i), 64) for i in range(2)]
+    f, a = synth_object(np.random.default_rng(1), textures, 64)
+    assert f.shape == (64, 64, 3) and a.shape == (64, 64) and 0 <= f.min() and f.max() <= 1
+    assert (a > 0.95).mean() > 0.03 and (a < 0.05).mean() > 0.05  # solid inside, clear outside
+    sampler = CompositeSampler(bank, textures, size=64, p_original=0.0, p_multi=0.0, p_prev=0.0,
+                               p_synth_bg=1.0, p_synth_obj=1.0)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        smp = sampler.sample(rng)
+        assert smp.image.shape == (64, 64, 3) and smp.alpha.shape == (64, 64)
+        assert smp.clicks and smp.clicks[0].is_fg
+        c = smp.clicks[0]
+        assert smp.alpha[int(c.y), int(c.x)] > 0.95

@@ -107,3 +107,26 @@ def test_image_state_switches_back_without_recomputing(predictor):
     np.testing.assert_array_equal(predictor.predict([(30, 30, "fg")])[0], a1)
     predictor.set_image_state(state, a1, np.full((60, 70), 0.1, np.float32))
     assert predictor.refine(top_n=1).shape == (60, 70)
+
+
+def test_flip_tta_averages_the_mirrored_prediction(small_model):
+    """flip_tta = mean of the plain answer and the mirrored image's answer, mirrored back."""
+    image = img(64, 96, seed=3)
+    clicks = [(20, 30, "fg"), (80, 10, "bg")]
+    mirrored_clicks = [(95 - x, y, lab) for x, y, lab in clicks]
+    prev = np.random.default_rng(1).random((64, 96)).astype(np.float32)
+    plain = Predictor(small_model, device="cpu", working_size=96, flip_tta=False)
+    plain.set_image(image)
+    a1, s1 = plain.predict(clicks, prev_alpha=prev)
+    plain.set_image(np.ascontiguousarray(image[:, ::-1]))
+    a2, s2 = plain.predict(mirrored_clicks, prev_alpha=np.ascontiguousarray(prev[:, ::-1]))
+    tta = Predictor(small_model, device="cpu", working_size=96, flip_tta=True)
+    tta.set_image(image)
+    a, s = tta.predict(clicks, prev_alpha=prev)
+    assert not np.allclose(a1, a2[:, ::-1], atol=1e-3)  # the net alone is not mirror-symmetric
+    np.testing.assert_allclose(a, (a1 + a2[:, ::-1]) / 2, atol=1e-4)
+    np.testing.assert_allclose(s, (s1 + s2[:, ::-1]) / 2, atol=1e-4)
+    # ... so with TTA, mirroring the input mirrors the answer
+    tta.set_image(np.ascontiguousarray(image[:, ::-1]))
+    am, _ = tta.predict(mirrored_clicks, prev_alpha=np.ascontiguousarray(prev[:, ::-1]))
+    np.testing.assert_allclose(am[:, ::-1], a, atol=1e-4)

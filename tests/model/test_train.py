@@ -1,6 +1,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from clickmatte.model.registry import load_checkpoint
@@ -56,3 +57,40 @@ def test_iterative_clicks_add_corrections_and_feed_prediction_back(tmp_path, mak
     b2 = tr._iterate_clicks(b, samples, rng)
     assert all(len(s.clicks) >= n for s, n in zip(samples, before))
     assert b2["prev"].shape == (2, 1, 64, 64) and float(b2["prev"].std()) > 0
+
+
+def test_iterative_soft_clicks_follow_the_simulator(tmp_path, make_crops):
+    """With p_soft_clicks=1 the iterative click is the evaluation simulator's next click."""
+    from clickmatte.model.click_simulator import next_click
+    from clickmatte.model.data import collate
+
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=64)
+    cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                      model="clickmatte-lite0-small", size=64, batch=2, pretrained=False,
+                      cache_dir=str(tmp_path / "cache"), p_iterative=1.0, p_soft_clicks=1.0)
+    tr = Trainer(cfg)
+    rng = np.random.default_rng(0)
+    samples = [tr.sampler.sample(rng) for _ in range(2)]
+    b = {k: torch.from_numpy(v) for k, v in collate(samples, cfg.radius).items()}
+    with torch.no_grad():
+        pred, _ = tr.model.net(b["rgb"], b["clicks"], b["prev"])
+    expected = [next_click(s.alpha, pred[i, 0].numpy(), s.clicks) for i, s in enumerate(samples)]
+    before = [list(s.clicks) for s in samples]
+    tr._iterate_clicks(b, samples, np.random.default_rng(1))
+    for s, old, exp in zip(samples, before, expected):
+        assert s.clicks[: len(old)] == old
+        if exp is not None:
+            first_new = s.clicks[len(old)]
+            assert (first_new.x, first_new.y, first_new.label) == (exp["x"], exp["y"], exp["label"])
+
+
+def test_bad_coarse_scale_range_is_refused(tmp_path, make_crops):
+    root = tmp_path / "crops"
+    make_crops(root, n=1, size=64)
+    for lo, hi in ((0.9, 0.5), (0.0, 0.5), (0.5, 1.5)):
+        cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                          model="clickmatte-lite0-small", size=64, batch=1, pretrained=False,
+                          cache_dir=str(tmp_path / "cache"), coarse_scale_min=lo, coarse_scale_max=hi)
+        with pytest.raises(ValueError, match="coarse_scale"):
+            Trainer(cfg)

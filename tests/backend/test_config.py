@@ -1,0 +1,17 @@
+"""Daemon command line -> DaemonConfig."""
+from __future__ import annotations
+
+import pytest
+
+from clickmatte.backend.config import ConfigError, parse_config
+
+
+def test_defaults_and_flip_tta_switch():
+    cfg = parse_config([])
+    assert cfg.flip_tta is True and cfg.working_size == 512
+    assert parse_config(["--no-flip-tta"]).flip_tta is False
+
+
+def test_working_size_is_checked():
+    with pytest.raises(ConfigError, match="working-size"):
+        parse_config(["--working-size", "16"])
