@@ -1,6 +1,7 @@
 """In-process Predictor latency: coarse prediction per click and refinement of N patches.
 
     .venv/bin/python benchmarks/predictor_latency.py [--sizes 1,4] [--repeats 5] [--device auto] [--threads N]
+                                                     [--no-flip-tta]
 
 Prints one table row per image size (megapixels): set_image, predict (median / p90 over repeats,
 each repeat a new click), refine top-8 (median). Uses the shipped checkpoint (or an untrained
@@ -35,11 +36,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--top-n", type=int, default=8)
+    ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="coarse net once, not also mirrored")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    pred = Predictor(device=a.device)
-    print(f"device={pred.device} threads={torch.get_num_threads()} working_size={pred.working_size}")
+    pred = Predictor(device=a.device, flip_tta=a.flip_tta)
+    print(f"device={pred.device} threads={torch.get_num_threads()} working_size={pred.working_size} "
+          f"flip_tta={pred.flip_tta}")
     print("| MP | size | set_image s | predict median s | predict p90 s | refine top-%d median s |" % a.top_n)
     print("|---|---|---|---|---|---|")
     for mp in (float(s) for s in a.sizes.split(",")):
