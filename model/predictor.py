@@ -69,8 +69,8 @@ class Predictor:
 
     ``working_size`` bounds the long side at which the coarse network runs (alpha and
     uncertainty are upsampled to full size); ``radius`` is the click-disk radius at that size.
-    ``flip_tta``: also run the coarse network on the mirrored image (one batch of two) and
-    average both answers — a little lower error for about 1.6x the coarse time.
+    ``flip_tta``: also run the coarse network on the mirrored image and average both answers —
+    lower error (dev SAD at 3 clicks 7.19 -> 6.85) for about twice the coarse time.
     """
 
     def __init__(
@@ -156,11 +156,18 @@ class Predictor:
             if (wh, ww) != (h, w):
                 pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
             prev = torch.from_numpy(pa)[None, None].to(self.device)
-        if self.flip_tta:  # the image and its mirror as one batch of two, answers averaged
-            flip = lambda t: torch.cat([t, t.flip(-1)], 0)  # noqa: E731
-            alpha_t, sigma_t = self.model.net(flip(self._work_rgb), flip(cmap), None if prev is None else flip(prev))
-            alpha_t = (alpha_t[:1] + alpha_t[1:].flip(-1)) / 2
-            sigma_t = (sigma_t[:1] + sigma_t[1:].flip(-1)) / 2
+        if self.flip_tta:  # the image and its mirror, answers averaged
+            rgb2, cmap2 = self._work_rgb.flip(-1), cmap.flip(-1)
+            prev2 = None if prev is None else prev.flip(-1)
+            if self.device.type == "cuda":  # one batch of two on a GPU; two passes are faster on a CPU
+                cat = lambda a, b: torch.cat([a, b], 0)  # noqa: E731
+                a_b, s_b = self.model.net(cat(self._work_rgb, rgb2), cat(cmap, cmap2),
+                                          None if prev is None else cat(prev, prev2))
+                (a1, a2), (s1, s2) = a_b.split(1), s_b.split(1)
+            else:
+                a1, s1 = self.model.net(self._work_rgb, cmap, prev)
+                a2, s2 = self.model.net(rgb2, cmap2, prev2)
+            alpha_t, sigma_t = (a1 + a2.flip(-1)) / 2, (s1 + s2.flip(-1)) / 2
         else:
             alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prev)
         alpha = alpha_t[0, 0].float().cpu().numpy()
