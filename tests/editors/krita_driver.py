@@ -44,15 +44,23 @@ def disc_bgra(width: int, height: int, wide: bool) -> bytes:
 
 def save_as(doc, path: str, timeout_s: float = 60.0) -> bool:
     """``doc.saveAs`` and wait until the file is really there (Krita may finish saving in the
-    background, after saveAs returns; an ``os._exit`` before that would lose the file)."""
+    background, after saveAs returns; an ``os._exit`` before that would lose the file). A refused
+    save (another save of the document still finishing) is tried again, up to three times."""
     import zipfile
 
     from PyQt5.QtWidgets import QApplication
 
     if os.path.exists(path):
         os.unlink(path)
-    ok = doc.saveAs(path)
-    doc.waitForDone()
+    ok = False
+    for _ in range(3):  # Krita refuses a save while an earlier one of the document is still finishing
+        ok = doc.saveAs(path)
+        doc.waitForDone()
+        if ok:
+            break
+        for _ in range(25):
+            QApplication.processEvents()
+            time.sleep(0.02)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if os.path.exists(path) and zipfile.is_zipfile(path):
