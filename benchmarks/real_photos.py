@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from clickmatte.model.click_simulator import next_click
+from clickmatte.model.data import read_rgb
 from clickmatte.model.predictor import Predictor, load_default_model
 from clickmatte.model.visualize import preview
 
@@ -41,13 +42,6 @@ def find_photos(data: Path) -> list[tuple[str, Path, Path]]:
     if (lemur / "lemur.png").is_file() and (lemur / "lemur_trimap.png").is_file():
         out.append(("lemur", lemur / "lemur.png", lemur / "lemur_trimap.png"))
     return out
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if raw is None:
-        raise ValueError(f"cannot read {path}")
-    return cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
 
 
 def read_trimap(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -67,10 +61,7 @@ def read_trimap(path: Path, shape: tuple[int, int]) -> np.ndarray:
 def simulated_click(tri: np.ndarray, pred: Optional[np.ndarray], clicks: list[dict]) -> Optional[dict]:
     """The simulator's next click, with the unknown band counted as already right."""
     gt = (tri == 1).astype(np.float32)
-    if pred is None:
-        return next_click(gt, None, clicks)
-    p = np.where(tri < 0, gt, pred).astype(np.float32)
-    return next_click(gt, p, clicks)
+    return next_click(gt, None if pred is None else np.where(tri < 0, gt, pred).astype(np.float32), clicks)
 
 
 def known_errors(alpha: np.ndarray, tri: np.ndarray) -> tuple[float, float]:
@@ -87,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--checkpoint", help="network checkpoint (default: the shipped weights)")
     ap.add_argument("--max-clicks", type=int, default=5)
     ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false")
-    ap.add_argument("--out", help="folder for contact sheets (created)")
+    ap.add_argument("--out", help="folder for the previews (created)")
     a = ap.parse_args(argv)
     photos = find_photos(Path(a.data))
     if not photos:

@@ -322,9 +322,9 @@ class CompositeSampler:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
-        self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
         self.p_original, self.p_multi, self.p_prev, self.p_synth_bg = p_original, p_multi, p_prev, p_synth_bg
         self.p_soft_clicks = p_soft_clicks  # share of samples whose clicks binarise the alpha at 0.5
+        self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size

@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .click_simulator import next_click
-from .clicks import DEFAULT_RADIUS, Click, encode_clicks
+from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
 from .data import CompositeSampler, CropBank, collate, corrective_clicks, load_backgrounds
 from .losses import laplace_nll, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
@@ -215,7 +215,7 @@ class Trainer:
             for i, smp in enumerate(samples):
                 if rng.random() < self.cfg.p_soft_clicks:  # the evaluation simulator's click (alpha binarised at 0.5)
                     c = next_click(smp.alpha, pred_np[i], smp.clicks)
-                    extra = [] if c is None else [Click(c["x"], c["y"], c["label"] == "fg")]
+                    extra = [] if c is None else [as_click(c)]
                 else:
                     extra = corrective_clicks(rng, pred_np[i], smp.alpha, 1)
                 smp.clicks = smp.clicks + extra

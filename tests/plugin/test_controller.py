@@ -5,10 +5,7 @@ answers (compared with the daemon's own answer to the same request), not about m
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
 from clickmatte.plugin.client import DaemonClient
 from clickmatte.plugin.controller import Controller
-from clickmatte.plugin.host import HostError, ImageData, Point
+from clickmatte.plugin.host import ImageData, Point
 from clickmatte.plugin.settings import Settings
 
 from fake_host import FakeHost

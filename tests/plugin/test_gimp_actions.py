@@ -6,16 +6,14 @@ The model may be untrained: results are compared with the daemon's own answer to
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from typing import Iterator, Optional
 
 import numpy as np
 import pytest
 
-from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
+from clickmatte.backend.embedded import free_tcp_endpoint
 from clickmatte.plugin.client import DaemonClient
 from clickmatte.plugin.gimp.actions import ActionError, make_client, run_action, selection_bbox
 from clickmatte.plugin.host import HostError, ImageData, Point
