@@ -153,17 +153,61 @@ def add_strands(rng: np.random.Generator, alpha: np.ndarray, n: int) -> np.ndarr
     return np.maximum(alpha, strands)
 
 
-def synth_object(rng: np.random.Generator, textures: Sequence[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+def see_through(rng: np.random.Generator, size: int) -> np.ndarray:
+    """An opacity pattern (float32 ``(size, size)`` in [0, 1]) for nets, lace, mesh and veils.
+
+    A mesh of threads (drawn at 4x and area-averaged: sub-pixel threads, anti-aliased) over a
+    semi-transparent base, or a veil whose opacity varies smoothly like folds of cloth; either
+    covers the whole object or a random region of it (the rest stays solid).
+    """
+    if rng.random() < 0.6:  # mesh / net / lace
+        big = size * 4
+        layer = np.zeros((big, big), np.uint8)
+        period = rng.uniform(3, 14) * 4
+        thick = int(max(1, rng.uniform(0.15, 0.5) * period))
+        for ang in (rng.uniform(0, np.pi), None if rng.random() < 0.2 else rng.uniform(0, np.pi)):
+            if ang is None:
+                continue
+            d = np.array([np.cos(ang), np.sin(ang)])
+            n = np.array([-d[1], d[0]])
+            for k in np.arange(-big, big, period):
+                p0 = big / 2 + n * k - d * big * 1.5
+                p1 = big / 2 + n * k + d * big * 1.5
+                cv2.line(layer, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 255, thick, cv2.LINE_AA)
+        threads = cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        if rng.random() < 0.5:  # cloth drapes: warp the mesh smoothly
+            flow = cv2.resize(rng.normal(0, size * 0.02, (6, 6, 2)).astype(np.float32), (size, size),
+                              interpolation=cv2.INTER_CUBIC)
+            yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+            threads = cv2.remap(threads, xx + flow[..., 0], yy + flow[..., 1], cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REFLECT)
+        base = rng.uniform(0.0, 0.5)
+        pattern = base + (rng.uniform(0.7, 1.0) - base) * threads
+    else:  # veil: smooth partial opacity
+        lo = rng.uniform(0.15, 0.6)
+        noise = cv2.resize(rng.random((5, 5)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+        pattern = lo + (rng.uniform(lo, 0.95) - lo) * np.clip(noise, 0, 1)
+    if rng.random() < 0.5:  # only part of the object is see-through (a lace hem, a veil over a face)
+        region = cv2.GaussianBlur(synth_shape(rng, size), (0, 0), 2.0)
+        pattern = 1.0 - region * (1.0 - pattern)
+    return np.clip(pattern, 0, 1).astype(np.float32)
+
+
+def synth_object(rng: np.random.Generator, textures: Sequence[np.ndarray], size: int,
+                 p_see_through: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic foreground: a solid textured blob with a soft, sometimes hairy edge.
 
     Teaches what the hair-crop data lacks: large opaque objects of any colour and texture (dark fur,
-    faces, fruit) that a foreground click should keep whole. Returns ``(fg, alpha)``: float32
+    faces, fruit) that a foreground click should keep whole; with ``p_see_through`` the object is
+    (partly) a net, lace or veil (:func:`see_through`). Returns ``(fg, alpha)``: float32
     ``(size, size, 3)`` and ``(size, size)`` in [0, 1].
     """
     a = synth_shape(rng, size)
     if rng.random() < 0.5:
         a = add_strands(rng, a, int(rng.integers(20, 200)))
     a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 1.5))  # a soft edge
+    if rng.random() < p_see_through:
+        a = a * see_through(rng, size)
     if textures and rng.random() < 0.8:
         t = textures[int(rng.integers(len(textures)))]
         m = random_affine(rng, t.shape[0], size, (0.8, 2.0), 180.0, 0.2)
@@ -318,13 +362,15 @@ class CompositeSampler:
 
     def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
                  p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
-                 p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0) -> None:
+                 p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0,
+                 p_see_through: float = 0.0) -> None:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
         self.p_original, self.p_multi, self.p_prev, self.p_synth_bg = p_original, p_multi, p_prev, p_synth_bg
         self.p_soft_clicks = p_soft_clicks  # share of samples whose clicks binarise the alpha at 0.5
         self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
+        self.p_see_through = p_see_through  # share of synthetic objects that are nets, lace or veils
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size
@@ -343,7 +389,7 @@ class CompositeSampler:
                jitter: float) -> tuple[np.ndarray, np.ndarray]:
         """Foreground ``i`` of the bank, or (with ``p_synth_obj``) a synthetic object, warped to the canvas."""
         if rng.random() < self.p_synth_obj:
-            f, a = synth_object(rng, self.backgrounds, self.size)
+            f, a = synth_object(rng, self.backgrounds, self.size, self.p_see_through)
             return augment_layer(rng, f, a, self.size, (scale[0] + 0.3, scale[1] + 0.3), max_rot, jitter)
         return augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], self.size, scale, max_rot, jitter)
 

@@ -13,26 +13,33 @@
 
 Resumable (``--out DIR`` holds ``state.pt``), seeded, with a progress bar. ``--export PATH``
 writes the fp16 checkpoint ``{"config", "state_dict", "meta"}`` the Predictor loads.
+
+On a GPU box, ``--workers N`` draws the composites in N processes (a step's batch is the same
+whatever N is: it is seeded by the step) and the forward passes run under bf16 autocast
+(``--amp``, on by default, CUDA only).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .click_simulator import next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
-from .data import CompositeSampler, CropBank, collate, corrective_clicks, load_backgrounds
+from .data import CompositeSampler, CropBank, Sample, corrective_clicks, load_backgrounds
 from .losses import laplace_nll, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
 from .splits import dev_names, train_names
@@ -76,6 +83,9 @@ class TrainConfig:
     p_synth_obj: float = 0.0  # share of composited layers that are synthetic solid objects (data.synth_object)
     coarse_scale_min: float = 0.5  # uncertainty/refiner stages: the coarse net runs at a random scale in
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
+    p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
+    workers: int = 0  # processes drawing composites (0: in the training process)
+    amp: bool = True  # bf16 autocast of the forward passes on CUDA
 
     @classmethod
     def from_file(cls, path: str) -> "TrainConfig":
@@ -94,8 +104,50 @@ def _lr_at(step: int, total: int, base: float, warmup: int = 30) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def pack_batch(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
+    """The batch in compact dtypes for the trip from a worker (a quarter of :func:`collate`'s
+    bytes): rgb uint8 (B,3,S,S), clicks uint8 (B,2,S,S), prev and alpha float16 (B,1,S,S)."""
+    s = samples[0].image.shape[0]
+    return {
+        "rgb": np.stack([x.image.transpose(2, 0, 1) for x in samples]),
+        "clicks": np.stack([encode_clicks(x.clicks, s, s, radius) for x in samples]).astype(np.uint8),
+        "prev": np.stack([(x.prev_alpha if x.prev_alpha is not None else np.zeros((s, s), np.float32))[None]
+                          for x in samples]).astype(np.float16),
+        "alpha": np.stack([x.alpha[None] for x in samples]).astype(np.float16),
+    }
+
+
 def _to(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+    """A :func:`pack_batch` batch as float32 tensors on ``device`` (rgb in [0, 1])."""
+    out = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
+    out["rgb"] = out["rgb"].float() / 255.0
+    return {k: v.float() for k, v in out.items()}
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+class BatchSource(torch.utils.data.Dataset):
+    """Step -> ``(arrays, samples, iterate, seed)``: the packed batch (:func:`pack_batch`), whether
+    the step adds RITM-style clicks, its samples (without images) when it does, and their seed. Seeded by (seed, stage, step) alone, so a
+    step draws the same batch in the training process and in any DataLoader worker."""
+
+    def __init__(self, sampler: CompositeSampler, cfg: "TrainConfig", stage: str) -> None:
+        self.sampler, self.cfg, self.stage = sampler, cfg, stage
+
+    def __len__(self) -> int:
+        return 1 << 40
+
+    def __getitem__(self, step: int):
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, STAGES.index(self.stage), int(step)])
+        samples = [self.sampler.sample(rng) for _ in range(cfg.batch)]
+        iterate = self.stage == "matting" and bool(rng.random() < cfg.p_iterative)
+        arrays = pack_batch(samples, cfg.radius)
+        # only RITM-style steps need the samples (alpha and clicks), and never their images again
+        light = [replace(x, image=x.image[:0]) for x in samples] if iterate else []
+        return arrays, light, iterate, int(rng.integers(1 << 62))
 
 
 class Trainer:
@@ -109,6 +161,16 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        if cfg.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {cfg.workers}")
+        if cfg.workers > 0:
+            # OpenCV's thread pool does not survive fork(): a worker forked after the parent used it
+            # hangs in its first parallel cv2 call. The parent draws its CPU work through self.pool.
+            cv2.setNumThreads(1)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        # RITM-style clicks are found per sample on the CPU (distance transforms release the GIL)
+        self.pool = ThreadPoolExecutor(max(1, min(8, cfg.workers))) if cfg.workers > 0 else None
         torch.manual_seed(cfg.seed)
         names = sorted(os.listdir(Path(cfg.data) / "alpha"))
         tr = train_names(names)
@@ -119,7 +181,7 @@ class Trainer:
         self.bank = CropBank(cfg.data, tr, cache_dir=cfg.cache_dir)
         bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
         self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size, p_soft_clicks=cfg.p_soft_clicks,
-                                        p_synth_obj=cfg.p_synth_obj)
+                                        p_synth_obj=cfg.p_synth_obj, p_see_through=cfg.p_see_through)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
         self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)
@@ -195,43 +257,61 @@ class Trainer:
         print(f"resumed {p}: stage {self.stage}, step {self.step}", file=sys.stderr)
 
     # -- steps -------------------------------------------------------------------------------
-    def _batch(self, step: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.cfg.seed, STAGES.index(self.stage), step])
-        samples = [self.sampler.sample(rng) for _ in range(self.cfg.batch)]
-        b = _to(collate(samples, self.cfg.radius), self.device)
-        if self.stage == "matting" and rng.random() < self.cfg.p_iterative:
-            b = self._iterate_clicks(b, samples, rng)
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda" and self.cfg.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _prepare(self, item) -> dict[str, torch.Tensor]:
+        """A :class:`BatchSource` item on the device, with RITM-style clicks where it asks for them."""
+        arrays, samples, iterate, seed = item
+        b = _to(arrays, self.device)
+        if iterate:
+            b = self._iterate_clicks(b, samples, np.random.default_rng(seed))
         return b
+
+    def _batch(self, step: int) -> dict[str, torch.Tensor]:
+        return self._prepare(BatchSource(self.sampler, self.cfg, self.stage)[step])
 
     @torch.no_grad()
     def _iterate_clicks(self, b: dict[str, torch.Tensor], samples: list, rng: np.random.Generator
                         ) -> dict[str, torch.Tensor]:
         """RITM-style: run the net, add a corrective click at each sample's largest error, feed its alpha back."""
-        s = self.cfg.size
+        s, n = self.cfg.size, len(samples)
         for _ in range(int(rng.integers(1, 3))):
-            pred, _ = self.model.net(b["rgb"], b["clicks"], b["prev"])
+            with self._autocast():
+                pred, _ = self.model.net(b["rgb"], b["clicks"], b["prev"])
+            pred = pred.float()
             pred_np = pred[:, 0].cpu().numpy()
-            maps = []
-            for i, smp in enumerate(samples):
-                if rng.random() < self.cfg.p_soft_clicks:  # the evaluation simulator's click (alpha binarised at 0.5)
+            soft = rng.random(n) < self.cfg.p_soft_clicks
+            seeds = rng.integers(1 << 62, size=n)
+
+            def one(i: int) -> np.ndarray:
+                smp = samples[i]
+                if soft[i]:  # the evaluation simulator's click (alpha binarised at 0.5)
                     c = next_click(smp.alpha, pred_np[i], smp.clicks)
                     extra = [] if c is None else [as_click(c)]
                 else:
-                    extra = corrective_clicks(rng, pred_np[i], smp.alpha, 1)
+                    extra = corrective_clicks(np.random.default_rng(seeds[i]), pred_np[i], smp.alpha, 1)
                 smp.clicks = smp.clicks + extra
-                maps.append(encode_clicks(smp.clicks, s, s, self.cfg.radius))
+                return encode_clicks(smp.clicks, s, s, self.cfg.radius)
+
+            maps = list(self.pool.map(one, range(n))) if self.pool else [one(i) for i in range(n)]
             b["clicks"] = torch.from_numpy(np.stack(maps)).to(self.device)
             b["prev"] = pred.detach()
         return b
 
-    def train_step(self, step: int, total: int) -> dict[str, float]:
-        b = self._batch(step)
+    def train_step(self, step: int, total: int, item=None) -> dict[str, float]:
+        """One optimiser step on ``item`` (a :class:`BatchSource` item; drawn here when None)."""
+        b = self._batch(step) if item is None else self._prepare(item)
         lr = _lr_at(step, total, self.cfg.lr)
         for g in self.opt.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         net = self.model.net
         if self.stage == "matting":
-            alpha, _ = net(b["rgb"], b["clicks"], b["prev"])
+            with self._autocast():
+                alpha, _ = net(b["rgb"], b["clicks"], b["prev"])
+            alpha = alpha.float()
             terms = matting_losses(alpha, b["alpha"], w_gradient=self.cfg.w_gradient)
             # plain L1, weighted up inside the click disks: the matte must follow the user's clicks
             w = 1.0 + self.cfg.w_click * b["clicks"].amax(dim=1, keepdim=True)
@@ -240,7 +320,9 @@ class Trainer:
             logs = {"reg": terms["regression"].item(), "grad": terms["gradient"].item(), "l1": l1.item()}
         elif self.stage == "uncertainty":
             rgb, clicks, prev, gt = self._rescale(b, step)
-            alpha, sigma = net(rgb, clicks, prev)
+            with self._autocast():
+                alpha, sigma = net(rgb, clicks, prev)
+            alpha, sigma = alpha.float(), sigma.float()
             loss = laplace_nll(sigma, alpha, gt)
             logs = {"nll": loss.item(), "sigma": sigma.mean().item()}
         else:
@@ -269,7 +351,9 @@ class Trainer:
         k, m = ref.config.patch_size, ref.config.margin
         with torch.no_grad():
             rgb, clicks, prev, _ = self._rescale(b, step)
-            alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
+            with self._autocast():
+                alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
+            alpha_s, sigma_s = alpha_s.float(), sigma_s.float()
             up = lambda t: F.interpolate(t, size=b["rgb"].shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
             alpha, sigma = up(alpha_s).clamp(0, 1), up(sigma_s).clamp_min(1e-3)
             err = (alpha - b["alpha"]).abs()
@@ -295,7 +379,9 @@ class Trainer:
                 ss[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
         p = torch.stack(xs)
         gt = torch.stack(gts)
-        out = ref(p[:, :3], p[:, 3:4], p[:, 4:5])
+        with self._autocast():
+            out = ref(p[:, :3], p[:, 3:4], p[:, 4:5])
+        out = out.float()
         loss = refinement_loss(out, gt, lam=cfg.refine_lambda)
         coarse = p[:, 3:4, m : m + k, m : m + k]
         return loss, {"ref_l1": (out - gt).abs().mean().item(), "coarse_l1": (coarse - gt).abs().mean().item()}
@@ -341,8 +427,9 @@ class Trainer:
             self._set_train_mode()
             bar = tqdm(range(self.step, total), initial=self.step, total=total, desc=stage,
                        dynamic_ncols=True, mininterval=5.0)
+            items = self._items(stage, self.step, total)
             for step in bar:
-                logs = self.train_step(step, total)
+                logs = self.train_step(step, total, next(items))
                 self.step = step + 1
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
                 if self.step % 10 == 0:
@@ -361,6 +448,17 @@ class Trainer:
         if self.cfg.export:
             self.export(self.cfg.export)
 
+    def _items(self, stage: str, start: int, total: int):
+        """The stage's batches from ``start``: drawn in DataLoader workers when ``workers`` > 0."""
+        src = BatchSource(self.sampler, self.cfg, stage)
+        if self.cfg.workers == 0:
+            return (src[i] for i in range(start, total))
+        loader = torch.utils.data.DataLoader(
+            src, batch_size=None, sampler=range(start, total), num_workers=self.cfg.workers,
+            collate_fn=_identity, prefetch_factor=4,
+            worker_init_fn=_worker_init)
+        return iter(loader)
+
     def export(self, path: str, partial: bool = False) -> None:
         vals = [h for h in self.history if any(k.startswith("val_") for k in h)]
         meta = {
@@ -372,6 +470,10 @@ class Trainer:
             "device": str(self.device), "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         save_checkpoint(self.model, path, meta=meta, half=True)
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)  # one process per core already
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> TrainConfig:

@@ -3,7 +3,7 @@ import pytest
 
 from clickmatte.model.data import (
     CompositeSampler, CropBank, add_strands, collate, corrective_clicks, degrade_alpha, sample_clicks,
-    synth_background, synth_object, synth_shape,
+    see_through, synth_background, synth_object, synth_shape,
 )
 
 
@@ -152,3 +152,25 @@ def test_synthetic_objects_composite_consistently(bank):
         assert smp.clicks and smp.clicks[0].is_fg
         c = smp.clicks[0]
         assert smp.alpha[int(c.y), int(c.x)] > 0.95
+
+
+def test_see_through_patterns_are_partly_transparent():
+    meshes = 0
+    for seed in range(12):
+        p = see_through(np.random.default_rng(seed), 96)
+        assert p.shape == (96, 96) and p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
+        assert (p < 0.9).mean() > 0.03, seed  # nets and veils are see-through somewhere
+        # a mesh: threads (high) next to holes (low) within a few pixels
+        if np.abs(np.diff(p, axis=1)).max() > 0.3:
+            meshes += 1
+    assert 2 <= meshes <= 11  # both kinds are drawn
+
+
+def test_see_through_objects_keep_the_outside_clear():
+    textures = [synth_background(np.random.default_rng(i), 64) for i in range(2)]
+    for seed in range(6):
+        solid = synth_object(np.random.default_rng(seed), textures, 64)[1]
+        f, a = synth_object(np.random.default_rng(seed), textures, 64, p_see_through=1.0)
+        assert (a <= solid + 1e-6).all()  # the pattern only removes opacity from the object
+        inside = solid > 0.95
+        assert (a[inside] < 0.9).mean() > 0.05  # ... and it does somewhere inside it

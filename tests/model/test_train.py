@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from clickmatte.model.registry import load_checkpoint
-from clickmatte.model.train import TrainConfig, Trainer
+from clickmatte.model.train import BatchSource, TrainConfig, Trainer
 
 
 def test_a_few_steps_lower_the_loss_and_export_resumes(tmp_path, make_crops):
@@ -94,3 +94,51 @@ def test_bad_coarse_scale_range_is_refused(tmp_path, make_crops):
                           cache_dir=str(tmp_path / "cache"), coarse_scale_min=lo, coarse_scale_max=hi)
         with pytest.raises(ValueError, match="coarse_scale"):
             Trainer(cfg)
+
+
+def test_worker_processes_draw_the_same_batches_and_train(tmp_path, make_crops):
+    """--workers N: a step's batch does not depend on where it is drawn; a run with workers trains."""
+    root = tmp_path / "crops"
+    make_crops(root, n=3, size=64)
+    cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                      model="clickmatte-lite0-small", size=64, batch=2, pretrained=False, threads=1,
+                      cache_dir=str(tmp_path / "cache"), p_iterative=0.5, workers=2, steps_matting=6,
+                      steps_uncertainty=1, steps_refiner=1, val_every=1000, p_synth_obj=0.5, p_see_through=0.5)
+    tr = Trainer(cfg)
+    in_process = [BatchSource(tr.sampler, cfg, "matting")[i] for i in range(3, 6)]
+    from_workers = list(tr._items("matting", 3, 6))
+    assert len(from_workers) == 3
+    for (a0, s0, it0, seed0), (a1, s1, it1, seed1) in zip(in_process, from_workers):
+        assert (it0, seed0) == (it1, seed1)
+        assert all(np.array_equal(a0[k], a1[k]) for k in a0)
+        assert [c for s in s0 for c in s.clicks] == [c for s in s1 for c in s.clicks]
+    tr.run()
+    assert tr.stage == "refiner" and tr.step == 1
+    assert all(np.isfinite(h["loss"]) for h in tr.history if "loss" in h)
+
+
+def test_negative_workers_are_refused(tmp_path, make_crops):
+    root = tmp_path / "crops"
+    make_crops(root, n=1, size=64)
+    cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                      model="clickmatte-lite0-small", size=64, batch=1, pretrained=False,
+                      cache_dir=str(tmp_path / "cache"), workers=-1)
+    with pytest.raises(ValueError, match="workers"):
+        Trainer(cfg)
+
+
+def test_packed_batches_unpack_to_the_collated_batch(tmp_path, make_crops):
+    from clickmatte.model.data import CompositeSampler, CropBank, collate
+    from clickmatte.model.train import _to, pack_batch
+
+    root = tmp_path / "crops"
+    names = make_crops(root, n=2, size=64)
+    sampler = CompositeSampler(CropBank(root, names, cache_dir=tmp_path / "cache"), [], size=64)
+    samples = [sampler.sample(np.random.default_rng(i)) for i in range(3)]
+    packed = pack_batch(samples, 15.0)
+    full = collate(samples, 15.0)
+    assert sum(v.nbytes for v in packed.values()) * 3 < sum(v.nbytes for v in full.values())
+    got = _to(packed, torch.device("cpu"))
+    for k, v in full.items():
+        assert got[k].dtype == torch.float32 and got[k].shape == v.shape
+        assert np.abs(got[k].numpy() - v).max() < 1e-3, k
