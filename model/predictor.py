@@ -225,8 +225,6 @@ class Predictor:
         if not boxes:
             self.last_patches = []
             return self.alpha
-        assert self._work_rgb is not None
-        upscale = max(1.0, h / self._work_rgb.shape[-2], w / self._work_rgb.shape[-1])
         refined = []
         for i in range(0, len(boxes), self.refine_batch):
             chunk = boxes[i : i + self.refine_batch]
@@ -234,7 +232,7 @@ class Predictor:
             rgb = torch.from_numpy(crop_patches(self.image, chunk, m, k)).to(self.device).float() / 255.0
             a = torch.from_numpy(crop_patches(self.alpha[..., None], chunk, m, k)).to(self.device)
             s = torch.from_numpy(crop_patches(self.uncertainty[..., None], chunk, m, k)).to(self.device)
-            out = self.model.refiner(rgb, a, s, upscale)
+            out = self.model.refiner(rgb, a, s)
             refined.append(out[:, 0].float().cpu().numpy())
         patches = np.concatenate(refined, axis=0)
         self.alpha = paste_patches(self.alpha, boxes, patches, mask=mask)

@@ -26,9 +26,6 @@ class RefinerConfig:
     patch_size: int = 64
     margin: int = 16
     width: int = 32
-    # one more input plane: log2 of the factor by which the coarse alpha was upsampled to the
-    # image (0 when the coarse net ran at full resolution): sharpen an upsampled matte, keep a sharp one
-    scale_input: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,41 +42,31 @@ def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class PatchRefiner(nn.Module):
-    """``forward(rgb, alpha, sigma, upscale=1.0)`` on patches with context.
+    """``forward(rgb, alpha, sigma)`` on patches with context.
 
-    Inputs are ``(B, 3|1|1, k + 2m, k + 2m)``: RGB in [0, 1], coarse alpha in [0, 1], sigma > 0;
-    ``upscale`` (>= 1, a float or a ``(B,)`` tensor) is how much the coarse alpha was enlarged to
-    the image (read only with ``config.scale_input``). Returns the refined alpha of the centre,
-    ``(B, 1, k, k)`` in [0, 1].
+    Inputs are ``(B, 3|1|1, k + 2m, k + 2m)``: RGB in [0, 1], coarse alpha in [0, 1], sigma > 0.
+    Returns the refined alpha of the centre, ``(B, 1, k, k)`` in [0, 1].
     """
 
     def __init__(self, config: Optional[RefinerConfig] = None) -> None:
         super().__init__()
         self.config = config or RefinerConfig()
         w = self.config.width
-        cin = 6 if self.config.scale_input else 5
-        self.enc1 = nn.Sequential(_cbr(cin, w), _cbr(w, w))
+        self.enc1 = nn.Sequential(_cbr(5, w), _cbr(w, w))
         self.enc2 = nn.Sequential(_cbr(w, 2 * w, stride=2), _cbr(2 * w, 2 * w))
         self.enc3 = nn.Sequential(_cbr(2 * w, 2 * w, stride=2), _cbr(2 * w, 2 * w))
         self.dec2 = _cbr(4 * w, 2 * w)
-        self.dec1 = nn.Sequential(_cbr(3 * w + cin, w), _cbr(w, w))
+        self.dec1 = nn.Sequential(_cbr(3 * w + 5, w), _cbr(w, w))
         self.head = nn.Conv2d(w, 1, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor,
-                upscale: float | torch.Tensor = 1.0) -> torch.Tensor:
+    def forward(self, rgb: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         k, m = self.config.patch_size, self.config.margin
         size = k + 2 * m
         if rgb.shape[-2:] != (size, size) or alpha.shape[-2:] != (size, size):
             raise ValueError(f"patches must be {size}x{size}, got {tuple(rgb.shape[-2:])}")
-        planes = [(rgb * 255.0 - 127.0) / 128.0, alpha * 2 - 1, torch.log(sigma.clamp_min(1e-4))]
-        if self.config.scale_input:
-            up = torch.as_tensor(upscale, dtype=alpha.dtype, device=alpha.device).reshape(-1, 1, 1, 1)
-            if bool((up < 1).any()):
-                raise ValueError(f"upscale must be >= 1, got {upscale}")
-            planes.append(torch.log2(up).expand(alpha.shape[0], 1, size, size))
-        x = torch.cat(planes, 1)
+        x = torch.cat([(rgb * 255.0 - 127.0) / 128.0, alpha * 2 - 1, torch.log(sigma.clamp_min(1e-4))], 1)
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
@@ -87,20 +74,6 @@ class PatchRefiner(nn.Module):
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1, x], 1))
         out = (alpha + self.head(d1)).clamp(0.0, 1.0)
         return out[..., m : m + k, m : m + k]
-
-
-def with_scale_input(refiner: PatchRefiner) -> PatchRefiner:
-    """A copy of ``refiner`` that also reads the upscale plane, answering exactly as before at first
-    (the new plane's input weights start at zero)."""
-    if refiner.config.scale_input:
-        return refiner
-    new = PatchRefiner(RefinerConfig(**{**refiner.config.to_dict(), "scale_input": True}))
-    state = refiner.state_dict()
-    for name in ("enc1.0.0.weight", "dec1.0.0.weight"):
-        wgt = state[name]
-        state[name] = torch.cat([wgt, torch.zeros_like(wgt[:, :1])], 1)
-    new.load_state_dict(state)
-    return new.to(next(refiner.parameters()).device)
 
 
 def _window_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: int, kw: int, dtype=np.float64) -> np.ndarray:

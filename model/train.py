@@ -41,7 +41,6 @@ from .click_simulator import next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
 from .data import CompositeSampler, CropBank, Sample, corrective_clicks, load_backgrounds
 from .losses import laplace_nll, matting_losses, refinement_loss
-from .refiner import with_scale_input
 from .registry import ClickMatteModel, build_model, save_checkpoint
 from .splits import dev_names, train_names
 
@@ -86,7 +85,6 @@ class TrainConfig:
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
     workers: int = 0  # processes drawing composites (0: in the training process)
-    refiner_scale_input: bool = False  # give the refiner the coarse alpha's upscale factor (refiner.with_scale_input)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
 
     @classmethod
@@ -198,9 +196,6 @@ class Trainer:
 
             self.model.load_state_dict(load_checkpoint(cfg.init).state_dict())
             self.model.to(self.device)
-        if cfg.refiner_scale_input:
-            self.model.refiner = with_scale_input(self.model.refiner)
-            self.opt = self._make_optimizer()
         self._resume()
 
     # -- optimisers per stage --------------------------------------------------------------
@@ -340,9 +335,9 @@ class Trainer:
         logs["lr"] = lr
         return logs
 
-    def _rescale(self, b: dict[str, torch.Tensor], step: int, part: int = 0):
+    def _rescale(self, b: dict[str, torch.Tensor], step: int):
         """The batch at a random working scale (as the coarse net sees a bigger image)."""
-        rng = np.random.default_rng([self.cfg.seed, 99, step] + ([part] if part else []))
+        rng = np.random.default_rng([self.cfg.seed, 99, step])
         s = float(rng.uniform(self.cfg.coarse_scale_min, self.cfg.coarse_scale_max))
         size = max(64, int(round(self.cfg.size * s / 32)) * 32)
         if size == self.cfg.size:
@@ -354,21 +349,13 @@ class Trainer:
     def _refiner_loss(self, b: dict[str, torch.Tensor], step: int):
         cfg, ref = self.cfg, self.model.refiner
         k, m = ref.config.patch_size, ref.config.margin
-        n = b["rgb"].shape[0]
-        # a scale-aware refiner learns from the upscale factor only if it varies within a batch
-        # (batch norm removes what is constant across it): then each half gets its own scale
-        halves = [slice(0, n // 2), slice(n // 2, n)] if ref.config.scale_input and n > 1 else [slice(0, n)]
         with torch.no_grad():
-            alphas, sigmas, ups = [], [], []
-            full = lambda t: F.interpolate(t, size=b["rgb"].shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
-            for part, sl in enumerate(halves):
-                rgb, clicks, prev, _ = self._rescale({k_: v[sl] for k_, v in b.items()}, step, part)
-                with self._autocast():
-                    alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
-                alphas.append(full(alpha_s.float()).clamp(0, 1))
-                sigmas.append(full(sigma_s.float()).clamp_min(1e-3))
-                ups += [b["rgb"].shape[-1] / rgb.shape[-1]] * (sl.stop - sl.start)  # how much the coarse alpha was enlarged
-            alpha, sigma = torch.cat(alphas), torch.cat(sigmas)
+            rgb, clicks, prev, _ = self._rescale(b, step)
+            with self._autocast():
+                alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
+            alpha_s, sigma_s = alpha_s.float(), sigma_s.float()
+            up = lambda t: F.interpolate(t, size=b["rgb"].shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
+            alpha, sigma = up(alpha_s).clamp(0, 1), up(sigma_s).clamp_min(1e-3)
             err = (alpha - b["alpha"]).abs()
             # hardest windows: error summed over k x k, picked greedily without overlap
             score = F.avg_pool2d(err, k, stride=k // 4)
@@ -379,7 +366,6 @@ class Trainer:
         pad = lambda t: F.pad(t, (m, m, m, m), mode="replicate")  # noqa: E731
         stack = pad(torch.cat([b["rgb"], alpha, sigma], 1))
         gt_pad = pad(b["alpha"])
-        patch_ups = []
         for i in range(b["rgb"].shape[0]):
             sc = score[i, 0].clone()
             ss = score_sigma[i, 0].clone()
@@ -389,13 +375,12 @@ class Trainer:
                 y, x = gy * (k // 4), gx * (k // 4)
                 xs.append(stack[i, :, y : y + k + 2 * m, x : x + k + 2 * m])
                 gts.append(gt_pad[i, :, y + m : y + m + k, x + m : x + m + k])
-                patch_ups.append(ups[i])
                 sc[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
                 ss[max(0, gy - 3) : gy + 4, max(0, gx - 3) : gx + 4] = -1
         p = torch.stack(xs)
         gt = torch.stack(gts)
         with self._autocast():
-            out = ref(p[:, :3], p[:, 3:4], p[:, 4:5], torch.tensor(patch_ups, device=p.device))
+            out = ref(p[:, :3], p[:, 3:4], p[:, 4:5])
         out = out.float()
         loss = refinement_loss(out, gt, lam=cfg.refine_lambda)
         coarse = p[:, 3:4, m : m + k, m : m + k]

@@ -130,21 +130,3 @@ def test_flip_tta_averages_the_mirrored_prediction(small_model):
     tta.set_image(np.ascontiguousarray(image[:, ::-1]))
     am, _ = tta.predict(mirrored_clicks, prev_alpha=np.ascontiguousarray(prev[:, ::-1]))
     np.testing.assert_allclose(am[:, ::-1], a, atol=1e-4)
-
-
-def test_refiner_hears_how_much_the_coarse_alpha_was_enlarged(small_model):
-    """With a scale-aware refiner, the Predictor passes image size / working size."""
-    from clickmatte.model.refiner import with_scale_input
-    from clickmatte.model.registry import ClickMatteModel
-
-    model = ClickMatteModel(small_model.name, small_model.net.config, small_model.refiner.config)
-    model.load_state_dict(small_model.state_dict())
-    model.refiner = with_scale_input(model.refiner)
-    seen = []
-    model.refiner.register_forward_hook(lambda mod, args, out: seen.append(float(torch.as_tensor(args[3]).max())))
-    model.eval()
-    p = Predictor(model, device="cpu", working_size=64)
-    p.set_image(img(256, 192, seed=5))
-    p.predict([(90, 100, "fg")])
-    p.refine(top_n=1)
-    assert seen and abs(seen[-1] - 256 / 64) < 1e-6

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from clickmatte.model.refiner import (
-    PatchRefiner, RefinerConfig, covering_patches, crop_patches, paste_patches, select_patches, with_scale_input,
+    PatchRefiner, RefinerConfig, covering_patches, crop_patches, paste_patches, select_patches,
 )
 
 
@@ -93,32 +93,3 @@ def test_refiner_shapes_and_initial_identity():
     torch.testing.assert_close(out, alpha[..., 16:80, 16:80])
     with pytest.raises(ValueError):
         ref(rgb[..., :90, :90], alpha, sigma)
-
-
-def test_scale_input_starts_as_the_old_refiner_and_then_reads_the_upscale():
-    torch.manual_seed(0)
-    old = PatchRefiner(RefinerConfig(width=8)).eval()
-    torch.nn.init.normal_(old.head.weight, std=0.3)
-    new = with_scale_input(old).eval()
-    assert new.config.scale_input and not old.config.scale_input
-    rgb, a, s = torch.rand(2, 3, 96, 96), torch.rand(2, 1, 96, 96), torch.rand(2, 1, 96, 96) + 0.01
-    with torch.no_grad():
-        ref = old(rgb, a, s)
-        for up in (1.0, 2.0, torch.tensor([1.0, 4.0])):
-            assert torch.allclose(new(rgb, a, s, up), ref, atol=1e-6)
-        torch.nn.init.normal_(new.enc1[0][0].weight[:, 5:], std=1.0)  # now the plane matters
-        o1, o4 = new(rgb, a, s, 1.0), new(rgb, a, s, 4.0)
-    assert not torch.allclose(o1, o4)
-    with pytest.raises(ValueError, match="upscale"):
-        new(rgb, a, s, 0.5)
-
-
-def test_scale_input_survives_a_checkpoint(tmp_path):
-    from clickmatte.model.registry import build_model, load_checkpoint, save_checkpoint
-
-    m = build_model("clickmatte-lite0-small", pretrained=False)
-    m.refiner = with_scale_input(m.refiner)
-    save_checkpoint(m, tmp_path / "m.pt")
-    back = load_checkpoint(tmp_path / "m.pt")
-    assert back.refiner.config.scale_input
-    assert back.refiner.enc1[0][0].weight.shape[1] == 6

@@ -142,20 +142,3 @@ def test_packed_batches_unpack_to_the_collated_batch(tmp_path, make_crops):
     for k, v in full.items():
         assert got[k].dtype == torch.float32 and got[k].shape == v.shape
         assert np.abs(got[k].numpy() - v).max() < 1e-3, k
-
-
-def test_refiner_stage_with_scale_input(tmp_path, make_crops):
-    root = tmp_path / "crops"
-    make_crops(root, n=2, size=128)
-    cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
-                      model="clickmatte-lite0-small", size=128, batch=2, pretrained=False, threads=1,
-                      cache_dir=str(tmp_path / "cache"), steps_matting=0, steps_uncertainty=0, steps_refiner=4,
-                      refiner_scale_input=True, coarse_scale_min=0.3, coarse_scale_max=0.7,
-                      export=str(tmp_path / "out.pt"))
-    tr = Trainer(cfg)
-    first = tr.model.refiner.enc1[0][0].weight[:, 5:].detach().clone()
-    assert float(first.abs().max()) == 0.0  # starts as the refiner it extends
-    tr.run()
-    assert float(tr.model.refiner.enc1[0][0].weight[:, 5:].detach().abs().max()) > 0  # ... and learns to read the plane
-    assert load_checkpoint(tmp_path / "out.pt").refiner.config.scale_input
-    assert Trainer(cfg).model.refiner.config.scale_input  # resumes with the same shape
