@@ -113,3 +113,28 @@ def load_checkpoint(path: Union[str, os.PathLike], map_location: Union[str, torc
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     model.meta = dict(payload.get("meta") or {})
     return model
+
+
+def average_models(models: list[ClickMatteModel], weights: list[float]) -> ClickMatteModel:
+    """Weight-space average ("model soup") of models of one architecture fine-tuned from a common
+    ancestor: float tensors are mixed with ``weights`` (>= 0, summing to 1), integer buffers are
+    taken from the last model. Returns a new model with the last model's config and meta."""
+    if not models or len(models) != len(weights):
+        raise ValueError("need one weight per model and at least one model")
+    if any(w < 0 for w in weights) or abs(sum(weights) - 1.0) > 1e-6:
+        raise ValueError(f"weights must be >= 0 and sum to 1, got {weights}")
+    configs = [m.config_dict() for m in models]
+    if any(c != configs[0] for c in configs[1:]):
+        raise ValueError("models to average must share one architecture (config)")
+    states = [m.state_dict() for m in models]
+    last = models[-1]
+    out = ClickMatteModel(last.name, last.net.config, last.refiner.config)
+    mixed = {}
+    for k, v in states[-1].items():
+        if v.is_floating_point():
+            mixed[k] = sum(w * st[k].float() for w, st in zip(weights, states))
+        else:
+            mixed[k] = v
+    out.load_state_dict(mixed)
+    out.meta = dict(last.meta)
+    return out

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from clickmatte.model.registry import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from clickmatte.model.registry import (
+    CheckpointError, average_models, build_model, load_checkpoint, save_checkpoint,
+)
 
 
 def test_checkpoint_round_trip(tmp_path, small_model):
@@ -54,3 +56,30 @@ def test_missing_corrupt_and_incompatible_checkpoints(tmp_path, small_model):
     torch.save(payload, p)
     with pytest.raises(CheckpointError, match="does not fit"):
         load_checkpoint(p)
+
+
+def test_average_models_mixes_float_weights_only():
+    torch.manual_seed(0)
+    a = build_model("clickmatte-lite0-small", pretrained=False)
+    torch.manual_seed(1)
+    b = build_model("clickmatte-lite0-small", pretrained=False)
+    b.meta = {"run": "b"}
+    m = average_models([a, b], [0.3, 0.7])
+    sa, sb, sm = a.state_dict(), b.state_dict(), m.state_dict()
+    k = "refiner.enc1.0.0.weight"
+    assert not torch.equal(sa[k], sb[k])
+    assert torch.allclose(sm[k], 0.3 * sa[k] + 0.7 * sb[k], atol=1e-6)
+    ints = [k for k, v in sb.items() if not v.is_floating_point()]
+    assert ints and all(torch.equal(sm[k], sb[k]) for k in ints)
+    assert m.meta == {"run": "b"} and m.meta is not b.meta
+
+
+def test_average_models_refuses_bad_mixes():
+    a = build_model("clickmatte-lite0-small", pretrained=False)
+    big = build_model("clickmatte-lite0", pretrained=False)
+    with pytest.raises(ValueError, match="sum to 1"):
+        average_models([a, a], [0.5, 0.6])
+    with pytest.raises(ValueError, match="one weight per model"):
+        average_models([a], [0.5, 0.5])
+    with pytest.raises(ValueError, match="architecture"):
+        average_models([a, big], [0.5, 0.5])
