@@ -27,8 +27,8 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -130,8 +130,10 @@ def _identity(x: Any) -> Any:
 
 class BatchSource(torch.utils.data.Dataset):
     """Step -> ``(arrays, samples, iterate, seed)``: the packed batch (:func:`pack_batch`), whether
-    the step adds RITM-style clicks, its samples (without images) when it does, and their seed. Seeded by (seed, stage, step) alone, so a
-    step draws the same batch in the training process and in any DataLoader worker."""
+    the step adds RITM-style clicks, its samples (without images) when it does, and their seed.
+
+    Seeded by (seed, stage, step) alone, so a step draws the same batch in the training process
+    and in any DataLoader worker."""
 
     def __init__(self, sampler: CompositeSampler, cfg: "TrainConfig", stage: str) -> None:
         self.sampler, self.cfg, self.stage = sampler, cfg, stage
