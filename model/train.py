@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from .click_simulator import next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
-from .data import CompositeSampler, CropBank, Sample, corrective_clicks, load_backgrounds
+from .data import CompositeSampler, CropBank, corrective_clicks, load_backgrounds, pack_batch
 from .losses import laplace_nll, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
 from .splits import dev_names, train_names
@@ -104,24 +104,11 @@ def _lr_at(step: int, total: int, base: float, warmup: int = 30) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def pack_batch(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
-    """The batch in compact dtypes for the trip from a worker (a quarter of :func:`collate`'s
-    bytes): rgb uint8 (B,3,S,S), clicks uint8 (B,2,S,S), prev and alpha float16 (B,1,S,S)."""
-    s = samples[0].image.shape[0]
-    return {
-        "rgb": np.stack([x.image.transpose(2, 0, 1) for x in samples]),
-        "clicks": np.stack([encode_clicks(x.clicks, s, s, radius) for x in samples]).astype(np.uint8),
-        "prev": np.stack([(x.prev_alpha if x.prev_alpha is not None else np.zeros((s, s), np.float32))[None]
-                          for x in samples]).astype(np.float16),
-        "alpha": np.stack([x.alpha[None] for x in samples]).astype(np.float16),
-    }
-
-
 def _to(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """A :func:`pack_batch` batch as float32 tensors on ``device`` (rgb in [0, 1])."""
-    out = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
-    out["rgb"] = out["rgb"].float() / 255.0
-    return {k: v.float() for k, v in out.items()}
+    """A :func:`~.data.pack_batch` batch as float32 tensors on ``device`` (rgb in [0, 1])."""
+    out = {k: torch.from_numpy(v).to(device, non_blocking=True).float() for k, v in batch.items()}
+    out["rgb"] /= 255.0
+    return out
 
 
 def _identity(x: Any) -> Any:
@@ -217,6 +204,12 @@ class Trainer:
     def _stage_steps(self, stage: str) -> int:
         return {"matting": self.cfg.steps_matting, "uncertainty": self.cfg.steps_uncertainty,
                 "refiner": self.cfg.steps_refiner}[stage]
+
+    def begin_stage(self, stage: str) -> None:
+        """Start ``stage`` at step 0: its optimiser, its trainable parts."""
+        self.stage, self.step = stage, 0
+        self.opt = self._make_optimizer()
+        self._set_train_mode()
 
     def _set_train_mode(self) -> None:
         m = self.model
@@ -423,10 +416,10 @@ class Trainer:
         for si in range(start_stage, len(STAGES)):
             stage = STAGES[si]
             if stage != self.stage:
-                self.stage, self.step = stage, 0
-                self.opt = self._make_optimizer()
+                self.begin_stage(stage)
+            else:  # resumed mid-stage
+                self._set_train_mode()
             total = self._stage_steps(stage)
-            self._set_train_mode()
             bar = tqdm(range(self.step, total), initial=self.step, total=total, desc=stage,
                        dynamic_ncols=True, mininterval=5.0)
             items = self._items(stage, self.step, total)

@@ -1,12 +1,11 @@
 """Pack the training data for the GPU box (under 64 MiB): JPEG q95 images and foregrounds, PNG alphas -> gpu/pack."""
-import hashlib
 import os
 import shutil
 from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from clickmatte.model.data import read_rgb, read_alpha
+from clickmatte.model.data import foreground_cache_path, read_alpha, read_rgb
 from clickmatte.model.splits import train_names, dev_names
 
 src = Path("../shared/data/comp1k_crops"); out = Path("gpu/pack")
@@ -22,8 +21,7 @@ for n in tr + dev:
     Image.fromarray(img).save(out / "img" / n.replace(".png", ".jpg"), quality=95)
     shutil.copy(src / "alpha" / n, out / "alpha" / n)
     if n in tr:
-        key = hashlib.sha1(img.tobytes() + a.tobytes()).hexdigest()[:16]
-        fg = np.load(f"runs/cache/fg_{key}.npy")
+        fg = np.load(foreground_cache_path("runs/cache", img, a))
         Image.fromarray(fg).save(out / "fg" / n.replace(".png", ".jpg"), quality=95)
 for p in sorted(Path("../shared/data/backgrounds").glob("*.png")):
     Image.open(p).convert("RGB").save(out / "bg" / (p.stem + ".jpg"), quality=92)

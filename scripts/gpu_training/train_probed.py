@@ -10,22 +10,14 @@ BUDGET = float(os.environ.get("BUDGET_S", "450"))  # seconds for everything afte
 OUT = Path(os.environ.get("OUT", "/tmp/out"))
 OUT.mkdir(parents=True, exist_ok=True)
 import torch
-from clickmatte.model.train import Trainer, TrainConfig
+from clickmatte.model.train import Trainer
+from env_config import env_config
 
-base = TrainConfig(
-    data=os.environ.get("DATA", "/tmp/data/comp1k_crops"), backgrounds=os.environ.get("BACKGROUNDS", "gpu/pack/bg"),
-    cache_dir=os.environ.get("CACHE", "/tmp/cache"), init="model/weights/clickmatte_lite0.pt", pretrained=False,
-    size=int(os.environ.get("SIZE", "320")), batch=int(os.environ.get("BATCH", "32")),
-    workers=int(os.environ.get("WORKERS", "12")), lr=float(os.environ.get("LR", "4e-4")),
-    p_iterative=0.5, p_soft_clicks=0.5, p_synth_obj=0.35, p_see_through=0.3, device=os.environ.get("DEVICE", "cuda"),
-    ckpt_every=10**9, val_every=10**9, model=os.environ.get("MODEL", "clickmatte-lite0"),
-)
+base = env_config(init="model/weights/clickmatte_lite0.pt")
 
 
 def timed(tr, stage, n, skip):
-    tr.stage, tr.step = stage, 0
-    tr.opt = tr._make_optimizer()
-    tr._set_train_mode()
+    tr.begin_stage(stage)
     items = tr._items(stage, 0, n)
     t = None
     for i in range(n):
@@ -51,7 +43,7 @@ n_u = int(min(400, 0.06 * left / tu))
 n_r = int(min(800, 0.12 * left / tref))
 n_m = int(max(50, (left - n_u * tu - n_r * tref) / tm * 0.9))
 cfg = replace(base, out=str(OUT / "run"), steps_matting=n_m, steps_uncertainty=n_u, steps_refiner=n_r,
-              val_every=max(1, n_m // 3), ckpt_every=10**9, export=str(OUT / "ckpt.pt"))
+              val_every=max(1, n_m // 3), export=str(OUT / "ckpt.pt"))
 print("plan:", json.dumps({"matting": n_m, "uncertainty": n_u, "refiner": n_r, "batch": cfg.batch, "size": cfg.size,
                            "lr": cfg.lr}), flush=True)
 tr = Trainer(cfg)

@@ -9,26 +9,17 @@ from pathlib import Path
 T0 = time.time()
 OUT = Path(os.environ.get("OUT", "/tmp/out"))
 OUT.mkdir(parents=True, exist_ok=True)
-import torch
-from clickmatte.model.train import Trainer, TrainConfig
+from clickmatte.model.train import Trainer
+from env_config import env_config
 
 SECS = {"matting": float(os.environ.get("T_MAT", "150")), "uncertainty": float(os.environ.get("T_UNC", "15")),
         "refiner": float(os.environ.get("T_REF", "25"))}
-cfg = TrainConfig(
-    data=os.environ.get("DATA", "/tmp/data/comp1k_crops"), backgrounds=os.environ.get("BACKGROUNDS", "gpu/pack/bg"),
-    cache_dir=os.environ.get("CACHE", "/tmp/cache"), init=os.environ.get("INIT", "gpu/ckpt_g1.pt"), pretrained=False,
-    size=int(os.environ.get("SIZE", "320")), batch=int(os.environ.get("BATCH", "32")),
-    workers=int(os.environ.get("WORKERS", "13")), lr=float(os.environ.get("LR", "3e-4")),
-    p_iterative=0.5, p_soft_clicks=0.5, p_synth_obj=0.35, p_see_through=0.3, device=os.environ.get("DEVICE", "cuda"),
-    ckpt_every=10**9, val_every=10**9, out="/tmp/run2", export=str(OUT / "ckpt.pt"),
-    model=os.environ.get("MODEL", "clickmatte-lite0"), seed=2,
-)
+cfg = env_config(init=os.environ.get("INIT", "gpu/ckpt_g1.pt"), out="/tmp/run2", export=str(OUT / "ckpt.pt"), seed=2,
+                 workers=int(os.environ.get("WORKERS", "13")), lr=float(os.environ.get("LR", "3e-4")))
 tr = Trainer(cfg)
 print(f"init {time.time()-T0:.0f} s", flush=True)
 for stage, secs in SECS.items():
-    tr.stage, tr.step = stage, 0
-    tr.opt = tr._make_optimizer()
-    tr._set_train_mode()
+    tr.begin_stage(stage)
     items = tr._items(stage, 0, 10**7)
     t0, i = time.time(), 0
     while (el := time.time() - t0) < secs:

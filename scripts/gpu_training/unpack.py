@@ -1,10 +1,9 @@
 """On the GPU box: rebuild comp1k_crops-style folders and the foreground cache from gpu/pack."""
-import hashlib
 from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from clickmatte.model.data import read_rgb, read_alpha
+from clickmatte.model.data import foreground_cache_path, read_alpha, read_rgb
 
 pack, data, cache = Path("gpu/pack"), Path("/tmp/data/comp1k_crops"), Path("/tmp/cache")
 for d in (data / "image", data / "alpha", cache):
@@ -17,7 +16,6 @@ for ap in sorted((pack / "alpha").glob("*.png")):
     fgp = pack / "fg" / n.replace(".png", ".jpg")
     if fgp.is_file():
         img, a = read_rgb(data / "image" / n), read_alpha(data / "alpha" / n)
-        key = hashlib.sha1(img.tobytes() + a.tobytes()).hexdigest()[:16]
-        np.save(cache / f"fg_{key}.npy", np.asarray(Image.open(fgp).convert("RGB")))
+        np.save(foreground_cache_path(cache, img, a), np.asarray(Image.open(fgp).convert("RGB")))
         n_fg += 1
 print("unpacked", len(list((data / "alpha").glob("*.png"))), "crops,", n_fg, "foregrounds", flush=True)

@@ -128,8 +128,8 @@ def test_negative_workers_are_refused(tmp_path, make_crops):
 
 
 def test_packed_batches_unpack_to_the_collated_batch(tmp_path, make_crops):
-    from clickmatte.model.data import CompositeSampler, CropBank, collate
-    from clickmatte.model.train import _to, pack_batch
+    from clickmatte.model.data import CompositeSampler, CropBank, collate, pack_batch
+    from clickmatte.model.train import _to
 
     root = tmp_path / "crops"
     names = make_crops(root, n=2, size=64)
