@@ -41,6 +41,7 @@ class DaemonConfig:
     curve_keys: Optional[Path] = None
     working_size: int = 512
     flip_tta: bool = True
+    prior_pass: bool = True
     log_level: str = "INFO"
 
     @property
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse network input (512)")
     ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false",
                     help="run the coarse network once, not also on the mirrored image (faster, slightly worse)")
+    ap.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
+                    help="no extra first pass when there is no previous alpha to feed back (faster first click, "
+                         "slightly worse)")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return ap
 
@@ -109,7 +113,8 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
     a = build_parser().parse_args(argv)
     cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
-                       working_size=a.working_size, flip_tta=a.flip_tta, log_level=a.log_level)
+                       working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
+                       log_level=a.log_level)
     validate_config(cfg)
     return cfg
 

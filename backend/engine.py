@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .sessions import ImageEntry, Session
 
 log = logging.getLogger("clickmatte.daemon")
+
+
+def _to_u8(alpha: np.ndarray) -> np.ndarray:
+    """An alpha in [0, 1] as uint8: how a previous alpha is kept (1 byte per pixel) and fed back."""
+    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 Box = Tuple[int, int, int, int]
 
@@ -25,11 +30,12 @@ class MattingEngine:
     """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
 
     def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
-                 flip_tta: bool = True) -> None:
+                 flip_tta: bool = True, prior_pass: bool = True) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
         self.working_size = working_size
         self.flip_tta = flip_tta
+        self.prior_pass = prior_pass
         self.predictor: Any = None
         self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
         self.min_side = 32
@@ -54,7 +60,8 @@ class MattingEngine:
 
         device = resolve_device(self.device_request)  # ValueError if CUDA is absent
         model = load_default_model(self.checkpoint)
-        self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta)
+        self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
+                                   prior_pass=self.prior_pass)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -64,6 +71,7 @@ class MattingEngine:
             "patch_size": int(model.refiner.config.patch_size),
             "working_size": self.working_size,
             "flip_tta": self.flip_tta,
+            "prior_pass": self.prior_pass,
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))
@@ -92,14 +100,31 @@ class MattingEngine:
         if not (self.min_side <= height <= self.max_side and self.min_side <= width <= self.max_side):
             raise ValueError(f"image sides must be within {self.min_side}..{self.max_side} px, got {width}x{height}")
 
-    def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: bool = False
+    def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: Union[bool, str] = False
                 ) -> Tuple[np.ndarray, np.ndarray]:
-        """Clicks -> ``(alpha, sigma)``, ``(H, W)`` float32 at full size; stored in the session."""
+        """Clicks -> ``(alpha, sigma)``, ``(H, W)`` float32 at full size; stored in the session.
+
+        ``prev_alpha``: True feeds the session's last alpha back into the net, False does not;
+        ``"auto"`` feeds it back when ``clicks`` only add clicks to those of the session's last
+        prediction (RITM-style, how the net was trained and evaluated), answers the same clicks
+        as they were answered the last time, and starts afresh otherwise (clicks moved or removed).
+        """
+        if prev_alpha not in (True, False, "auto"):
+            raise ValueError(f"prev_alpha must be True, False or 'auto', got {prev_alpha!r}")
         self.load()
         self._activate(session.image)
-        prev = session.alpha if prev_alpha else None
+        key = tuple((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks)
+        last = session.clicks
+        if prev_alpha == "auto" and last is not None and key == last:
+            prev = session.prev_in  # the same input as last time: the same answer
+        elif prev_alpha == "auto":
+            extends = last is not None and len(key) > len(last) and key[: len(last)] == last
+            prev = _to_u8(session.alpha) if extends and session.alpha is not None else None
+        else:
+            prev = _to_u8(session.alpha) if prev_alpha and session.alpha is not None else None
         alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)
         session.alpha, session.sigma = alpha, sigma
+        session.clicks, session.prev_in = key, prev
         return alpha, sigma
 
     def refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],

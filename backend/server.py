@@ -96,7 +96,8 @@ class DaemonServer:
     def __init__(self, config: DaemonConfig, engine: Optional[MattingEngine] = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else MattingEngine(config.device, config.checkpoint,
-                                                                       config.working_size, config.flip_tta)
+                                                                       config.working_size, config.flip_tta,
+                                                                       config.prior_pass)
         self.cache = SessionCache(config.max_sessions, config.max_cache_bytes)
         self.queue: Deque[Incoming] = deque()
         self.queued_bytes = 0
@@ -341,7 +342,7 @@ class DaemonServer:
         session = self.cache.get(h["session"])
         clicks = check_clicks(h.get("clicks", []), msg.id)
         t0 = time.perf_counter()
-        alpha, sigma = self.engine.predict(session, clicks, prev_alpha=bool(h.get("prev_alpha", False)))
+        alpha, sigma = self.engine.predict(session, clicks, prev_alpha=h.get("prev_alpha", False))
         t1 = time.perf_counter()
         self.cache.evict(keep=session)
         want_sigma = h.get("uncertainty", True)

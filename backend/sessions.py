@@ -2,7 +2,8 @@
 
 An :class:`ImageEntry` holds one ``(H, W, 3)`` uint8 RGB image (shared by every session opened on
 the same digest). A :class:`Session` holds its last full-resolution results: ``alpha`` and
-``sigma``, ``(H, W)`` float32 (8 bytes per pixel together). The cache counts image bytes once
+``sigma``, ``(H, W)`` float32 (8 bytes per pixel together), the clicks of its last prediction and
+the previous alpha that prediction was given (``(H, W)`` uint8, 1 byte per pixel). The cache counts image bytes once
 per digest plus each session's result bytes, and evicts least-recently-used entries (unused
 images first, then sessions) until it is within ``max_sessions`` and ``max_bytes``.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -47,16 +48,19 @@ class Session:
     image: ImageEntry
     alpha: Optional[np.ndarray] = None
     sigma: Optional[np.ndarray] = None
+    clicks: Optional[Tuple[Tuple[float, float, str], ...]] = None  # the clicks of the last prediction
+    prev_in: Optional[np.ndarray] = None  # the previous alpha that prediction was given (uint8), if any
     meta: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def state_bytes(self) -> int:
-        return sum(int(a.nbytes) for a in (self.alpha, self.sigma) if a is not None)
+        return sum(int(a.nbytes) for a in (self.alpha, self.sigma, self.prev_in) if a is not None)
 
 
 def session_bytes_per_pixel() -> int:
-    """Cache bytes one session needs per pixel: image RGB (3) + alpha and sigma float32 (8)."""
-    return 3 + 8
+    """Cache bytes one session needs per pixel: image RGB (3) + alpha and sigma float32 (8) + the
+    previous alpha its last prediction was given (uint8, 1)."""
+    return 3 + 8 + 1
 
 
 class SessionCache:

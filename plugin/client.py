@@ -446,7 +446,7 @@ class DaemonClient:
         return self.send_request(open_request("", digest=digest, image=spec), [data], timeout_ms)
 
     def send_predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
-                     alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False,
+                     alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: Union[bool, str] = "auto",
                      timeout_ms: Optional[int] = None) -> str:
         """Clicks ``[{"x", "y", "label": "fg"|"bg"}]`` in full-image pixels; ``preview`` = long side N or None."""
         return self.send_request(predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha),
@@ -486,7 +486,7 @@ class DaemonClient:
         return self.call(open_request("", digest=digest, image=spec), [data], timeout_ms).result()
 
     def predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
-                alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False,
+                alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: Union[bool, str] = "auto",
                 timeout_ms: Optional[int] = None) -> MatteResult:
         """Clicks -> alpha (+ uncertainty), at full size or with long side ``preview``."""
         header = predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha)

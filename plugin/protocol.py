@@ -24,8 +24,8 @@ ZeroMQ multipart messages. The plugin uses a ``DEALER`` socket, the daemon a ``R
 
 Ops (request -> reply ``op``)
 -----------------------------
-``hello``   ``{"protocol": "1.0", "client": str}`` (both optional)
-            -> ``hello`` ``{"protocol": "1.0", "server": str, "device": str, "model": {...},
+``hello``   ``{"protocol": "1.1", "client": str}`` (both optional)
+            -> ``hello`` ``{"protocol": "1.1", "server": str, "device": str, "model": {...},
             "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
             "max_sessions", "max_clicks", "max_regions"}}``.
             A ``protocol`` whose major is not 1 (or a different MAGIC) -> error
@@ -37,11 +37,14 @@ Ops (request -> reply ``op``)
             given it must match :func:`image_digest` of the pixels).
             -> ``open`` ``{"session": str, "width", "height", "digest", "cached": bool}``.
 ``predict`` ``{"session", "clicks": [{"x", "y", "label": "fg"|"bg"}, ...], "preview": int|null,
-            "alpha_dtype": "uint8"|"uint16", "uncertainty": bool, "prev_alpha": bool}``.
+            "alpha_dtype": "uint8"|"uint16", "uncertainty": bool, "prev_alpha": bool|"auto"}``.
             Clicks are full-image pixel coordinates (x right, y down). ``preview`` = N asks for
             outputs scaled so that their long side is at most N (live updates); null = full size.
             ``uncertainty`` (default true) adds the uncertainty buffer; ``prev_alpha`` (default
-            false) feeds the session's last alpha back into the network.
+            false) feeds the session's last alpha back into the network; ``"auto"`` (since 1.1)
+            does so when the clicks only add to those of the session's last prediction (the
+            click-by-click use the network is trained for), gives the same clicks the same answer
+            again, and starts afresh when clicks were moved or removed.
             -> ``predict`` :ref:`matte reply <matte>`.
 ``refine``  ``{"session", "top_n": int|null, "regions": [[x, y, w, h], ...]?, "buffers": [mask]?,
             "preview", "alpha_dtype", "uncertainty" (default false)}``: refine the session's last
@@ -80,7 +83,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 MAGIC = b"clickmatte/1"
 MAGIC_PREFIX = b"clickmatte/"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 
@@ -319,9 +322,12 @@ def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
     if h.get("alpha_dtype", "uint8") not in DTYPES:
         raise ProtocolError(f"'alpha_dtype' must be one of {sorted(DTYPES)}, got {h.get('alpha_dtype')!r:.40}",
                             BAD_REQUEST, rid)
-    for key in ("uncertainty", "prev_alpha"):
-        if key in h and not isinstance(h[key], bool):
-            raise ProtocolError(f"field {key!r} must be true or false, got {_tname(h[key])}", BAD_REQUEST, rid)
+    if "uncertainty" in h and not isinstance(h["uncertainty"], bool):
+        raise ProtocolError(f"field 'uncertainty' must be true or false, got {_tname(h['uncertainty'])}",
+                            BAD_REQUEST, rid)
+    if "prev_alpha" in h and not (isinstance(h["prev_alpha"], bool) or h["prev_alpha"] == "auto"):
+        raise ProtocolError(f"field 'prev_alpha' must be true, false or \"auto\", got {h['prev_alpha']!r:.40}",
+                            BAD_REQUEST, rid)
 
 
 def _only_buffers(specs: List[BufferSpec], allowed: Dict[str, Any], op: str, rid: Optional[RequestId]) -> None:
@@ -524,7 +530,8 @@ def open_request(rid: RequestId, digest: Optional[str] = None, image: Optional[B
 
 
 def predict_request(rid: RequestId, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
-                    alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: bool = False) -> Dict[str, Any]:
+                    alpha_dtype: str = "uint8", uncertainty: bool = True,
+                    prev_alpha: Union[bool, str] = "auto") -> Dict[str, Any]:
     return {"id": rid, "op": "predict", "session": session, "clicks": [dict(c) for c in clicks],
             "preview": preview, "alpha_dtype": alpha_dtype, "uncertainty": uncertainty, "prev_alpha": prev_alpha}
 

@@ -78,6 +78,8 @@ CASES = {
                     "bad_request", 9),
     "preview wrong type": ([MAGIC, header(id=9, op="predict", session="s", clicks=[], preview="big")],
                            "bad_request", 9),
+    "prev_alpha unknown word": ([MAGIC, header(id=9, op="predict", session="s", clicks=[], prev_alpha="yes")],
+                                "bad_request", 9),
     "unknown session": ([MAGIC, header(id=10, op="predict", session="nope", clicks=[])], "unknown_session", 10),
     "open without anything": ([MAGIC, header(id=11, op="open")], "bad_request", 11),
     "open bad digest": ([MAGIC, header(id=11, op="open", digest="md5:1")], "bad_request", 11),

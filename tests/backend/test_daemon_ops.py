@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from clickmatte.plugin.client import DaemonClient, DaemonError
-from clickmatte.plugin.protocol import image_digest
+from clickmatte.plugin.protocol import ProtocolError, image_digest
 
 CLICKS = [{"x": 48, "y": 32, "label": "fg"}, {"x": 3, "y": 3, "label": "bg"}]
 
@@ -24,11 +24,12 @@ def dclient(daemon):
 
 def test_hello_reports_versions_device_model_limits(dclient):
     info = dclient.hello()
-    assert info.protocol == "1.0"
+    assert info.protocol == "1.1"
     assert info.server.startswith("clickmatte")
     assert info.device == "cpu"
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
     assert info.model["flip_tta"] is True  # the default; --no-flip-tta turns it off
+    assert info.model["prior_pass"] is True  # --no-prior-pass turns it off
     assert info.limits["max_image_pixels"] == 50000
     assert info.limits["max_sessions"] == 6
     assert info.limits["min_side"] == 32
@@ -185,3 +186,29 @@ def test_prev_alpha_is_accepted(dclient, make_image):
     m = dclient.predict(s.session, CLICKS, prev_alpha=True)
     assert m.width == 64
     dclient.close(s.session)
+
+
+def test_prev_alpha_auto_feeds_back_only_when_clicks_are_added(dclient, make_image):
+    """The default ("auto"): click by click the last answer goes back in (as the net was trained);
+    the same clicks get the same answer again; moved or removed clicks start afresh."""
+    rgb = make_image(64, 48, seed=5)
+
+    def session():
+        return dclient.open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB").session
+
+    a = session()
+    dclient.predict(a, CLICKS[:1])
+    chained = alpha_of(dclient.predict(a, CLICKS))  # prev_alpha defaults to "auto"
+    b = session()
+    dclient.predict(b, CLICKS[:1], prev_alpha=False)
+    explicit = alpha_of(dclient.predict(b, CLICKS, prev_alpha=True))
+    fresh = alpha_of(dclient.predict(session(), CLICKS, prev_alpha=False))
+    assert np.array_equal(chained, explicit)
+    assert not np.array_equal(chained, fresh)  # the fed-back alpha changes the answer
+    # the same clicks again: the same answer (not the answer fed back into itself)
+    assert np.array_equal(alpha_of(dclient.predict(a, CLICKS)), chained)
+    # a click removed: not an extension of the last clicks, so no previous alpha
+    alone = alpha_of(dclient.predict(a, CLICKS[1:]))
+    assert np.array_equal(alone, alpha_of(dclient.predict(session(), CLICKS[1:], prev_alpha=False)))
+    with pytest.raises(ProtocolError, match="prev_alpha"):  # refused before sending (the daemon too:
+        dclient.predict(a, CLICKS, prev_alpha="yes")  # test_daemon_malformed)

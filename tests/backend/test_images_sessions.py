@@ -97,3 +97,13 @@ def test_cache_refuses_an_image_that_can_never_fit():
         c.check_fits(100, 100)
     assert ei.value.code == "too_large"
     c.check_fits(5, 5)
+
+
+def test_session_bytes_count_the_kept_previous_alpha():
+    c = SessionCache(max_sessions=10, max_bytes=10 ** 9)
+    s = c.create_session(c.add_image("a", img(1)))
+    s.alpha = np.zeros((10, 10), np.float32)
+    s.sigma = np.zeros((10, 10), np.float32)
+    before = c.nbytes
+    s.prev_in = np.zeros((10, 10), np.uint8)
+    assert c.nbytes == before + 100

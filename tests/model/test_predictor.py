@@ -130,3 +130,23 @@ def test_flip_tta_averages_the_mirrored_prediction(small_model):
     tta.set_image(np.ascontiguousarray(image[:, ::-1]))
     am, _ = tta.predict(mirrored_clicks, prev_alpha=np.ascontiguousarray(prev[:, ::-1]))
     np.testing.assert_allclose(am[:, ::-1], a, atol=1e-4)
+
+
+def test_prior_pass_feeds_the_nets_own_first_answer_back(small_model):
+    """prior_pass: without a previous alpha, predict = the net given its own plain first answer;
+    with a previous alpha nothing extra runs."""
+    image = img(64, 96, seed=7)
+    clicks = [(40, 30, "fg"), (90, 5, "bg")]
+    with_prior = Predictor(small_model, device="cpu", working_size=96, flip_tta=False, prior_pass=True)
+    without = Predictor(small_model, device="cpu", working_size=96, flip_tta=False, prior_pass=False)
+    with_prior.set_image(image)
+    without.set_image(image)
+    a, s = with_prior.predict(clicks)
+    first, _ = without.predict(clicks)
+    a2, s2 = without.predict(clicks, prev_alpha=first)
+    np.testing.assert_allclose(a, a2, atol=1e-5)
+    np.testing.assert_allclose(s, s2, atol=1e-5)
+    assert not np.allclose(a, first, atol=1e-4)  # the second pass did change the answer
+    prev = np.random.default_rng(2).random((64, 96)).astype(np.float32)
+    np.testing.assert_allclose(with_prior.predict(clicks, prev_alpha=prev)[0],
+                               without.predict(clicks, prev_alpha=prev)[0], atol=1e-6)

@@ -41,10 +41,14 @@ def make(endpoint: str, image: ImageData = None, **kw) -> tuple:
     return host, Controller(host, settings)
 
 
-def reference(endpoint: str, image: ImageData, points, top_n: int = 0, mask: bytes = None) -> bytes:
-    """The daemon's own full-size answer (blocking client) for the same request."""
+def reference(endpoint: str, image: ImageData, points, top_n: int = 0, mask: bytes = None, history=()) -> bytes:
+    """The daemon's own full-size answer (blocking client) for the same request, after predictions
+    for the point lists in ``history`` in the same session (a click-by-click session feeds each
+    answer back when points are only added)."""
     with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:
         s = c.open(image.data, image.width, image.height, image.channels, image.dtype, image.order)
+        for earlier in history:
+            c.predict(s.session, [Point.make(*p).as_click() for p in earlier])
         m = c.predict(s.session, [Point.make(*p).as_click() for p in points])
         alpha = m.alpha
         if top_n:
@@ -94,10 +98,11 @@ def test_live_preview_drops_outdated_replies(endpoint: str) -> None:
     assert len(host.mask_writes) == 1 and host.mask_writes[0] is None
     assert len(host.mask) == W * H  # the preview was scaled up to the image size
     assert "preview" in ctl.status and "2 point" in ctl.status
-    # the full matte of the same points afterwards differs from nothing but is written in full
+    # the full matte of the same points afterwards is written in full; the daemon predicted [FG1]
+    # (its reply was dropped, not its work), then [FG1, BG1] with that answer fed back
     ctl.matte(top_n=0)
     assert ctl.run_until_idle(120)
-    assert host.mask == reference(endpoint, host.image, [FG1, BG1])
+    assert host.mask == reference(endpoint, host.image, [FG1, BG1], history=[[FG1]])
     ctl.close()
 
 
