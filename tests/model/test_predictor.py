@@ -150,3 +150,11 @@ def test_prior_pass_feeds_the_nets_own_first_answer_back(small_model):
     prev = np.random.default_rng(2).random((64, 96)).astype(np.float32)
     np.testing.assert_allclose(with_prior.predict(clicks, prev_alpha=prev)[0],
                                without.predict(clicks, prev_alpha=prev)[0], atol=1e-6)
+    # with flip_tta the first answer is the mirrored image's (mirrored back), then one plain pass
+    tta_prior = Predictor(small_model, device="cpu", working_size=96, flip_tta=True, prior_pass=True)
+    tta_prior.set_image(image)
+    without.set_image(np.ascontiguousarray(image[:, ::-1]))
+    mirrored, _ = without.predict([(95 - x, y, lab) for x, y, lab in clicks])
+    without.set_image(image)
+    expected, _ = without.predict(clicks, prev_alpha=np.ascontiguousarray(mirrored[:, ::-1]))
+    np.testing.assert_allclose(tta_prior.predict(clicks)[0], expected, atol=1e-5)
