@@ -75,7 +75,7 @@ class Predictor:
     the net first answers without one and that answer is fed back as the previous alpha of a second
     pass, as the net was trained to improve a previous alpha (RITM-style). With ``flip_tta`` the
     first answer is the mirrored image's, so both views are still used in two passes (dev SAD at
-    one click 7.08 -> 6.49, real-photo error at one click -35 %, same cost).
+    one click 7.08 -> 6.49, real-photo error at one click -32 %, same cost).
     """
 
     def __init__(
