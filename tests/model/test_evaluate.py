@@ -213,3 +213,16 @@ def test_compare_merges_an_earlier_report(data_dir: Path, tmp_path: Path) -> Non
     # a folder without a report fails before any work is done
     assert main([*args, "--out", str(tmp_path / "third"), "--compare", str(tmp_path / "nothing")]) == 2
     assert not (tmp_path / "third").exists()
+
+
+def test_no_prior_pass_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> None:
+    """--no-prior-pass is recorded in the report and changes the one-click answer (one pass less)."""
+    sads = {}
+    for flag in ([], ["--no-prior-pass"]):
+        out = tmp_path / ("plain" if flag else "prior")
+        assert main(["--data", str(data_dir), "--engine", "net", "--max-clicks", "1", "--limit", "1",
+                     "--out", str(out), "--quiet", *flag]) == 0
+        eng = json.loads((out / "report.json").read_text())["engines"]["net"]
+        assert eng["description"]["prior_pass"] is (not flag)
+        sads[bool(flag)] = eng["summary"]["per_click"][0]["sad"]
+    assert sads[True] != pytest.approx(sads[False], abs=1e-9)
