@@ -18,12 +18,12 @@ from .sessions import ImageEntry, Session
 
 log = logging.getLogger("clickmatte.daemon")
 
+Box = Tuple[int, int, int, int]
+
 
 def _to_u8(alpha: np.ndarray) -> np.ndarray:
     """An alpha in [0, 1] as uint8: how a previous alpha is kept (1 byte per pixel) and fed back."""
     return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-Box = Tuple[int, int, int, int]
 
 
 class MattingEngine:
@@ -115,13 +115,12 @@ class MattingEngine:
         self._activate(session.image)
         key = tuple((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks)
         last = session.clicks
-        if prev_alpha == "auto" and last is not None and key == last:
+        if prev_alpha == "auto" and key == last:
             prev = session.prev_in  # the same input as last time: the same answer
-        elif prev_alpha == "auto":
-            extends = last is not None and len(key) > len(last) and key[: len(last)] == last
-            prev = _to_u8(session.alpha) if extends and session.alpha is not None else None
         else:
-            prev = _to_u8(session.alpha) if prev_alpha and session.alpha is not None else None
+            extends = last is not None and len(key) > len(last) and key[: len(last)] == last
+            feed = prev_alpha is True or (prev_alpha == "auto" and extends)
+            prev = _to_u8(session.alpha) if feed and session.alpha is not None else None
         alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)
         session.alpha, session.sigma = alpha, sigma
         session.clicks, session.prev_in = key, prev

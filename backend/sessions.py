@@ -3,9 +3,9 @@
 An :class:`ImageEntry` holds one ``(H, W, 3)`` uint8 RGB image (shared by every session opened on
 the same digest). A :class:`Session` holds its last full-resolution results: ``alpha`` and
 ``sigma``, ``(H, W)`` float32 (8 bytes per pixel together), the clicks of its last prediction and
-the previous alpha that prediction was given (``(H, W)`` uint8, 1 byte per pixel). The cache counts image bytes once
-per digest plus each session's result bytes, and evicts least-recently-used entries (unused
-images first, then sessions) until it is within ``max_sessions`` and ``max_bytes``.
+the previous alpha that prediction was given (``(H, W)`` uint8, 1 byte per pixel). The cache
+counts image bytes once per digest plus each session's result bytes, and evicts least-recently-used
+entries (unused images first, then sessions) until it is within ``max_sessions`` and ``max_bytes``.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@
 
 Prints one table row per image size (megapixels): set_image, predict for a first click (no
 previous alpha: with the prior pass, one more coarse pass) and for a click added to earlier ones
-(previous alpha fed back), median / p90 over repeats, each repeat a new click; refine top-8 (median). Uses the shipped checkpoint (or an untrained
-network of the same architecture when none is there: same cost).
+(previous alpha fed back), median / p90 over repeats, each repeat a new click; refine top-8
+(median). Uses the shipped checkpoint (or an untrained network of the same architecture when none
+is there: same cost).
 """
 from __future__ import annotations
 
