@@ -83,6 +83,8 @@ class TrainConfig:
     p_synth_obj: float = 0.0  # share of composited layers that are synthetic solid objects (data.synth_object)
     coarse_scale_min: float = 0.5  # uncertainty/refiner stages: the coarse net runs at a random scale in
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
+    p_coarse_native: float = 0.0  # uncertainty/refiner stages: share of steps whose coarse net runs at full size
+    iterative_rounds: int = 2  # RITM-style batches add 1..N corrective clicks, each on the net's own answer
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
     workers: int = 0  # processes drawing composites (0: in the training process)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
@@ -147,6 +149,10 @@ class Trainer:
         if not 0.0 < cfg.coarse_scale_min <= cfg.coarse_scale_max <= 1.0:
             raise ValueError(f"need 0 < coarse_scale_min <= coarse_scale_max <= 1, got "
                              f"{cfg.coarse_scale_min}, {cfg.coarse_scale_max}")
+        if not 0.0 <= cfg.p_coarse_native <= 1.0:
+            raise ValueError(f"p_coarse_native must be in [0, 1], got {cfg.p_coarse_native}")
+        if cfg.iterative_rounds < 1:
+            raise ValueError(f"iterative_rounds must be >= 1, got {cfg.iterative_rounds}")
         self.device = resolve_device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -273,7 +279,7 @@ class Trainer:
                         ) -> dict[str, torch.Tensor]:
         """RITM-style: run the net, add a corrective click at each sample's largest error, feed its alpha back."""
         s, n = self.cfg.size, len(samples)
-        for _ in range(int(rng.integers(1, 3))):
+        for _ in range(int(rng.integers(1, self.cfg.iterative_rounds + 1))):
             with self._autocast():
                 pred, _ = self.model.net(b["rgb"], b["clicks"], b["prev"])
             pred = pred.float()
@@ -334,6 +340,8 @@ class Trainer:
         """The batch at a random working scale (as the coarse net sees a bigger image)."""
         rng = np.random.default_rng([self.cfg.seed, 99, step])
         s = float(rng.uniform(self.cfg.coarse_scale_min, self.cfg.coarse_scale_max))
+        if self.cfg.p_coarse_native > 0 and rng.random() < self.cfg.p_coarse_native:
+            s = 1.0
         size = max(64, int(round(self.cfg.size * s / 32)) * 32)
         if size == self.cfg.size:
             return b["rgb"], b["clicks"], b["prev"], b["alpha"]

@@ -3,8 +3,10 @@
 # unpack the data, train, leave ckpt.pt + history.json + train.log in $OUT.
 #   BUDGET_S=470 scripts/gpu_training/run.sh                                  # train_probed.py
 #   SCRIPT=train_timed.py T_MAT=170 T_UNC=15 T_REF=30 scripts/gpu_training/run.sh
-export PYTHONUNBUFFERED=1
+#   SCRIPT=train_timed.py PLAN=refiner:170,export:v5r,matting:170 scripts/gpu_training/run.sh
+export PYTHONUNBUFFERED=1 OPENBLAS_NUM_THREADS=1  # numpy in 12+ data workers: one thread each
 here=scripts/gpu_training
+mkdir -p "$OUT"
 mkdir -p /tmp/pkg/clickmatte && ln -sfn "$PWD/model" /tmp/pkg/clickmatte/model
 export PYTHONPATH=/tmp/pkg
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
