@@ -316,9 +316,12 @@ class DaemonServer:
             else:
                 cached = True
         self.engine.load()
-        session = self.cache.create_session(entry)
+        session = self.cache.latest_session(entry.digest) if h.get("resume", False) else None
+        resumed = session is not None
+        if session is None:
+            session = self.cache.create_session(entry)
         return {"id": rid, "op": "open", "session": session.id, "width": entry.width, "height": entry.height,
-                "digest": entry.digest, "cached": cached}
+                "digest": entry.digest, "cached": cached, "resumed": resumed}
 
     def _matte_reply(self, msg: Message, alpha: Any, sigma: Any, full_h: int, full_w: int) -> tuple:
         h = msg.header

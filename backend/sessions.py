@@ -146,5 +146,12 @@ class SessionCache:
             self.images.move_to_end(s.image.digest)
         return s
 
+    def latest_session(self, digest: str) -> Optional[Session]:
+        """The most recently used live session on the image ``digest`` (marked used again), or None."""
+        for sid in reversed(self.sessions):
+            if self.sessions[sid].image.digest == digest:
+                return self.get(sid)
+        return None
+
     def close(self, session_id: str) -> bool:
         return self.sessions.pop(session_id, None) is not None

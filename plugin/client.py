@@ -118,13 +118,15 @@ class ServerInfo:
 
 @dataclass
 class OpenResult:
-    """``open`` result: the session id and the image size the daemon holds; ``cached`` = pixels were not needed."""
+    """``open`` result: the session id and the image size the daemon holds; ``cached`` = pixels were not needed;
+    ``resumed`` = an existing session of this image was returned (``open(..., resume=True)``)."""
 
     session: str
     width: int
     height: int
     digest: str
     cached: bool
+    resumed: bool = False
 
 
 @dataclass
@@ -187,7 +189,8 @@ class Reply:
         if self.op == "hello":
             return ServerInfo(h["protocol"], h["server"], h["device"], h["model"], h["limits"], h)
         if self.op == "open":
-            return OpenResult(h["session"], h["width"], h["height"], h.get("digest", ""), h["cached"])
+            return OpenResult(h["session"], h["width"], h["height"], h.get("digest", ""), h["cached"],
+                              h.get("resumed") is True)
         if self.op == "need_pixels":
             raise DaemonError("need_pixels", "the daemon does not have this image; send its pixels", self.id)
         if self.op in ("predict", "refine"):
@@ -473,17 +476,20 @@ class DaemonClient:
         return self.call(hello_request("", self.client_name), timeout_ms=timeout_ms).result()
 
     def open(self, data: Any, width: int, height: int, channels: int = 4, dtype: str = "uint8",
-             order: str = "BGRA", use_cache: bool = True, timeout_ms: Optional[int] = None) -> OpenResult:
+             order: str = "BGRA", use_cache: bool = True, timeout_ms: Optional[int] = None,
+             resume: bool = False) -> OpenResult:
         """Open a session on an image (bytes-like, ``height`` x ``width`` x ``channels`` of ``dtype``, in
         ``order``). With ``use_cache`` the digest (sha256) is sent first and the pixels only if the daemon
-        asks; without it the pixels go at once and the daemon computes the digest."""
+        asks; without it the pixels go at once and the daemon computes the digest. With ``resume`` the
+        daemon returns the image's most recently used session if it still has one (``.resumed``), so
+        that a client without state of its own (a GIMP call) continues where the last one stopped."""
         digest = image_digest(data, width, height, channels, dtype, order) if use_cache else None
         if digest is not None:
-            reply = self.call(open_request("", digest=digest), timeout_ms=timeout_ms)
+            reply = self.call(open_request("", digest=digest, resume=resume), timeout_ms=timeout_ms)
             if reply.op == "open":
                 return reply.result()
         spec = BufferSpec("image", width, height, channels, dtype, order)
-        return self.call(open_request("", digest=digest, image=spec), [data], timeout_ms).result()
+        return self.call(open_request("", digest=digest, image=spec, resume=resume), [data], timeout_ms).result()
 
     def predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
                 alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: Union[bool, str] = "auto",

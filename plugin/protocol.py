@@ -24,18 +24,24 @@ ZeroMQ multipart messages. The plugin uses a ``DEALER`` socket, the daemon a ``R
 
 Ops (request -> reply ``op``)
 -----------------------------
-``hello``   ``{"protocol": "1.1", "client": str}`` (both optional)
-            -> ``hello`` ``{"protocol": "1.1", "server": str, "device": str, "model": {...},
+``hello``   ``{"protocol": "1.2", "client": str}`` (both optional)
+            -> ``hello`` ``{"protocol": "1.2", "server": str, "device": str, "model": {...},
             "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
             "max_sessions", "max_clicks", "max_regions"}}``.
             A ``protocol`` whose major is not 1 (or a different MAGIC) -> error
             ``unsupported_version``.
-``open``    ``{"digest": "sha256:<64 hex>"?, "buffers": [image]?}`` where ``image`` is a buffer
-            named ``"image"`` with 3 or 4 channels (uint8 or uint16). Send the digest alone first
-            (cheap); if the daemon knows it the reply is ``open``, else ``need_pixels``
-            ``{"digest"}`` and the client sends the pixels (with or without the digest; when
-            given it must match :func:`image_digest` of the pixels).
-            -> ``open`` ``{"session": str, "width", "height", "digest", "cached": bool}``.
+``open``    ``{"digest": "sha256:<64 hex>"?, "buffers": [image]?, "resume": bool?}`` where
+            ``image`` is a buffer named ``"image"`` with 3 or 4 channels (uint8 or uint16). Send
+            the digest alone first (cheap); if the daemon knows it the reply is ``open``, else
+            ``need_pixels`` ``{"digest"}`` and the client sends the pixels (with or without the
+            digest; when given it must match :func:`image_digest` of the pixels).
+            ``resume`` (since 1.2, default false): instead of a new session, return the most
+            recently used live session on the same image, with its state (last alpha, clicks), so
+            that ``prev_alpha: "auto"`` keeps chaining for a client that keeps no session id of
+            its own (each GIMP call is a new process); a new session only when there is none.
+            -> ``open`` ``{"session": str, "width", "height", "digest", "cached": bool,
+            "resumed": bool}`` (``resumed``, since 1.2: an existing session was returned; older
+            daemons ignore ``resume`` and send no ``resumed``: read its absence as false).
 ``predict`` ``{"session", "clicks": [{"x", "y", "label": "fg"|"bg"}, ...], "preview": int|null,
             "alpha_dtype": "uint8"|"uint16", "uncertainty": bool, "prev_alpha": bool|"auto"}``.
             Clicks are full-image pixel coordinates (x right, y down). ``preview`` = N asks for
@@ -83,7 +89,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 MAGIC = b"clickmatte/1"
 MAGIC_PREFIX = b"clickmatte/"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1
+PROTOCOL_MINOR = 2
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 
@@ -365,6 +371,9 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
             _only_buffers(specs, {"image": image_check}, op, rid)
             if not specs and h.get("digest") is None:
                 raise ProtocolError("'open' needs an image buffer or a digest", BAD_REQUEST, rid)
+            if "resume" in h and not isinstance(h["resume"], bool):
+                raise ProtocolError(f"field 'resume' must be true or false, got {_tname(h['resume'])}",
+                                    BAD_REQUEST, rid)
         elif op == "predict":
             _check_session(h, rid)
             check_clicks(h.get("clicks", []), rid)
@@ -403,6 +412,7 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         _get_int(h, "width", rid, lo=1, hi=MAX_SIDE_LIMIT)
         _get_int(h, "height", rid, lo=1, hi=MAX_SIDE_LIMIT)
         _get(h, "cached", bool, rid)
+        _get(h, "resumed", bool, rid, default=False)
     elif op == "need_pixels":
         _check_digest(h.get("digest"), rid)
     elif op in ("predict", "refine"):
@@ -520,8 +530,11 @@ def hello_request(rid: RequestId, client: str = "") -> Dict[str, Any]:
     return {"id": rid, "op": "hello", "protocol": PROTOCOL_VERSION, "client": client}
 
 
-def open_request(rid: RequestId, digest: Optional[str] = None, image: Optional[BufferSpec] = None) -> Dict[str, Any]:
+def open_request(rid: RequestId, digest: Optional[str] = None, image: Optional[BufferSpec] = None,
+                 resume: bool = False) -> Dict[str, Any]:
     h: Dict[str, Any] = {"id": rid, "op": "open"}
+    if resume is not False:  # absent unless asked: the request stays what a 1.1 daemon expects
+        h["resume"] = resume
     if digest is not None:
         h["digest"] = digest
     if image is not None:

@@ -83,6 +83,8 @@ CASES = {
     "unknown session": ([MAGIC, header(id=10, op="predict", session="nope", clicks=[])], "unknown_session", 10),
     "open without anything": ([MAGIC, header(id=11, op="open")], "bad_request", 11),
     "open bad digest": ([MAGIC, header(id=11, op="open", digest="md5:1")], "bad_request", 11),
+    "open resume not a bool": ([MAGIC, header(id=11, op="open", digest="sha256:" + "0" * 64, resume="yes")],
+                               "bad_request", 11),
     "truncated buffer": ([MAGIC, header(id=12, op="open", buffers=[IMG]), b"\0" * (40 * 40 * 3 - 1)], "bad_request", 12),
     "missing buffer": ([MAGIC, header(id=12, op="open", buffers=[IMG])], "bad_request", 12),
     "extra frame": ([MAGIC, header(id=12, op="hello"), b"xyz"], "bad_request", 12),
@@ -121,7 +123,8 @@ frame = st.one_of(
     st.binary(max_size=64),
     st.just(MAGIC),
     st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(
-        st.sampled_from(["id", "op", "session", "clicks", "buffers", "digest", "preview", "top_n", "regions"]),
+        st.sampled_from(["id", "op", "session", "clicks", "buffers", "digest", "preview", "top_n", "regions",
+                         "resume"]),
         st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
                   st.text(max_size=12), st.sampled_from(["hello", "open", "predict", "refine", "close"]),
                   st.lists(st.integers(-5, 70000), max_size=5),

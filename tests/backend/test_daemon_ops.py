@@ -24,7 +24,7 @@ def dclient(daemon):
 
 def test_hello_reports_versions_device_model_limits(dclient):
     info = dclient.hello()
-    assert info.protocol == "1.1"
+    assert info.protocol == "1.2"
     assert info.server.startswith("clickmatte")
     assert info.device == "cpu"
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
@@ -212,3 +212,68 @@ def test_prev_alpha_auto_feeds_back_only_when_clicks_are_added(dclient, make_ima
     assert np.array_equal(alone, alpha_of(dclient.predict(session(), CLICKS[1:], prev_alpha=False)))
     with pytest.raises(ProtocolError, match="prev_alpha"):  # refused before sending (the daemon too:
         dclient.predict(a, CLICKS, prev_alpha="yes")  # test_daemon_malformed)
+
+
+def test_open_with_resume_returns_the_images_most_recently_used_session(dclient, make_image):
+    rgb = make_image(64, 48, seed=31)
+
+    def open_(**kw):
+        return dclient.open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB", **kw)
+
+    first = open_(resume=True)  # nothing to resume yet: a new session
+    assert first.resumed is False and first.cached is False
+    again = open_(resume=True)
+    assert again.session == first.session and again.resumed is True and again.cached is True
+    plain = open_()  # without resume: a new session, as before protocol 1.2
+    assert plain.session != first.session and plain.resumed is False
+    assert open_(resume=True).session == plain.session  # now the most recently used one
+    dclient.predict(first.session, CLICKS[:1])
+    assert open_(resume=True).session == first.session
+    for s in (first.session, plain.session):
+        dclient.close(s)
+
+
+def test_resumed_session_feeds_the_previous_alpha_when_clicks_are_added(dclient, make_image):
+    """What a GIMP call after another sees: the session (and its last matte) of the call before."""
+    rgb = make_image(64, 48, seed=32)
+
+    def open_(**kw):
+        return dclient.open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB", **kw)
+
+    dclient.predict(open_(resume=True).session, CLICKS[:1])
+    later = open_(resume=True)
+    assert later.resumed is True
+    chained = alpha_of(dclient.predict(later.session, CLICKS))  # prev_alpha "auto"
+    assert np.array_equal(alpha_of(dclient.predict(open_(resume=True).session, CLICKS)), chained)  # same clicks
+    b = open_().session
+    dclient.predict(b, CLICKS[:1], prev_alpha=False)
+    explicit = alpha_of(dclient.predict(b, CLICKS, prev_alpha=True))
+    fresh = alpha_of(dclient.predict(open_().session, CLICKS, prev_alpha=False))
+    assert np.array_equal(chained, explicit)
+    assert not np.array_equal(chained, fresh)
+    dclient.close(later.session)
+    dclient.close(b)
+
+
+def test_resume_after_close_or_eviction_opens_a_new_session(dclient, make_image):
+    rgb, other = make_image(64, 48, seed=33), make_image(64, 48, seed=34)
+
+    def open_(img, **kw):
+        return dclient.open(img.tobytes(), 64, 48, 3, "uint8", "RGB", **kw)
+
+    closed = open_(rgb, resume=True).session
+    dclient.close(closed)
+    kept = open_(rgb, resume=True)
+    assert kept.session != closed and kept.resumed is False
+    # the daemon keeps 6 sessions (LRU): a resumed session counts as used and outlives older ones
+    others = [open_(other).session for _ in range(5)]
+    assert open_(rgb, resume=True).session == kept.session  # kept is now the most recent
+    others.append(open_(other).session)  # a 7th session: the oldest of the others goes
+    with pytest.raises(DaemonError) as ei:
+        dclient.predict(others[0], CLICKS[:1])
+    assert ei.value.code == "unknown_session"
+    others += [open_(other).session for _ in range(5)]  # now kept is the least recently used
+    again = open_(rgb, resume=True)
+    assert again.session != kept.session and again.resumed is False
+    for s in others + [again.session]:
+        dclient.close(s)

@@ -67,7 +67,7 @@ def test_allowed_client_works_and_unknown_key_gets_nothing(curve_daemon, keys, m
                        client_keys=keys / "stranger" / "clients" / "mallory.key_secret")
     plain = DaemonClient(curve_daemon, timeout_ms=1500, retries=0)
     try:
-        assert good.hello().protocol == "1.1"
+        assert good.hello().protocol == "1.2"
         with pytest.raises(DaemonTimeout):
             bad.hello()
         with pytest.raises(DaemonTimeout):

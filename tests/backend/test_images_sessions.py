@@ -75,6 +75,22 @@ def test_cache_evicts_least_recently_used_session_by_count():
     assert len(s1.id) >= 32 and s1.id != s3.id
 
 
+def test_latest_session_is_the_images_most_recently_used_and_counts_as_used():
+    c = SessionCache(max_sessions=3, max_bytes=10 ** 9)
+    a, b = c.add_image("a", img(1)), c.add_image("b", img(2))
+    assert c.latest_session("a") is None
+    a1, a2, b1 = c.create_session(a), c.create_session(a), c.create_session(b)
+    assert c.latest_session("a") is a2 and c.latest_session("b") is b1
+    c.get(a1.id)
+    assert c.latest_session("a") is a1  # the most recently used, not the newest
+    assert c.latest_session("b") is b1  # a resumed session counts as used: a2 is now the LRU
+    a3 = c.create_session(a)
+    assert set(c.sessions) == {a1.id, b1.id, a3.id}
+    assert c.latest_session("a") is a3
+    c.close(a3.id)
+    assert c.latest_session("a") is a1 and c.latest_session("nope") is None
+
+
 def test_cache_evicts_by_bytes_unused_images_first():
     per_image = 10 * 10 * 3
     c = SessionCache(max_sessions=10, max_bytes=3 * per_image + 10 * 10 * 8 - 1)

@@ -30,6 +30,8 @@ def test_request_builders_round_trip():
     spec, data = msg.buffer("image")
     assert spec == img and bytes(data) == bytes(48)
     assert roundtrip(P.open_request(2, digest="sha256:" + "a" * 64)).buffers == []
+    assert "resume" not in P.open_request(2, digest="sha256:" + "a" * 64)  # a 1.1 request unless asked
+    assert roundtrip(P.open_request(2, digest="sha256:" + "a" * 64, resume=True)).header["resume"] is True
     msg = roundtrip(P.predict_request("x", "sess", [{"x": 1, "y": 2.5, "label": "fg"}], preview=256,
                                       alpha_dtype="uint16", uncertainty=False, prev_alpha=True))
     assert msg.header["clicks"] == [{"x": 1, "y": 2.5, "label": "fg"}] and msg.header["preview"] == 256
@@ -49,6 +51,18 @@ def test_reply_round_trip_and_error_reply_without_id():
         encode(dict(h, buffers=[BufferSpec("uncertainty", 5, 2, 1).to_dict()]), [bytes(10)], kind="reply")
     with pytest.raises(ProtocolError):  # buffers must match the reply's size
         encode(dict(h, width=4), [bytes(20)], kind="reply")
+
+
+def test_open_resume_must_be_a_bool_both_ways():
+    with pytest.raises(ProtocolError) as ei:  # refused before sending
+        encode(P.open_request(1, digest="sha256:" + "0" * 64, resume="yes"))
+    assert ei.value.code == "bad_request" and "resume" in str(ei.value)
+    reply = {"id": 1, "op": "open", "session": "s", "width": 4, "height": 3, "digest": "sha256:" + "0" * 64,
+             "cached": True}
+    assert roundtrip(reply, kind="reply").header.get("resumed") is None  # a 1.1 daemon's reply is fine
+    assert roundtrip(dict(reply, resumed=True), kind="reply").header["resumed"] is True
+    with pytest.raises(ProtocolError, match="resumed"):
+        encode(dict(reply, resumed="yes"), kind="reply")
 
 
 def err(frames, kind="request", **kw) -> ProtocolError:
@@ -110,6 +124,9 @@ def test_size_checks():
     {"op": "open", "buffers": "image"},
     {"op": "open", "buffers": [5]},
     {"op": "open", "digest": "sha256:XYZ"},
+    {"op": "open", "digest": "sha256:" + "0" * 64, "resume": "yes"},
+    {"op": "open", "digest": "sha256:" + "0" * 64, "resume": 1},
+    {"op": "open", "digest": "sha256:" + "0" * 64, "resume": None},
     {"op": "predict", "clicks": []},
     {"op": "predict", "session": "", "clicks": []},
     {"op": "predict", "session": "s", "clicks": [{"x": "1", "y": 2, "label": "fg"}]},
