@@ -4,17 +4,22 @@ A GIMP procedure is synchronous: it may block, with a timeout, until the daemon 
 session controller (``plugin/controller.py``) is built for editors that must never block (it polls
 from a UI timer); GIMP instead runs one of these actions per menu call, each a straight line:
 
-``matte``             read pixels + points -> ``open`` (digest first) -> ``predict`` (full size)
-                      -> optional ``refine`` of the ``top_n`` most uncertain patches -> write the
-                      mask (replacing an earlier ClickMatte mask) and the uncertainty guide.
+``matte``             read pixels + points -> ``open`` (digest first; resumes the image's last
+                      session) -> ``predict`` (full size) -> optional ``refine`` of the ``top_n``
+                      most uncertain patches -> write the mask (replacing an earlier ClickMatte
+                      mask) and the uncertainty guide.
 ``refine-uncertain``  the same prediction, then ``refine(top_n)``; only the refined patches of
                       the mask are rewritten.
 ``refine-selection``  the same prediction, then ``refine(mask=selection)``; only the selection's
                       bounding box is rewritten (and the host confines it to the selection).
 
-The daemon keeps a session per image (the content digest avoids re-sending pixels), but each GIMP
-call is a fresh process, so refine actions re-run the (cheap, cached-features) prediction from the
-current points before refining: the result never depends on what an earlier call left behind.
+Each GIMP call is a fresh process that keeps nothing, so the daemon keeps the state: ``open`` asks
+it (``resume``) for the session an earlier call left on the same pixels (the content digest also
+spares re-sending them), and ``predict`` leaves ``prev_alpha`` at "auto". So the same points give
+the same answer again; points added to the previous run's points refine the previous matte, as
+clicks do in Krita ("added": the new point list starts with the old one; points are read path by
+path, top of the Paths dialog first); moved or removed points start afresh. Refine actions re-run
+that (cheap, cached-features) prediction from the current points before refining.
 
 Every problem the user can fix raises ``ActionError`` (or the host's ``HostError``) with a message
 meant for GIMP's error console: a missing daemon, a daemon error (its own text), no points, no
@@ -182,7 +187,7 @@ def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", 
     progress(0.20, "sending the image")
     opened = _daemon_call("open the image", endpoint, lambda: client.open(
         image.data, image.width, image.height, channels=image.channels, dtype=image.dtype,
-        order=image.order))
+        order=image.order, resume=True))
     clicks = [p.as_click() for p in points]
     progress(0.45, "computing the matte")
     matte = _daemon_call("compute the matte", endpoint, lambda: client.predict(

@@ -6,8 +6,8 @@
 with ``CLICKMATTE_GIMP_JOB`` naming a JSON job file (written by ``test_gimp.py``)::
 
     {"image": PNG, "out": FOLDER, "endpoint": "tcp://127.0.0.1:PORT", "dead_endpoint": ...,
-     "timeout": seconds, "fg": [[x, y], ...], "bg": [[x, y], ...], "selection": [x, y, w, h],
-     "offset_layer": [dx, dy]}
+     "timeout": seconds, "fg": [[x, y], ...], "bg": [[x, y], ...], "fg_more": [x, y],
+     "selection": [x, y, w, h], "offset_layer": [dx, dy]}
 
 It drives the installed ClickMatte procedures non-interactively, the way a script would, and
 writes into ``out``: ``results.json`` (per step: PDB status, error text, seconds, observations)
@@ -122,7 +122,7 @@ def main():
     call("no_points", "matte", image, layer, endpoint=JOB["endpoint"])
 
     # 2. points: "fg" and a natural long name for the background
-    add_path(image, "fg", JOB["fg"])
+    fg_path = add_path(image, "fg", JOB["fg"])
     add_path(image, "Background", JOB["bg"])
 
     # 3. settings saved non-interactively; the matte below takes its endpoint from them
@@ -143,6 +143,12 @@ def main():
     # as from the menu: no dialog for this one; endpoint and top-N come from the saved settings
     call("matte_interactive", "matte", image, layer, run_mode=Gimp.RunMode.INTERACTIVE)
     dump_mask(layer, "mask_interactive")
+    # one more fg point (last in the point list): the daemon's session of the calls before feeds
+    # their matte back; then the point goes again, so the refines below start afresh
+    stroke = fg_path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [float(v) for v in JOB["fg_more"]] * 3, False)
+    call("matte_more", "matte", image, layer, endpoint=JOB["endpoint"], **{"top-n": 0})
+    dump_mask(layer, "mask_more")
+    fg_path.remove_stroke(stroke)
 
     # 6. refine inside a rectangular selection. First the user paints the whole mask white (a
     # state no network produces), so that any change the refine makes is visible, trained or not.

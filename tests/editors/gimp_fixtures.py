@@ -37,6 +37,7 @@ GIMP_TIMEOUT_S = 420
 SIZE = (128, 96)
 DISC = (64, 48, 30)  # centre x, y, radius
 FG_POINTS = [[64, 48], [58, 44]]
+FG_MORE = [72, 56]  # a point added later (on the disc too)
 BG_POINTS = [[8, 8], [120, 88]]
 SELECTION = [24, 16, 40, 32]  # x, y, w, h (over the disc's left edge)
 OFFSET = [10, 6]
@@ -140,6 +141,7 @@ def gimp_run(editor_root: Path, daemon_endpoint: str) -> Iterator[GimpRun]:
             "dead_endpoint": f"tcp://127.0.0.1:{free_port()}",
             "timeout": 120,
             "fg": FG_POINTS,
+            "fg_more": FG_MORE,
             "bg": BG_POINTS,
             "selection": SELECTION,
             "offset_layer": OFFSET,

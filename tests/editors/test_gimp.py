@@ -13,6 +13,8 @@ below check what it left. What is asserted, and why:
 - The layer's RGB is compared exactly with the PNG that was loaded (a mask must never touch it).
 - Refine selection: outside the selection the mask is unchanged to the byte; inside it equals the
   daemon's refined alpha. Refine uncertain edges: only the daemon's patches change.
+- A matte after one more point equals the daemon's answer in a session that first answered the
+  earlier points (the plug-in keeps no state; ``open`` with ``resume`` gets that session back).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import pytest
 from clickmatte.plugin.client import DaemonClient
 
 from editor_env import EDITOR_ENV, inner_path
-from gimp_fixtures import BG_POINTS, FG_POINTS, OFFSET, SELECTION, GimpRun, gimp_run  # noqa: F401 (fixture)
+from gimp_fixtures import BG_POINTS, FG_MORE, FG_POINTS, OFFSET, SELECTION, GimpRun, gimp_run  # noqa: F401
 
 
 def _clicks() -> list:
@@ -56,10 +58,15 @@ def reference(run: GimpRun) -> dict:
         refsel = c.refine(s, top_n=None, mask=sel.tobytes(), mask_width=w, mask_height=h)
         c.predict(s, _clicks(), uncertainty=False)
         refunc = c.refine(s, top_n=2)
+        more = _clicks() + [{"x": float(FG_MORE[0]), "y": float(FG_MORE[1]), "label": "fg"}]
+        s = c.open(img.tobytes(), w, h, channels=3, dtype="uint8", order="RGB").session
+        c.predict(s, _clicks())
+        chained = c.predict(s, more)  # the earlier matte fed back ("auto")
+        unchained = c.predict(s, more, prev_alpha=False)
     as_plane = lambda b: np.frombuffer(b, np.uint8).reshape(h, w)  # noqa: E731
     return {"trained": trained, "alpha": as_plane(pred.alpha), "uncertainty": as_plane(pred.uncertainty),
             "refsel": as_plane(refsel.alpha), "refunc": as_plane(refunc.alpha), "patches": refunc.patches,
-            "selection": sel > 0}
+            "selection": sel > 0, "more": as_plane(chained.alpha), "more_unchained": as_plane(unchained.alpha)}
 
 
 def test_plugin_registers_all_procedures(run: GimpRun) -> None:
@@ -136,6 +143,14 @@ def test_matte_from_the_menu_uses_the_saved_settings(run: GimpRun) -> None:
     st = run.step("matte_interactive")
     assert st["status"] == "success", st["error"]
     np.testing.assert_array_equal(run.mask("mask_interactive"), run.mask("mask_matte"))
+
+
+def test_matte_after_an_added_point_refines_the_previous_matte(run: GimpRun, reference: dict) -> None:
+    """Each call is a new plug-in process; the daemon's session (open with resume) carries the matte over."""
+    st = run.step("matte_more")
+    assert st["status"] == "success", st["error"]
+    np.testing.assert_array_equal(run.mask("mask_more"), reference["more"])
+    assert not np.array_equal(reference["more"], reference["more_unchained"])
 
 
 def test_refine_selection_changes_only_pixels_inside_the_selection(run: GimpRun, reference: dict) -> None:

@@ -122,6 +122,50 @@ def test_refine_uncertain_rewrites_only_the_refined_patches(endpoint: str, clien
     np.testing.assert_array_equal(plane(host.mask), expected)
 
 
+class RecordingClient(DaemonClient):
+    """A real client that also keeps what each ``open`` returned."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint, timeout_ms=120000, retries=0)
+        self.opened: list = []
+
+    def open(self, *args, **kwargs):
+        result = super().open(*args, **kwargs)
+        self.opened.append(result)
+        return result
+
+
+def test_matte_again_with_an_added_point_refines_the_previous_matte(endpoint: str) -> None:
+    """Each GIMP call is a new process; the daemon's session carries the previous matte over."""
+    img = disc_rgb()
+    img = ImageData(W, H, 3, "uint8", "RGB", bytes([img.data[0] ^ 1]) + img.data[1:])  # its own digest
+    host = FakeHost(img)
+    runs = [POINTS[:2], POINTS, POINTS, POINTS[:1] + POINTS[2:]]  # add a point, same again, remove one
+    masks = []
+    with RecordingClient(endpoint) as client:
+        for points in runs:
+            host.doc_points = list(points)
+            run_action("matte", host, client, guide=False)
+            masks.append(plane(host.mask))
+        opened = client.opened
+    assert [o.resumed for o in opened] == [False, True, True, True]
+    assert len({o.session for o in opened}) == 1
+
+    with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:
+        def fresh(points) -> np.ndarray:
+            s = c.open(img.data, W, H, 3, "uint8", "RGB").session
+            return plane(c.predict(s, [p.as_click() for p in points]).alpha)
+
+        s = c.open(img.data, W, H, 3, "uint8", "RGB").session
+        c.predict(s, [p.as_click() for p in POINTS[:2]])
+        chained = plane(c.predict(s, [p.as_click() for p in POINTS]).alpha)
+        np.testing.assert_array_equal(masks[0], fresh(POINTS[:2]))
+        np.testing.assert_array_equal(masks[1], chained)  # the first matte was fed back
+        assert not np.array_equal(masks[1], fresh(POINTS))
+        np.testing.assert_array_equal(masks[2], masks[1])  # the same points: the same answer
+        np.testing.assert_array_equal(masks[3], fresh(runs[3]))  # a point removed: afresh
+
+
 def test_refine_selection_needs_a_selection_inside_the_layer(client: DaemonClient) -> None:
     host = host_with_points()
     with pytest.raises(HostError, match="needs a selection"):
