@@ -9,6 +9,7 @@ uncertainty are put back before a refine.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -108,17 +109,19 @@ class MattingEngine:
         ``"auto"`` feeds it back when ``clicks`` only add clicks to those of the session's last
         prediction (RITM-style, how the net was trained and evaluated), answers the same clicks
         as they were answered the last time, and starts afresh otherwise (clicks moved or removed).
+        The order of the clicks does not matter (the net sees them as one map): an editor may list
+        a new point anywhere, e.g. GIMP reads its points path by path.
         """
         if prev_alpha not in (True, False, "auto"):
             raise ValueError(f"prev_alpha must be True, False or 'auto', got {prev_alpha!r}")
         self.load()
         self._activate(session.image)
-        key = tuple((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks)
+        key = tuple(sorted((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks))
         last = session.clicks
         if prev_alpha == "auto" and key == last:
             prev = session.prev_in  # the same input as last time: the same answer
         else:
-            extends = last is not None and len(key) > len(last) and key[: len(last)] == last
+            extends = last is not None and len(key) > len(last) and not Counter(last) - Counter(key)
             feed = prev_alpha is True or (prev_alpha == "auto" and extends)
             prev = _to_u8(session.alpha) if feed and session.alpha is not None else None
         alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)

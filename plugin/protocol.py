@@ -50,7 +50,8 @@ Ops (request -> reply ``op``)
             false) feeds the session's last alpha back into the network; ``"auto"`` (since 1.1)
             does so when the clicks only add to those of the session's last prediction (the
             click-by-click use the network is trained for), gives the same clicks the same answer
-            again, and starts afresh when clicks were moved or removed.
+            again, and starts afresh when clicks were moved or removed (the order of the clicks
+            does not matter).
             -> ``predict`` :ref:`matte reply <matte>`.
 ``refine``  ``{"session", "top_n": int|null, "regions": [[x, y, w, h], ...]?, "buffers": [mask]?,
             "preview", "alpha_dtype", "uncertainty" (default false)}``: refine the session's last

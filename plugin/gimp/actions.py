@@ -17,8 +17,8 @@ Each GIMP call is a fresh process that keeps nothing, so the daemon keeps the st
 it (``resume``) for the session an earlier call left on the same pixels (the content digest also
 spares re-sending them), and ``predict`` leaves ``prev_alpha`` at "auto". So the same points give
 the same answer again; points added to the previous run's points refine the previous matte, as
-clicks do in Krita ("added": the new point list starts with the old one; points are read path by
-path, top of the Paths dialog first); moved or removed points start afresh. Refine actions re-run
+clicks do in Krita (in whichever path the new points are: the daemon ignores their order); moved
+or removed points start afresh. Refine actions re-run
 that (cheap, cached-features) prediction from the current points before refining.
 
 Every problem the user can fix raises ``ActionError`` (or the host's ``HostError``) with a message

@@ -210,6 +210,14 @@ def test_prev_alpha_auto_feeds_back_only_when_clicks_are_added(dclient, make_ima
     # a click removed: not an extension of the last clicks, so no previous alpha
     alone = alpha_of(dclient.predict(a, CLICKS[1:]))
     assert np.array_equal(alone, alpha_of(dclient.predict(session(), CLICKS[1:], prev_alpha=False)))
+    # the order of the clicks does not matter: a point added anywhere in the list chains
+    c = session()
+    dclient.predict(c, CLICKS[1:])
+    first_listed = alpha_of(dclient.predict(c, CLICKS[:1] + CLICKS[1:]))
+    d = session()
+    dclient.predict(d, CLICKS[1:], prev_alpha=False)
+    assert np.array_equal(first_listed, alpha_of(dclient.predict(d, CLICKS, prev_alpha=True)))
+    assert np.array_equal(alpha_of(dclient.predict(c, CLICKS[::-1])), first_listed)  # reordered: the same clicks
     with pytest.raises(ProtocolError, match="prev_alpha"):  # refused before sending (the daemon too:
         dclient.predict(a, CLICKS, prev_alpha="yes")  # test_daemon_malformed)
 
