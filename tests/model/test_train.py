@@ -96,6 +96,54 @@ def test_bad_coarse_scale_range_is_refused(tmp_path, make_crops):
             Trainer(cfg)
 
 
+def test_bad_native_share_and_rounds_are_refused(tmp_path, make_crops):
+    root = tmp_path / "crops"
+    make_crops(root, n=1, size=64)
+    for field, value in (("p_coarse_native", 1.5), ("p_coarse_native", -0.1), ("iterative_rounds", 0)):
+        cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                          model="clickmatte-lite0-small", size=64, batch=1, pretrained=False,
+                          cache_dir=str(tmp_path / "cache"), **{field: value})
+        with pytest.raises(ValueError, match=field):
+            Trainer(cfg)
+
+
+def test_native_share_runs_the_coarse_net_at_full_size(tmp_path, make_crops):
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=128)
+    kw = dict(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+              model="clickmatte-lite0-small", size=128, batch=2, pretrained=False, cache_dir=str(tmp_path / "cache"),
+              coarse_scale_min=0.5, coarse_scale_max=0.5)
+    b = Trainer(TrainConfig(**kw))._batch(0)
+    sizes = {}
+    for share in (0.0, 1.0):
+        tr = Trainer(TrainConfig(**kw, p_coarse_native=share))
+        sizes[share] = {tr._rescale(b, step)[0].shape[-1] for step in range(4)}
+    assert sizes == {0.0: {64}, 1.0: {128}}
+
+
+def test_iterative_rounds_bound_the_corrective_clicks(tmp_path, make_crops):
+    from clickmatte.model.data import collate
+
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=64)
+    added = {}
+    for rounds in (1, 4):
+        cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+                          model="clickmatte-lite0-small", size=64, batch=2, pretrained=False,
+                          cache_dir=str(tmp_path / "cache"), p_iterative=1.0, iterative_rounds=rounds)
+        tr = Trainer(cfg)
+        counts = []
+        for seed in range(6):
+            samples = [tr.sampler.sample(np.random.default_rng(seed)) for _ in range(2)]
+            before = [len(x.clicks) for x in samples]
+            b = {k: torch.from_numpy(v) for k, v in collate(samples, cfg.radius).items()}
+            tr._iterate_clicks(b, samples, np.random.default_rng(seed))
+            counts += [len(x.clicks) - n for x, n in zip(samples, before)]
+        added[rounds] = counts
+    assert max(added[1]) <= 1 and max(added[4]) <= 4
+    assert max(added[4]) > 1  # more than one round happens
+
+
 def test_worker_processes_draw_the_same_batches_and_train(tmp_path, make_crops):
     """--workers N: a step's batch does not depend on where it is drawn; a run with workers trains."""
     root = tmp_path / "crops"
