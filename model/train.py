@@ -9,7 +9,8 @@
 3. ``refiner``: the coarse net runs at a reduced scale, its output is upsampled to the sample
    size, the hardest 64 x 64 patches (largest coarse error) are mined, alternating with the most
    uncertain ones (what inference picks), and the refiner is trained with L1 + lambda * L1 over
-   the hardest 20 % of pixels.
+   the hardest 20 % of pixels. With ``p_iterative_refiner`` the coarse alpha of those batches
+   comes after RITM-style corrective clicks (as a matte the user has clicked on).
 
 Resumable (``--out DIR`` holds ``state.pt``), seeded, with a progress bar. ``--export PATH``
 writes the fp16 checkpoint ``{"config", "state_dict", "meta"}`` the Predictor loads.
@@ -85,6 +86,7 @@ class TrainConfig:
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
     p_coarse_native: float = 0.0  # uncertainty/refiner stages: share of steps whose coarse net runs at full size
     iterative_rounds: int = 2  # RITM-style batches add 1..N corrective clicks, each on the net's own answer
+    p_iterative_refiner: float = 0.0  # share of refiner batches whose coarse alpha comes after RITM-style clicks
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
     workers: int = 0  # processes drawing composites (0: in the training process)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
@@ -135,6 +137,8 @@ class BatchSource(torch.utils.data.Dataset):
         rng = np.random.default_rng([cfg.seed, STAGES.index(self.stage), int(step)])
         samples = [self.sampler.sample(rng) for _ in range(cfg.batch)]
         iterate = self.stage == "matting" and bool(rng.random() < cfg.p_iterative)
+        if self.stage == "refiner" and cfg.p_iterative_refiner > 0:  # (no draw otherwise: same batches as before)
+            iterate = bool(rng.random() < cfg.p_iterative_refiner)
         arrays = pack_batch(samples, cfg.radius)
         # only RITM-style steps need the samples (alpha and clicks), and never their images again
         light = [replace(x, image=x.image[:0]) for x in samples] if iterate else []
@@ -151,6 +155,8 @@ class Trainer:
                              f"{cfg.coarse_scale_min}, {cfg.coarse_scale_max}")
         if not 0.0 <= cfg.p_coarse_native <= 1.0:
             raise ValueError(f"p_coarse_native must be in [0, 1], got {cfg.p_coarse_native}")
+        if not 0.0 <= cfg.p_iterative_refiner <= 1.0:
+            raise ValueError(f"p_iterative_refiner must be in [0, 1], got {cfg.p_iterative_refiner}")
         if cfg.iterative_rounds < 1:
             raise ValueError(f"iterative_rounds must be >= 1, got {cfg.iterative_rounds}")
         self.device = resolve_device(cfg.device)

@@ -121,6 +121,31 @@ def test_native_share_runs_the_coarse_net_at_full_size(tmp_path, make_crops):
     assert sizes == {0.0: {64}, 1.0: {128}}
 
 
+def test_refiner_batches_can_get_ritm_style_clicks(tmp_path, make_crops):
+    """p_iterative_refiner: the refiner learns on the coarse alpha after corrective clicks (as at
+    inference, where the matte has been clicked on); at 0 the refiner batches are as before."""
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=64)
+    kw = dict(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
+              model="clickmatte-lite0-small", size=64, batch=2, pretrained=False, cache_dir=str(tmp_path / "cache"))
+    plain = Trainer(TrainConfig(**kw))
+    arrays, samples, iterate, _ = BatchSource(plain.sampler, plain.cfg, "refiner")[3]
+    assert not iterate and samples == []
+    with pytest.raises(ValueError, match="p_iterative_refiner"):
+        Trainer(TrainConfig(**kw, p_iterative_refiner=2.0))
+    tr = Trainer(TrainConfig(**kw, p_iterative_refiner=1.0))
+    item = BatchSource(tr.sampler, tr.cfg, "refiner")[3]
+    assert item[2] and len(item[1]) == 2
+    assert all(np.array_equal(arrays[k], item[0][k]) for k in arrays)  # the same composites
+    tr.begin_stage("refiner")
+    before = [len(x.clicks) for x in item[1]]
+    b = tr._prepare(item)
+    assert sum(len(x.clicks) for x in item[1]) > sum(before)  # corrective clicks added
+    with torch.no_grad():  # the previous alpha is now the net's own answer, not the sampled one
+        assert not torch.equal(b["prev"], torch.from_numpy(arrays["prev"]).float())
+    assert np.isfinite(tr.train_step(0, 2, item)["loss"])
+
+
 def test_iterative_rounds_bound_the_corrective_clicks(tmp_path, make_crops):
     from clickmatte.model.data import collate
 
