@@ -153,10 +153,9 @@ class Trainer:
         if not 0.0 < cfg.coarse_scale_min <= cfg.coarse_scale_max <= 1.0:
             raise ValueError(f"need 0 < coarse_scale_min <= coarse_scale_max <= 1, got "
                              f"{cfg.coarse_scale_min}, {cfg.coarse_scale_max}")
-        if not 0.0 <= cfg.p_coarse_native <= 1.0:
-            raise ValueError(f"p_coarse_native must be in [0, 1], got {cfg.p_coarse_native}")
-        if not 0.0 <= cfg.p_iterative_refiner <= 1.0:
-            raise ValueError(f"p_iterative_refiner must be in [0, 1], got {cfg.p_iterative_refiner}")
+        for share in ("p_coarse_native", "p_iterative_refiner"):
+            if not 0.0 <= getattr(cfg, share) <= 1.0:
+                raise ValueError(f"{share} must be in [0, 1], got {getattr(cfg, share)}")
         if cfg.iterative_rounds < 1:
             raise ValueError(f"iterative_rounds must be >= 1, got {cfg.iterative_rounds}")
         self.device = resolve_device(cfg.device)

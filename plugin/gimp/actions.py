@@ -18,8 +18,8 @@ it (``resume``) for the session an earlier call left on the same pixels (the con
 spares re-sending them), and ``predict`` leaves ``prev_alpha`` at "auto". So the same points give
 the same answer again; points added to the previous run's points refine the previous matte, as
 clicks do in Krita (in whichever path the new points are: the daemon ignores their order); moved
-or removed points start afresh. Refine actions re-run
-that (cheap, cached-features) prediction from the current points before refining.
+or removed points start afresh. Refine actions re-run that (cheap, cached-features) prediction
+from the current points before refining.
 
 Every problem the user can fix raises ``ActionError`` (or the host's ``HostError``) with a message
 meant for GIMP's error console: a missing daemon, a daemon error (its own text), no points, no
