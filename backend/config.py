@@ -42,6 +42,7 @@ class DaemonConfig:
     working_size: int = 512
     flip_tta: bool = True
     prior_pass: bool = True
+    guided: bool = True
     log_level: str = "INFO"
 
     @property
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
                     help="no extra first pass when there is no previous alpha to feed back (faster first click, "
                          "slightly worse)")
+    ap.add_argument("--no-guided", dest="guided", action="store_false",
+                    help="upsample the coarse alpha bilinearly instead of along the image's edges (guided filter; "
+                         "only images larger than --working-size are affected)")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return ap
 
@@ -114,7 +118,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
     cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
                        working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
-                       log_level=a.log_level)
+                       guided=a.guided, log_level=a.log_level)
     validate_config(cfg)
     return cfg
 

@@ -31,12 +31,13 @@ class MattingEngine:
     """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
 
     def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
-                 flip_tta: bool = True, prior_pass: bool = True) -> None:
+                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
         self.working_size = working_size
         self.flip_tta = flip_tta
         self.prior_pass = prior_pass
+        self.guided = guided
         self.predictor: Any = None
         self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
         self.min_side = 32
@@ -62,7 +63,7 @@ class MattingEngine:
         device = resolve_device(self.device_request)  # ValueError if CUDA is absent
         model = load_default_model(self.checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
-                                   prior_pass=self.prior_pass)
+                                   prior_pass=self.prior_pass, guided=self.guided)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -73,6 +74,7 @@ class MattingEngine:
             "working_size": self.working_size,
             "flip_tta": self.flip_tta,
             "prior_pass": self.prior_pass,
+            "guided": self.guided,
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))

@@ -41,12 +41,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="coarse net once, not also mirrored")
     ap.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
                     help="no extra first pass when there is no previous alpha")
+    ap.add_argument("--no-guided", dest="guided", action="store_false",
+                    help="upsample the coarse alpha bilinearly (not along the image's edges)")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    pred = Predictor(device=a.device, flip_tta=a.flip_tta, prior_pass=a.prior_pass)
+    pred = Predictor(device=a.device, flip_tta=a.flip_tta, prior_pass=a.prior_pass, guided=a.guided)
     print(f"device={pred.device} threads={torch.get_num_threads()} working_size={pred.working_size} "
-          f"flip_tta={pred.flip_tta} prior_pass={pred.prior_pass}")
+          f"flip_tta={pred.flip_tta} prior_pass={pred.prior_pass} guided={pred.guided}")
     print("| MP | size | set_image s | first click median s | p90 s | next click median s | p90 s "
           "| refine top-%d median s |" % a.top_n)
     print("|---|---|---|---|---|---|---|---|")

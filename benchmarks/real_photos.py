@@ -78,13 +78,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--checkpoint", help="network checkpoint (default: the shipped weights)")
     ap.add_argument("--max-clicks", type=int, default=5)
     ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false")
+    ap.add_argument("--no-guided", dest="guided", action="store_false",
+                    help="upsample the coarse alpha bilinearly (not along the image's edges)")
+    ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse pass")
     ap.add_argument("--out", help="folder for the previews (created)")
     a = ap.parse_args(argv)
     photos = find_photos(Path(a.data))
     if not photos:
         print(f"no photos with trimaps under {a.data}", file=sys.stderr)
         return 2
-    pred = Predictor(load_default_model(a.checkpoint), device="cpu", flip_tta=a.flip_tta)
+    pred = Predictor(load_default_model(a.checkpoint), device="cpu", flip_tta=a.flip_tta, guided=a.guided,
+                     working_size=a.working_size)
     out = Path(a.out) if a.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 
 from .clicks import DEFAULT_RADIUS, ClickLike, encode_clicks, normalize_clicks, scale_clicks
+from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
+from .guided_upsample import DEFAULT_RADIUS as GUIDE_RADIUS
+from .guided_upsample import guided_upsample
 from .refiner import Box, covering_patches, crop_patches, paste_patches, select_patches
 from .registry import DEFAULT_CHECKPOINT, ClickMatteModel, build_model, load_checkpoint
 
@@ -76,6 +79,10 @@ class Predictor:
     pass, as the net was trained to improve a previous alpha (RITM-style). With ``flip_tta`` the
     first answer is the mirrored image's, so both views are still used in two passes (dev SAD at
     one click 7.08 -> 6.49, real-photo error at one click -32 %, same cost).
+    ``guided``: an image larger than ``working_size`` gets its alpha upsampled along its own edges
+    (:mod:`.guided_upsample`, fast guided filter with ``guide_radius`` working pixels and ridge
+    ``guide_eps``) instead of bilinearly: hair and fur stay sharp (dev SAD at 5 clicks with the coarse
+    pass at half size 8.31 -> 7.80). The uncertainty is always upsampled bilinearly.
     """
 
     def __init__(
@@ -87,9 +94,14 @@ class Predictor:
         refine_batch: int = 16,
         flip_tta: bool = True,
         prior_pass: bool = True,
+        guided: bool = True,
+        guide_radius: int = GUIDE_RADIUS,
+        guide_eps: float = GUIDE_EPS,
     ) -> None:
         if working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
+        if guide_radius < 1 or not guide_eps > 0:
+            raise ValueError(f"guide_radius must be >= 1 and guide_eps > 0, got {guide_radius}, {guide_eps}")
         self.device = resolve_device(device)
         self.model = (model if model is not None else load_default_model()).to(self.device).eval()
         self.working_size = int(working_size)
@@ -97,6 +109,9 @@ class Predictor:
         self.refine_batch = int(refine_batch)
         self.flip_tta = bool(flip_tta)
         self.prior_pass = bool(prior_pass)
+        self.guided = bool(guided)
+        self.guide_radius = int(guide_radius)
+        self.guide_eps = float(guide_eps)
         self.reset_image()
 
     # -- state -----------------------------------------------------------------------------
@@ -184,7 +199,11 @@ class Predictor:
         alpha = alpha_t[0, 0].float().cpu().numpy()
         sigma = sigma_t[0, 0].float().cpu().numpy()
         if (wh, ww) != (h, w):
-            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            if self.guided:  # edges follow the full-resolution image
+                small = (self._work_rgb[0].permute(1, 2, 0) * 255.0).round().byte().cpu().numpy()
+                alpha = guided_upsample(np.clip(alpha, 0.0, 1.0), small, self.image, self.guide_radius, self.guide_eps)
+            else:
+                alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
             sigma = cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR)
         alpha = np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
         sigma = np.maximum(sigma, 1e-6).astype(np.float32, copy=False)

@@ -11,6 +11,7 @@ def test_defaults_and_flip_tta_switch():
     assert cfg.flip_tta is True and cfg.working_size == 512
     assert parse_config(["--no-flip-tta"]).flip_tta is False
     assert cfg.prior_pass is True and parse_config(["--no-prior-pass"]).prior_pass is False
+    assert cfg.guided is True and parse_config(["--no-guided"]).guided is False
 
 
 def test_working_size_is_checked():

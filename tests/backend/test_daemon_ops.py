@@ -30,6 +30,7 @@ def test_hello_reports_versions_device_model_limits(dclient):
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
     assert info.model["flip_tta"] is True  # the default; --no-flip-tta turns it off
     assert info.model["prior_pass"] is True  # --no-prior-pass turns it off
+    assert info.model["guided"] is True  # --no-guided turns it off
     assert info.limits["max_image_pixels"] == 50000
     assert info.limits["max_sessions"] == 6
     assert info.limits["min_side"] == 32

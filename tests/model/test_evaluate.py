@@ -226,3 +226,16 @@ def test_no_prior_pass_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> 
         assert eng["description"]["prior_pass"] is (not flag)
         sads[bool(flag)] = eng["summary"]["per_click"][0]["sad"]
     assert sads[True] != pytest.approx(sads[False], abs=1e-9)
+
+
+def test_no_guided_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> None:
+    """--no-guided is recorded and, for images above --working-size, changes the upsampled answer."""
+    sads = {}
+    for flag in ([], ["--no-guided"]):
+        out = tmp_path / ("bilinear" if flag else "guided")
+        assert main(["--data", str(data_dir), "--engine", "net", "--max-clicks", "1", "--limit", "1",
+                     "--working-size", "32", "--out", str(out), "--quiet", *flag]) == 0
+        eng = json.loads((out / "report.json").read_text())["engines"]["net"]
+        assert eng["description"]["guided"] is (not flag)
+        sads[bool(flag)] = eng["summary"]["per_click"][0]["sad"]
+    assert sads[True] != pytest.approx(sads[False], abs=1e-9)

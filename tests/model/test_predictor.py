@@ -158,3 +158,35 @@ def test_prior_pass_feeds_the_nets_own_first_answer_back(small_model):
     without.set_image(image)
     expected, _ = without.predict(clicks, prev_alpha=np.ascontiguousarray(mirrored[:, ::-1]))
     np.testing.assert_allclose(tta_prior.predict(clicks)[0], expected, atol=1e-5)
+
+
+def test_guided_upsampling_of_images_above_the_working_size(small_model):
+    """guided: the working-size alpha goes through guided_upsample with the full image as guide; without it,
+    a bilinear resize; images within the working size are not resampled at all."""
+    import cv2
+
+    from clickmatte.model.guided_upsample import guided_upsample
+
+    image = img(150, 240, seed=5)
+    clicks = [(60, 70, "fg"), (230, 5, "bg")]
+    guided = Predictor(small_model, device="cpu", working_size=96, flip_tta=False, guide_radius=2, guide_eps=1e-4)
+    plain = Predictor(small_model, device="cpu", working_size=96, flip_tta=False, guided=False)
+    native = Predictor(small_model, device="cpu", working_size=1000, flip_tta=False)
+    small = cv2.resize(image, (96, 60), interpolation=cv2.INTER_AREA)
+    native.set_image(small)
+    low, low_sigma = native.predict([((x + 0.5) * 0.4 - 0.5, (y + 0.5) * 0.4 - 0.5, lab) for x, y, lab in clicks])
+    guided.set_image(image)
+    plain.set_image(image)
+    a_g, s_g = guided.predict(clicks)
+    a_p, s_p = plain.predict(clicks)
+    np.testing.assert_allclose(a_g, guided_upsample(low, small, image, radius=2, eps=1e-4), atol=1e-4)
+    np.testing.assert_allclose(a_p, np.clip(cv2.resize(low, (240, 150), interpolation=cv2.INTER_LINEAR), 0, 1),
+                               atol=1e-4)
+    assert np.abs(a_g - a_p).max() > 5e-3  # the two upsamplings differ ...
+    np.testing.assert_allclose(s_g, s_p, atol=1e-6)  # ... the uncertainty is bilinear in both
+    native.set_image(small)  # within the working size: guided or not, the same
+    off = Predictor(small_model, device="cpu", working_size=1000, flip_tta=False, guided=False)
+    off.set_image(small)
+    np.testing.assert_array_equal(native.predict([(20, 20, "fg")])[0], off.predict([(20, 20, "fg")])[0])
+    with pytest.raises(ValueError, match="guide_radius"):
+        Predictor(small_model, device="cpu", guide_radius=0)
