@@ -44,6 +44,9 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
         "noc_reached_fraction": _mean([1.0 if rec["noc_reached"] else 0.0 for rec in images.values()]),
         "seconds_per_prediction": _mean([r["seconds"] for rec in images.values() for r in rec["per_click"]]),
     }
+    by_soft = _by_soft(images, max_clicks)
+    if by_soft:
+        out["by_soft"] = by_soft
     refined = [rec["refine"] for rec in images.values() if "refine" in rec]
     if refined:
         ref: dict[str, Any] = {"n_images": len(refined), "top_n": refined[0]["top_n"],
@@ -54,6 +57,26 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
                 ref[kind] = {**_metric_means(rows), "seconds": _mean([r["seconds"] for r in rows]),
                              "patches": _mean([float(len(r["boxes"])) for r in rows])}
         out["refine"] = ref
+    return out
+
+
+def _by_soft(images: dict[str, dict], max_clicks: int) -> list[dict]:
+    """SAD at 1 and ``max_clicks`` clicks for the images with the least and the most soft ground truth
+    (split at the median ``soft_fraction``; the lower half gets ``n // 2`` images). Empty without the
+    field (reports of older versions) or with fewer than 2 images."""
+    recs = [r for r in images.values() if r.get("soft_fraction") is not None]
+    if len(recs) < 2 or len(recs) != len(images):
+        return []
+    recs.sort(key=lambda r: r["soft_fraction"])
+    half = len(recs) // 2
+    out = []
+    for name, group in (("less soft", recs[:half]), ("more soft", recs[half:]), ("all", recs)):
+        first = float(np.mean([r["per_click"][0]["sad"] for r in group]))
+        last = float(np.mean([r["per_click"][max_clicks - 1]["sad"] for r in group]))
+        out.append({"group": name, "n_images": len(group),
+                    "soft_min": group[0]["soft_fraction"], "soft_max": group[-1]["soft_fraction"],
+                    "sad_first": first, "sad_last": last,
+                    "change": (last - first) / first if first > 0 else None})
     return out
 
 
@@ -93,6 +116,19 @@ def summary_markdown(report: dict) -> str:
         reached = "–" if s["noc_reached_fraction"] is None else f"{100 * s['noc_reached_fraction']:.0f} %"
         lines.append(f"| {name} | {s['n_images']} | {_fmt(s['noc_mean'], 2)} | {reached} | "
                      f"{_fmt(s['seconds_per_prediction'])} |")
+    soft_rows = [(n, e["summary"]["by_soft"]) for n, e in report["engines"].items() if e["summary"].get("by_soft")]
+    if soft_rows and cfg["max_clicks"] > 1:
+        k = cfg["max_clicks"]
+        lines += ["", "## What clicks change, by how much of the ground truth is soft", "",
+                  "Soft = 5 % < alpha < 95 % (hair, glass, nets, blur), where a fg/bg click says little. "
+                  "Images split at the median soft share.", "",
+                  f"| engine | images | soft share | SAD 1 click | SAD {k} clicks | change |",
+                  "|---|---|---|---:|---:|---:|"]
+        for name, groups in soft_rows:
+            for g in groups:
+                change = "–" if g["change"] is None else f"{100 * g['change']:+.1f} %"
+                lines.append(f"| {name} | {g['group']}: {g['n_images']} | {100 * g['soft_min']:.0f}–"
+                             f"{100 * g['soft_max']:.0f} % | {_fmt(g['sad_first'])} | {_fmt(g['sad_last'])} | {change} |")
     refine_rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if "refine" in e["summary"]]
     if refine_rows:
         lines += ["", f"## Patch refinement at {cfg['max_clicks']} clicks", "",

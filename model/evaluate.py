@@ -35,7 +35,7 @@ from typing import Any, Optional, Protocol, Sequence
 import cv2
 import numpy as np
 
-from .click_simulator import next_click
+from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .metrics import all_metrics, mse
 
 log = logging.getLogger(__name__)
@@ -344,10 +344,18 @@ def evaluate_image(
         "noc": noc if noc is not None else noc_cap,
         "noc_reached": noc is not None,
         "set_image_seconds": set_image_s,
+        "soft_fraction": soft_fraction(gt),
     }
     if refine is not None:
         record["refine"] = refine
     return record, final
+
+
+def soft_fraction(gt: np.ndarray) -> float:
+    """Share of ``(H, W)`` uint8 ground-truth pixels that are neither definite foreground nor definite
+    background (5 % < alpha < 95 %: hair, glass, nets, blur) — where a fg/bg click says little."""
+    a = gt.astype(np.float32) / 255.0
+    return float(((a > DEFINITE_BG) & (a < DEFINITE_FG)).mean())
 
 
 # -- the whole run ----------------------------------------------------------------------------

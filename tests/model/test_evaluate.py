@@ -239,3 +239,31 @@ def test_no_guided_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> None
         assert eng["description"]["guided"] is (not flag)
         sads[bool(flag)] = eng["summary"]["per_click"][0]["sad"]
     assert sads[True] != pytest.approx(sads[False], abs=1e-9)
+
+
+def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path) -> None:
+    """Each image records its soft share; the summary splits SAD at 1 and N clicks at the median share."""
+    from clickmatte.model.evaluate import soft_fraction
+
+    gt = np.zeros((10, 10), np.uint8)
+    gt[:, 5:] = 255
+    gt[0, :3] = 128  # 3 soft pixels
+    gt[1, 0] = 10  # 3.9 %: definite background, not soft
+    assert soft_fraction(gt) == pytest.approx(0.03)
+    out = tmp_path / "r"
+    assert main(["--data", str(data_dir), "--engine", "classical", "--max-clicks", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    images = report["engines"]["classical"]["images"]
+    for name, rec in images.items():
+        alpha = read_alpha(data_dir / "alpha" / name)
+        assert rec["soft_fraction"] == pytest.approx(soft_fraction(alpha))
+    groups = {g["group"]: g for g in report["engines"]["classical"]["summary"]["by_soft"]}
+    recs = sorted(images.values(), key=lambda r: r["soft_fraction"])
+    assert groups["less soft"]["n_images"] == len(recs) // 2 and groups["all"]["n_images"] == len(recs)
+    more = recs[len(recs) // 2:]
+    assert groups["more soft"]["sad_first"] == pytest.approx(np.mean([r["per_click"][0]["sad"] for r in more]))
+    assert groups["more soft"]["sad_last"] == pytest.approx(np.mean([r["per_click"][1]["sad"] for r in more]))
+    assert groups["less soft"]["soft_max"] <= groups["more soft"]["soft_min"]
+    md = (out / "summary.md").read_text()
+    assert "by how much of the ground truth is soft" in md and "| classical | all: 3 |" in md
