@@ -75,13 +75,12 @@ def guided_upsample(alpha_low: np.ndarray, rgb_low: np.ndarray, rgb_full: np.nda
     closer to bilinear). Works channel by channel, so the extra memory at full size is about three
     float32 planes (a 24 MP image: ~300 MB).
     """
-    coef = guided_coefficients(alpha_low, rgb_low, radius, eps)
+    if not isinstance(rgb_full, np.ndarray) or rgb_full.ndim != 3 or rgb_full.shape[2] != 3:
+        raise ValueError(f"rgb_full must be an (H, W, 3) array, got {getattr(rgb_full, 'shape', type(rgb_full))}")
     full = rgb_full if rgb_full.dtype == np.uint8 else _unit_rgb(rgb_full, "rgb_full")
-    if not isinstance(full, np.ndarray) or full.ndim != 3 or full.shape[2] != 3:
-        raise ValueError(f"rgb_full must be an (H, W, 3) array, got {getattr(full, 'shape', type(full))}")
+    coef = guided_coefficients(alpha_low, rgb_low, radius, eps)
     h, w = full.shape[:2]
     if full.dtype == np.uint8:  # fold the 1/255 into the (small) colour coefficients
-        coef = coef.copy()
         coef[..., :3] /= 255.0
     out = cv2.resize(coef[..., 3], (w, h), interpolation=cv2.INTER_LINEAR)
     for ch in range(3):

@@ -97,3 +97,9 @@ def test_bad_arrays_raise():
         guided_upsample(a[None], rgb, rgb)
     with pytest.raises(ValueError, match="uint8 or float"):
         guided_upsample(a, rgb.astype(np.int32), rgb)
+
+
+def test_a_guide_that_is_not_an_array_is_a_value_error():
+    rgb = _lemur(64)
+    with pytest.raises(ValueError, match="rgb_full"):
+        guided_upsample(np.zeros(rgb.shape[:2], np.float32), rgb, [[0, 0, 0]])
