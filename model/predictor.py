@@ -20,7 +20,7 @@ import torch
 from .clicks import DEFAULT_RADIUS, ClickLike, encode_clicks, normalize_clicks, scale_clicks
 from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
 from .guided_upsample import DEFAULT_RADIUS as GUIDE_RADIUS
-from .guided_upsample import guided_upsample
+from .guided_upsample import Guide, guide_statistics, guided_upsample
 from .refiner import Box, covering_patches, crop_patches, paste_patches, select_patches
 from .registry import DEFAULT_CHECKPOINT, ClickMatteModel, build_model, load_checkpoint
 
@@ -118,6 +118,7 @@ class Predictor:
     def reset_image(self) -> None:
         self.image: Optional[np.ndarray] = None
         self._work_rgb: Optional[torch.Tensor] = None
+        self._guide: Optional[Guide] = None  # the image's part of the guided filter, made at the first predict
         self.alpha: Optional[np.ndarray] = None
         self.uncertainty: Optional[np.ndarray] = None
         self.last_patches: list[Box] = []
@@ -200,8 +201,10 @@ class Predictor:
         sigma = sigma_t[0, 0].float().cpu().numpy()
         if (wh, ww) != (h, w):
             if self.guided:  # edges follow the full-resolution image
-                small = (self._work_rgb[0].permute(1, 2, 0) * 255.0).round().byte().cpu().numpy()
-                alpha = guided_upsample(np.clip(alpha, 0.0, 1.0), small, self.image, self.guide_radius, self.guide_eps)
+                if self._guide is None:
+                    small = (self._work_rgb[0].permute(1, 2, 0) * 255.0).round().byte().cpu().numpy()
+                    self._guide = guide_statistics(small, self.guide_radius, self.guide_eps)
+                alpha = guided_upsample(np.clip(alpha, 0.0, 1.0), None, self.image, guide=self._guide)
             else:
                 alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
             sigma = cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR)

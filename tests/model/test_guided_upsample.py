@@ -103,3 +103,18 @@ def test_a_guide_that_is_not_an_array_is_a_value_error():
     rgb = _lemur(64)
     with pytest.raises(ValueError, match="rgb_full"):
         guided_upsample(np.zeros(rgb.shape[:2], np.float32), rgb, [[0, 0, 0]])
+
+
+def test_a_precomputed_guide_gives_the_same_answer():
+    """guide_statistics once per image, then any number of alphas: the same as computing it each time."""
+    from clickmatte.model.guided_upsample import guide_statistics
+
+    rgb, truth = _composite(128)
+    small = cv2.resize(rgb, (32, 32 * rgb.shape[0] // rgb.shape[1]), interpolation=cv2.INTER_AREA)
+    guide = guide_statistics(small, radius=2, eps=1e-4)
+    for alpha in (cv2.resize(truth, small.shape[1::-1], interpolation=cv2.INTER_AREA),
+                  np.random.default_rng(0).random(small.shape[:2]).astype(np.float32)):
+        np.testing.assert_array_equal(guided_upsample(alpha, None, rgb, guide=guide),
+                                      guided_upsample(alpha, small, rgb, radius=2, eps=1e-4))
+    with pytest.raises(ValueError, match="rgb_low or a precomputed guide"):
+        guided_coefficients(np.zeros(small.shape[:2], np.float32))
