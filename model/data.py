@@ -117,6 +117,39 @@ def synth_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def camouflage(bg: np.ndarray, fg: np.ndarray, alpha: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Recolour a background towards a foreground's colours (Reinhard colour transfer in Lab).
+
+    ``bg``, ``fg``: ``(H, W, 3)`` float32 RGB in [0, 1]; ``alpha``: ``(H, W)`` float in [0, 1], the
+    foreground's coverage (its colour statistics are alpha-weighted). ``strength`` in [0, 1]: 0 leaves
+    ``bg`` as it is, 1 gives it the foreground's per-channel Lab mean and spread. Returns float32
+    ``(H, W, 3)`` in [0, 1].
+
+    Real photos often put an object on a background of its own colours (an orange fruit on orange
+    flowers, a tan dog on sand); a net trained only on contrasting composites reads "looks like the
+    background" as "partly transparent" and turns such objects translucent. Composites on camouflaged
+    backgrounds teach it to keep an opaque object opaque from its shape and texture.
+    """
+    if bg.ndim != 3 or bg.shape[2] != 3 or fg.shape != bg.shape or alpha.shape != bg.shape[:2]:
+        raise ValueError(f"bg {bg.shape}, fg {fg.shape} and alpha {alpha.shape} must be (H, W, 3), (H, W, 3), (H, W)")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    w = np.clip(alpha, 0, 1).astype(np.float32)
+    total = float(w.sum())
+    if total < 1.0 or strength == 0.0:
+        return bg.astype(np.float32)
+    lab_bg = cv2.cvtColor(np.clip(bg, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    lab_fg = cv2.cvtColor(np.clip(fg, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    mu_f = (lab_fg * w[..., None]).reshape(-1, 3).sum(0) / total
+    sd_f = np.sqrt(((lab_fg - mu_f) ** 2 * w[..., None]).reshape(-1, 3).sum(0) / total)
+    mu_b = lab_bg.reshape(-1, 3).mean(0)
+    sd_b = lab_bg.reshape(-1, 3).std(0)
+    moved = (lab_bg - mu_b) / np.maximum(sd_b, 1e-3) * np.maximum(sd_f, 1.0) + mu_f
+    moved[..., 0] = np.clip(moved[..., 0], 0, 100)
+    rgb = np.clip(cv2.cvtColor(moved.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
+    return ((1 - strength) * bg + strength * rgb).astype(np.float32)
+
+
 def synth_shape(rng: np.random.Generator, size: int) -> np.ndarray:
     """A solid blob (float32 ``(size, size)`` in {0, 1}): a union of ellipses and a random polygon, smoothed."""
     m = np.zeros((size, size), np.float32)
@@ -369,7 +402,7 @@ class CompositeSampler:
     def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
                  p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
                  p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0,
-                 p_see_through: float = 0.0) -> None:
+                 p_see_through: float = 0.0, p_camouflage: float = 0.0) -> None:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
@@ -377,6 +410,7 @@ class CompositeSampler:
         self.p_soft_clicks = p_soft_clicks  # share of samples whose clicks binarise the alpha at 0.5
         self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
         self.p_see_through = p_see_through  # share of synthetic objects that are nets, lace or veils
+        self.p_camouflage = p_camouflage  # share of composites whose background takes the target's colours
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size
@@ -419,6 +453,8 @@ class CompositeSampler:
             bg = self._background(rng)
             fa, aa = self._layer(rng, i, (0.4, 0.7), 20.0, 0.28)
             fb, ab = self._layer(rng, j, (0.4, 0.7), 20.0, 0.28)
+            if rng.random() < self.p_camouflage:
+                bg = camouflage(bg, fa, aa, float(rng.uniform(0.6, 1.0)))
             if rng.random() < 0.5:  # distractor behind the target
                 comp = fb * ab[..., None] + bg * (1 - ab[..., None])
                 comp = fa * aa[..., None] + comp * (1 - aa[..., None])
@@ -432,6 +468,8 @@ class CompositeSampler:
             kind = "recomposite"
             bg = self._background(rng)
             f, a = self._layer(rng, i, (0.8, 1.25), 15.0, 0.1)
+            if rng.random() < self.p_camouflage:
+                bg = camouflage(bg, f, a, float(rng.uniform(0.6, 1.0)))
             comp = f * a[..., None] + bg * (1 - a[..., None])
             image = np.clip(comp * 255 + 0.5, 0, 255).astype(np.uint8)
             target = a

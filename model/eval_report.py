@@ -44,6 +44,9 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
         "noc_reached_fraction": _mean([1.0 if rec["noc_reached"] else 0.0 for rec in images.values()]),
         "seconds_per_prediction": _mean([r["seconds"] for rec in images.values() for r in rec["per_click"]]),
     }
+    by_region = _by_region(images, max_clicks)
+    if by_region:
+        out["by_region"] = by_region
     by_soft = _by_soft(images, max_clicks)
     if by_soft:
         out["by_soft"] = by_soft
@@ -58,6 +61,17 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
                              "patches": _mean([float(len(r["boxes"])) for r in rows])}
         out["refine"] = ref
     return out
+
+
+def _by_region(images: dict[str, dict], max_clicks: int) -> list[dict]:
+    """Mean SAD on definite and on soft ground-truth pixels per click count (``metrics.sad_split``).
+    Empty for reports whose records lack the fields (older versions)."""
+    recs = list(images.values())
+    if not recs or not all("sad_soft" in r for rec in recs for r in rec["per_click"]):
+        return []
+    return [{"k": k, "sad_definite": float(np.mean([rec["per_click"][k - 1]["sad_definite"] for rec in recs])),
+             "sad_soft": float(np.mean([rec["per_click"][k - 1]["sad_soft"] for rec in recs]))}
+            for k in range(1, max_clicks + 1)]
 
 
 def _by_soft(images: dict[str, dict], max_clicks: int) -> list[dict]:
@@ -129,6 +143,18 @@ def summary_markdown(report: dict) -> str:
                 change = "–" if g["change"] is None else f"{100 * g['change']:+.1f} %"
                 lines.append(f"| {name} | {g['group']}: {g['n_images']} | {100 * g['soft_min']:.0f}–"
                              f"{100 * g['soft_max']:.0f} % | {_fmt(g['sad_first'])} | {_fmt(g['sad_last'])} | {change} |")
+    region_rows = [(n, e["summary"]["by_region"]) for n, e in report["engines"].items() if e["summary"].get("by_region")]
+    if region_rows and cfg["max_clicks"] > 1:
+        k = cfg["max_clicks"]
+        lines += ["", "## Where the error sits: definite vs soft ground truth", "",
+                  "SAD summed over the pixels whose ground truth is definite (alpha ≤ 5 % or ≥ 95 %: what a fg/bg "
+                  "click names) and over the soft ones; the two add up to the SAD above.", "",
+                  f"| engine | pixels | SAD 1 click | SAD {k} clicks | change |", "|---|---|---:|---:|---:|"]
+        for name, rows in region_rows:
+            for key, label in (("sad_definite", "definite"), ("sad_soft", "soft")):
+                a, b = rows[0][key], rows[k - 1][key]
+                change = "–" if a <= 0 else f"{100 * (b - a) / a:+.1f} %"
+                lines.append(f"| {name} | {label} | {_fmt(a)} | {_fmt(b)} | {change} |")
     refine_rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if "refine" in e["summary"]]
     if refine_rows:
         lines += ["", f"## Patch refinement at {cfg['max_clicks']} clicks", "",

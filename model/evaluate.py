@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
-from .metrics import all_metrics, mse
+from .metrics import all_metrics, mse, sad_split
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,9 @@ def evaluate_image(
         if noc is None and e <= noc_mse:
             noc = k
         if k <= max_clicks:
-            per_click.append({"k": k, **all_metrics(alpha, gt), "seconds": secs, "carried": False})
+            split = sad_split(alpha, gt, DEFINITE_BG, DEFINITE_FG)
+            per_click.append({"k": k, **all_metrics(alpha, gt), "sad_definite": split["definite"],
+                              "sad_soft": split["soft"], "seconds": secs, "carried": False})
         if k == max_clicks:
             final = {"alpha": alpha, "uncertainty": sigma, "clicks": list(clicks)}
             if refine_top_n > 0 and isinstance(engine, NetEngine):

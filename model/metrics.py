@@ -65,6 +65,16 @@ def sad(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.abs(p - g).sum() / 1000.0)
 
 
+def sad_split(pred: np.ndarray, gt: np.ndarray, low: float = 0.05, high: float = 0.95) -> dict[str, float]:
+    """SAD (/1000) split by the ground truth: ``definite`` over pixels with ``gt <= low`` or ``gt >= high``
+    (plain foreground or background, what a fg/bg click names), ``soft`` over the rest (hair, glass,
+    nets, blur). The two add up to :func:`sad`."""
+    p, g = _pair(pred, gt)
+    err = np.abs(p - g)
+    soft = (g > low) & (g < high)
+    return {"definite": float(err[~soft].sum() / 1000.0), "soft": float(err[soft].sum() / 1000.0)}
+
+
 def mse(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean squared alpha difference over the image (plain mean; multiply by 1e3 for tables)."""
     p, g = _pair(pred, gt)

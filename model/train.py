@@ -88,6 +88,7 @@ class TrainConfig:
     iterative_rounds: int = 2  # RITM-style batches add 1..N corrective clicks, each on the net's own answer
     p_iterative_refiner: float = 0.0  # share of refiner batches whose coarse alpha comes after RITM-style clicks
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
+    p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (data.camouflage)
     workers: int = 0  # processes drawing composites (0: in the training process)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
 
@@ -181,7 +182,8 @@ class Trainer:
         self.bank = CropBank(cfg.data, tr, cache_dir=cfg.cache_dir)
         bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
         self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size, p_soft_clicks=cfg.p_soft_clicks,
-                                        p_synth_obj=cfg.p_synth_obj, p_see_through=cfg.p_see_through)
+                                        p_synth_obj=cfg.p_synth_obj, p_see_through=cfg.p_see_through,
+                                        p_camouflage=cfg.p_camouflage)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
         self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from clickmatte.model.data import (
-    CompositeSampler, CropBank, add_strands, collate, corrective_clicks, degrade_alpha, sample_clicks,
-    see_through, synth_background, synth_object, synth_shape,
+    CompositeSampler, CropBank, add_strands, camouflage, collate, corrective_clicks, degrade_alpha,
+    sample_clicks, see_through, synth_background, synth_object, synth_shape,
 )
 
 
@@ -174,3 +174,66 @@ def test_see_through_objects_keep_the_outside_clear():
         assert (a <= solid + 1e-6).all()  # the pattern only removes opacity from the object
         inside = solid > 0.95
         assert (a[inside] < 0.9).mean() > 0.05  # ... and it does somewhere inside it
+
+
+def _lab_mean(rgb: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    import cv2
+
+    lab = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    if w is None:
+        return lab.mean(0)
+    w = w.reshape(-1, 1)
+    return (lab * w).sum(0) / w.sum()
+
+
+def test_camouflage_gives_the_background_the_foregrounds_colours():
+    rng = np.random.default_rng(0)
+    bg = synth_background(rng, 64).astype(np.float32) / 255.0
+    fg = np.zeros((64, 64, 3), np.float32)
+    fg[...] = (0.9, 0.5, 0.1)  # orange ...
+    fg += rng.normal(0, 0.05, fg.shape).astype(np.float32)  # ... with some texture
+    fg = np.clip(fg, 0, 1)
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[16:48, 16:48] = 1.0
+    out = camouflage(bg, fg, alpha, 1.0)
+    assert out.shape == bg.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    target = _lab_mean(fg, alpha)
+    before = np.abs(_lab_mean(bg) - target).max()
+    after = np.abs(_lab_mean(out) - target).max()
+    assert before > 15 and after < 4  # far apart before, the fruit's colours after
+    # the background keeps its layout: recoloured, not replaced by a flat fill
+    assert np.corrcoef(bg.mean(2).ravel(), out.mean(2).ravel())[0, 1] > 0.5
+    half = camouflage(bg, fg, alpha, 0.5)
+    np.testing.assert_allclose(half, 0.5 * bg + 0.5 * out, atol=1e-5)
+    np.testing.assert_allclose(camouflage(bg, fg, alpha, 0.0), bg)
+    np.testing.assert_allclose(camouflage(bg, fg, np.zeros_like(alpha), 1.0), bg)  # no foreground: unchanged
+
+
+def test_camouflage_rejects_bad_input():
+    bg = np.zeros((8, 8, 3), np.float32)
+    with pytest.raises(ValueError):
+        camouflage(bg, np.zeros((8, 9, 3), np.float32), np.ones((8, 8), np.float32))
+    with pytest.raises(ValueError):
+        camouflage(bg, bg, np.ones((8, 8), np.float32), 1.5)
+    with pytest.raises(ValueError):
+        camouflage(bg[..., 0], bg[..., 0], np.ones((8, 8), np.float32))
+
+
+def test_sampler_camouflage_recolours_the_background_only(bank):
+    bgs = [synth_background(np.random.default_rng(i), 48) for i in range(3)]
+    kw = dict(size=48, p_original=0.0, p_multi=0.0, p_prev=0.0, p_synth_bg=0.0)
+    plain = CompositeSampler(bank, bgs, **kw)
+    camo = CompositeSampler(bank, bgs, p_camouflage=1.0, **kw)
+    gaps_plain, gaps_camo = [], []
+    for seed in range(6):
+        a = plain.sample(np.random.default_rng(seed))
+        b = camo.sample(np.random.default_rng(seed))
+        np.testing.assert_array_equal(a.alpha, b.alpha)  # same object, same place, same target
+        solid, clear = a.alpha > 0.99, a.alpha < 0.01
+        if solid.sum() < 20 or clear.sum() < 20:
+            continue
+        for smp, gaps in ((a, gaps_plain), (b, gaps_camo)):
+            img = smp.image.astype(np.float32)
+            gaps.append(np.abs(img[solid].mean(0) - img[clear].mean(0)).sum())
+    assert len(gaps_camo) >= 3
+    assert np.mean(gaps_camo) < 0.5 * np.mean(gaps_plain)  # object and background now look alike

@@ -267,3 +267,14 @@ def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path)
     assert groups["less soft"]["soft_max"] <= groups["more soft"]["soft_min"]
     md = (out / "summary.md").read_text()
     assert "by how much of the ground truth is soft" in md and "| classical | all: 3 |" in md
+    # the split of each SAD into definite and soft ground truth adds up and reaches the summary
+    from clickmatte.model.metrics import sad_split
+
+    for rec in images.values():
+        for row in rec["per_click"]:
+            assert row["sad_definite"] + row["sad_soft"] == pytest.approx(row["sad"], rel=1e-6)
+    region = report["engines"]["classical"]["summary"]["by_region"]
+    assert [r["k"] for r in region] == [1, 2]
+    assert region[1]["sad_soft"] == pytest.approx(np.mean([r["per_click"][1]["sad_soft"] for r in images.values()]))
+    assert "definite vs soft ground truth" in md and "| classical | soft |" in md
+    assert sad_split(gt, gt) == {"definite": 0.0, "soft": 0.0}

@@ -126,3 +126,19 @@ def test_all_metrics_keys() -> None:
     m = metrics.all_metrics(a, b)
     assert set(m) == set(metrics.METRIC_NAMES)
     assert m["sad"] == pytest.approx(0.064) and m["mse"] == pytest.approx(1.0)
+
+
+def test_sad_split_by_definite_and_soft_ground_truth() -> None:
+    gt = np.zeros((4, 4), np.float32)
+    gt[:, 2:] = 1.0
+    gt[0, 0] = 0.5  # soft
+    gt[1, 0] = 0.04  # definite background (below 5 %)
+    pred = np.zeros((4, 4), np.float32)
+    pred[0, 0] = 0.1  # soft pixel off by 0.4
+    pred[3, 3] = 0.7  # definite fg pixel off by 0.3 (plus the 2 x 4 - 1 fg pixels off by 1)
+    split = metrics.sad_split(pred, gt)
+    assert split["soft"] == pytest.approx(0.4 / 1000)
+    assert split["definite"] == pytest.approx((7 * 1.0 + 0.3 + 0.04) / 1000)
+    assert split["soft"] + split["definite"] == pytest.approx(metrics.sad(pred, gt))
+    with pytest.raises(ValueError):
+        metrics.sad_split(pred, gt[:3])
