@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES
 
+DEFAULT_CONTEXT_SIZE = 320  # = clickmatte.model.predictor.DEFAULT_CONTEXT_SIZE (a test keeps them equal)
 SERVER_SECRET_FILE = "server.key_secret"
 SERVER_PUBLIC_FILE = "server.key"
 AUTHORIZED_DIR = "authorized_clients"
@@ -43,6 +44,7 @@ class DaemonConfig:
     flip_tta: bool = True
     prior_pass: bool = True
     guided: bool = True
+    context_size: int = DEFAULT_CONTEXT_SIZE
     log_level: str = "INFO"
 
     @property
@@ -108,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-guided", dest="guided", action="store_false",
                     help="upsample the coarse alpha bilinearly instead of along the image's edges (guided filter; "
                          "only images larger than --working-size are affected)")
+    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE, metavar="N",
+                    help="long side of a first, coarser network pass whose answer the working-size pass refines: "
+                         "keeps objects that fill the photo whole (images larger than N only; 0 = off; "
+                         f"{DEFAULT_CONTEXT_SIZE})")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return ap
 
@@ -118,7 +124,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
     cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
                        working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
-                       guided=a.guided, log_level=a.log_level)
+                       guided=a.guided, context_size=a.context_size, log_level=a.log_level)
     validate_config(cfg)
     return cfg
 
@@ -136,6 +142,8 @@ def validate_config(cfg: DaemonConfig) -> None:
                           f"got {cfg.max_image_mp}")
     if cfg.working_size < 32:
         raise ConfigError(f"--working-size must be >= 32, got {cfg.working_size}")
+    if cfg.context_size != 0 and cfg.context_size < 32:
+        raise ConfigError(f"--context-size must be 0 (off) or >= 32, got {cfg.context_size}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {dev!r}")

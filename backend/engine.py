@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .config import DEFAULT_CONTEXT_SIZE
 from .sessions import ImageEntry, Session
 
 log = logging.getLogger("clickmatte.daemon")
@@ -31,13 +32,15 @@ class MattingEngine:
     """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
 
     def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
-                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True) -> None:
+                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
+                 context_size: int = DEFAULT_CONTEXT_SIZE) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
         self.working_size = working_size
         self.flip_tta = flip_tta
         self.prior_pass = prior_pass
         self.guided = guided
+        self.context_size = context_size  # 0: off
         self.predictor: Any = None
         self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
         self.min_side = 32
@@ -63,7 +66,8 @@ class MattingEngine:
         device = resolve_device(self.device_request)  # ValueError if CUDA is absent
         model = load_default_model(self.checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
-                                   prior_pass=self.prior_pass, guided=self.guided)
+                                   prior_pass=self.prior_pass, guided=self.guided,
+                                   context_size=self.context_size or None)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -75,6 +79,7 @@ class MattingEngine:
             "flip_tta": self.flip_tta,
             "prior_pass": self.prior_pass,
             "guided": self.guided,
+            "context_size": self.context_size,
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))

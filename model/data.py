@@ -402,7 +402,7 @@ class CompositeSampler:
     def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
                  p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
                  p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0,
-                 p_see_through: float = 0.0, p_camouflage: float = 0.0) -> None:
+                 p_see_through: float = 0.0, p_camouflage: float = 0.0, p_zoom: float = 0.0) -> None:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
@@ -411,6 +411,7 @@ class CompositeSampler:
         self.p_synth_obj = p_synth_obj  # share of composited layers that are synthetic objects (synth_object)
         self.p_see_through = p_see_through  # share of synthetic objects that are nets, lace or veils
         self.p_camouflage = p_camouflage  # share of composites whose background takes the target's colours
+        self.p_zoom = p_zoom  # share of single-object samples magnified 1.6-2.6x: objects larger than the frame
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size
@@ -438,11 +439,13 @@ class CompositeSampler:
         i = int(rng.integers(len(self.bank)))
         distractor = None
         u = rng.random()
+        # a photo's subject often fills the frame: its interior, far from any edge, must stay solid
+        zoom = float(rng.uniform(1.6, 2.6)) if rng.random() < self.p_zoom else 1.0
         if u < self.p_original:
             kind = "original"
             img = self.bank.images[i]
             a = self.bank.alphas[i]
-            m = random_affine(rng, img.shape[0], s, (0.8, 1.2), 10.0, 0.05)
+            m = random_affine(rng, img.shape[0], s, (0.8 * zoom, 1.2 * zoom), 10.0, 0.05)
             if rng.random() < 0.5:
                 img, a = img[:, ::-1], a[:, ::-1]
             image = cv2.warpAffine(np.ascontiguousarray(img), m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -467,7 +470,7 @@ class CompositeSampler:
         else:
             kind = "recomposite"
             bg = self._background(rng)
-            f, a = self._layer(rng, i, (0.8, 1.25), 15.0, 0.1)
+            f, a = self._layer(rng, i, (0.8 * zoom, 1.25 * zoom), 15.0, 0.1)
             if rng.random() < self.p_camouflage:
                 bg = camouflage(bg, f, a, float(rng.uniform(0.6, 1.0)))
             comp = f * a[..., None] + bg * (1 - a[..., None])

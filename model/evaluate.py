@@ -38,6 +38,8 @@ import numpy as np
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .metrics import all_metrics, mse, sad_split
 
+DEFAULT_CONTEXT_SIZE = 320  # = predictor.DEFAULT_CONTEXT_SIZE (the training sample size; 0 = off)
+
 log = logging.getLogger(__name__)
 
 ENGINES = ("net", "classical")
@@ -175,18 +177,20 @@ class NetEngine:
     name = "net"
 
     def __init__(self, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
-                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True) -> None:
+                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
+                 context_size: int = DEFAULT_CONTEXT_SIZE) -> None:
         from .predictor import Predictor, load_default_model
         from .registry import DEFAULT_CHECKPOINT
 
         model = load_default_model(checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=working_size, flip_tta=flip_tta,
-                                   prior_pass=prior_pass, guided=guided)
+                                   prior_pass=prior_pass, guided=guided, context_size=context_size or None)
         path = checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.description = {"checkpoint": str(path) if path else None, "trained": path is not None,
                             "model": model.name, "meta": _jsonable(model.meta),
                             "device": str(self.predictor.device), "working_size": working_size,
-                            "flip_tta": flip_tta, "prior_pass": prior_pass, "guided": guided}
+                            "flip_tta": flip_tta, "prior_pass": prior_pass, "guided": guided,
+                            "context_size": context_size or None}
 
     def set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)
@@ -204,10 +208,11 @@ def _jsonable(x: Any) -> Any:
 
 
 def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
-                flip_tta: bool = True, prior_pass: bool = True, guided: bool = True) -> Engine:
+                flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
+                context_size: int = DEFAULT_CONTEXT_SIZE) -> Engine:
     """``"net"`` -> :class:`NetEngine`, ``"classical"`` -> :class:`ClassicalEngine`; ``ValueError`` otherwise."""
     if name == "net":
-        return NetEngine(checkpoint, device, working_size, flip_tta, prior_pass, guided)
+        return NetEngine(checkpoint, device, working_size, flip_tta, prior_pass, guided, context_size)
     if name == "classical":
         from .classical import ClassicalEngine
 
@@ -374,6 +379,7 @@ class EvalConfig:
     flip_tta: bool = True
     prior_pass: bool = True
     guided: bool = True
+    context_size: int = DEFAULT_CONTEXT_SIZE
     refine_top_n: int = 0
     refine_random: bool = False
     names: Optional[list[str]] = None
@@ -405,7 +411,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     if cfg.limit is not None:
         pairs = pairs[: max(0, cfg.limit)]
     engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.working_size, cfg.flip_tta,
-                                 cfg.prior_pass, cfg.guided) for name in cfg.engines}
+                                 cfg.prior_pass, cfg.guided, cfg.context_size) for name in cfg.engines}
     results: dict[str, dict[str, dict]] = {name: {} for name in engines}
     failed: list[dict] = []
     worst: dict[str, list] = {name: [] for name in engines}  # min-heaps of (sad, counter, payload)
@@ -556,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-guided", dest="guided", action="store_false",
                    help="net engine: upsample the coarse alpha bilinearly, not along the image's edges "
                         "(guided filter; only matters for images larger than --working-size)")
+    p.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE, metavar="N",
+                   help="net engine: long side of the first, coarser pass whose answer the working-size pass "
+                        f"refines (images larger than N only; 0 = off; default {DEFAULT_CONTEXT_SIZE})")
     p.add_argument("--refine-top-n", type=int, default=0,
                    help="net engine: also refine the N most uncertain patches at --max-clicks (0 = off)")
     p.add_argument("--refine-random", action="store_true",
@@ -604,7 +613,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg = EvalConfig(
             data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
             checkpoint=args.checkpoint, device=args.device, working_size=args.working_size, flip_tta=args.flip_tta,
-            prior_pass=args.prior_pass, guided=args.guided,
+            prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
             refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
             limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
             compare=list(args.compare),

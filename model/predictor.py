@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Union
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .clicks import DEFAULT_RADIUS, ClickLike, encode_clicks, normalize_clicks, scale_clicks
 from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 32
 MAX_SIDE = 8000
+DEFAULT_CONTEXT_SIZE: Optional[int] = 320
 
 
 def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
@@ -83,6 +85,11 @@ class Predictor:
     (:mod:`.guided_upsample`, fast guided filter with ``guide_radius`` working pixels and ridge
     ``guide_eps``) instead of bilinearly: hair and fur stay sharp (dev SAD at 5 clicks with the coarse
     pass at half size 8.31 -> 7.88). The uncertainty is always upsampled bilinearly.
+    ``context_size``: when the working image is larger than this (long side), the net first answers
+    at this size and that answer, upsampled, is the previous alpha of the working-size pass (which
+    then needs no prior pass). The net was trained on 320-px samples; a subject that fills a 512-px
+    view is larger than anything it saw and its interior can come out empty, while the coarser look
+    keeps it whole. ``None`` turns it off.
     """
 
     def __init__(
@@ -97,9 +104,12 @@ class Predictor:
         guided: bool = True,
         guide_radius: int = GUIDE_RADIUS,
         guide_eps: float = GUIDE_EPS,
+        context_size: Optional[int] = DEFAULT_CONTEXT_SIZE,
     ) -> None:
         if working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
+        if context_size is not None and context_size < MIN_SIDE:
+            raise ValueError(f"context_size must be >= {MIN_SIDE} or None, got {context_size}")
         if guide_radius < 1 or not guide_eps > 0:
             raise ValueError(f"guide_radius must be >= 1 and guide_eps > 0, got {guide_radius}, {guide_eps}")
         self.device = resolve_device(device)
@@ -112,6 +122,7 @@ class Predictor:
         self.guided = bool(guided)
         self.guide_radius = int(guide_radius)
         self.guide_eps = float(guide_eps)
+        self.context_size = None if context_size is None else int(context_size)
         self.reset_image()
 
     # -- state -----------------------------------------------------------------------------
@@ -119,6 +130,7 @@ class Predictor:
         self.image: Optional[np.ndarray] = None
         self._work_rgb: Optional[torch.Tensor] = None
         self._guide: Optional[Guide] = None  # the image's part of the guided filter, made at the first predict
+        self._context_rgb: Optional[torch.Tensor] = None  # the context pass's copy, made at the first predict
         self.alpha: Optional[np.ndarray] = None
         self.uncertainty: Optional[np.ndarray] = None
         self.last_patches: list[Box] = []
@@ -179,24 +191,14 @@ class Predictor:
             if (wh, ww) != (h, w):
                 pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
             prev = torch.from_numpy(pa)[None, None].to(self.device)
-        if prev is None and self.prior_pass:  # the net's own first answer becomes the previous alpha
-            view = (lambda t: t.flip(-1)) if self.flip_tta else (lambda t: t)  # noqa: E731
-            prior = view(self.model.net(view(self._work_rgb), view(cmap), None)[0])
-            alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prior.float().clamp(0.0, 1.0))
-        elif self.flip_tta:  # the image and its mirror, answers averaged
-            rgb2, cmap2 = self._work_rgb.flip(-1), cmap.flip(-1)
-            prev2 = None if prev is None else prev.flip(-1)
-            if self.device.type == "cuda":  # one batch of two on a GPU; two passes are faster on a CPU
-                cat = lambda a, b: torch.cat([a, b], 0)  # noqa: E731
-                a_b, s_b = self.model.net(cat(self._work_rgb, rgb2), cat(cmap, cmap2),
-                                          None if prev is None else cat(prev, prev2))
-                (a1, a2), (s1, s2) = a_b.split(1), s_b.split(1)
-            else:
-                a1, s1 = self.model.net(self._work_rgb, cmap, prev)
-                a2, s2 = self.model.net(rgb2, cmap2, prev2)
-            alpha_t, sigma_t = (a1 + a2.flip(-1)) / 2, (s1 + s2.flip(-1)) / 2
-        else:
-            alpha_t, sigma_t = self.model.net(self._work_rgb, cmap, prev)
+        ctx = self._context_input()
+        if ctx is not None:  # a first, coarser look keeps large objects whole; its answer is the previous alpha
+            ch, cw = ctx.shape[-2:]
+            ctx_map = torch.from_numpy(encode_clicks(scale_clicks(cl, cw / w, ch / h), ch, cw, self.radius))[None]
+            ctx_prev = None if prev is None else F.interpolate(prev, size=(ch, cw), mode="area")
+            ctx_alpha, _ = self._net(ctx, ctx_map.to(self.device), ctx_prev)
+            prev = F.interpolate(ctx_alpha.float().clamp(0.0, 1.0), size=(wh, ww), mode="bilinear", align_corners=False)
+        alpha_t, sigma_t = self._net(self._work_rgb, cmap, prev)
         alpha = alpha_t[0, 0].float().cpu().numpy()
         sigma = sigma_t[0, 0].float().cpu().numpy()
         if (wh, ww) != (h, w):
@@ -213,6 +215,39 @@ class Predictor:
         self.alpha, self.uncertainty = alpha, sigma
         self.last_patches = []
         return alpha, sigma
+
+    def _context_input(self) -> Optional[torch.Tensor]:
+        """The working image at ``context_size`` (long side), or None when the context pass does not apply
+        (switched off, or the working image is not larger than that)."""
+        assert self._work_rgb is not None
+        wh, ww = self._work_rgb.shape[-2:]
+        if self.context_size is None or max(wh, ww) <= self.context_size:
+            return None
+        if self._context_rgb is None:
+            s = self.context_size / max(wh, ww)
+            size = (max(1, round(wh * s)), max(1, round(ww * s)))
+            self._context_rgb = F.interpolate(self._work_rgb, size=size, mode="area")
+        return self._context_rgb
+
+    def _net(self, rgb: torch.Tensor, cmap: torch.Tensor,
+             prev: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One answer of the coarse net, ``(1, 1, h, w)`` alpha and sigma, with the prior pass and flip TTA."""
+        if prev is None and self.prior_pass:  # the net's own first answer becomes the previous alpha
+            view = (lambda t: t.flip(-1)) if self.flip_tta else (lambda t: t)  # noqa: E731
+            prior = view(self.model.net(view(rgb), view(cmap), None)[0])
+            return self.model.net(rgb, cmap, prior.float().clamp(0.0, 1.0))
+        if self.flip_tta:  # the image and its mirror, answers averaged
+            rgb2, cmap2 = rgb.flip(-1), cmap.flip(-1)
+            prev2 = None if prev is None else prev.flip(-1)
+            if self.device.type == "cuda":  # one batch of two on a GPU; two passes are faster on a CPU
+                cat = lambda a, b: torch.cat([a, b], 0)  # noqa: E731
+                a_b, s_b = self.model.net(cat(rgb, rgb2), cat(cmap, cmap2), None if prev is None else cat(prev, prev2))
+                (a1, a2), (s1, s2) = a_b.split(1), s_b.split(1)
+            else:
+                a1, s1 = self.model.net(rgb, cmap, prev)
+                a2, s2 = self.model.net(rgb2, cmap2, prev2)
+            return (a1 + a2.flip(-1)) / 2, (s1 + s2.flip(-1)) / 2
+        return self.model.net(rgb, cmap, prev)
 
     @staticmethod
     def _check_alpha(a: np.ndarray, h: int, w: int) -> np.ndarray:

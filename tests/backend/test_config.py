@@ -14,6 +14,18 @@ def test_defaults_and_flip_tta_switch():
     assert cfg.guided is True and parse_config(["--no-guided"]).guided is False
 
 
+def test_context_size_default_switch_and_check():
+    from clickmatte.backend.config import DEFAULT_CONTEXT_SIZE
+    from clickmatte.model import predictor
+
+    assert DEFAULT_CONTEXT_SIZE == (predictor.DEFAULT_CONTEXT_SIZE or 0)  # the daemon runs the library's default
+    assert parse_config([]).context_size == DEFAULT_CONTEXT_SIZE
+    assert parse_config(["--context-size", "0"]).context_size == 0
+    assert parse_config(["--context-size", "320"]).context_size == 320
+    with pytest.raises(ConfigError, match="context-size"):
+        parse_config(["--context-size", "16"])
+
+
 def test_working_size_is_checked():
     with pytest.raises(ConfigError, match="working-size"):
         parse_config(["--working-size", "16"])

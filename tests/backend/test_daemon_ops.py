@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from clickmatte.backend.config import parse_config
 from clickmatte.plugin.client import DaemonClient, DaemonError
 from clickmatte.plugin.protocol import ProtocolError, image_digest
 
@@ -31,6 +32,7 @@ def test_hello_reports_versions_device_model_limits(dclient):
     assert info.model["flip_tta"] is True  # the default; --no-flip-tta turns it off
     assert info.model["prior_pass"] is True  # --no-prior-pass turns it off
     assert info.model["guided"] is True  # --no-guided turns it off
+    assert info.model["context_size"] == parse_config([]).context_size  # --context-size 0 turns it off
     assert info.limits["max_image_pixels"] == 50000
     assert info.limits["max_sessions"] == 6
     assert info.limits["min_side"] == 32

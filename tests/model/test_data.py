@@ -237,3 +237,19 @@ def test_sampler_camouflage_recolours_the_background_only(bank):
             gaps.append(np.abs(img[solid].mean(0) - img[clear].mean(0)).sum())
     assert len(gaps_camo) >= 3
     assert np.mean(gaps_camo) < 0.5 * np.mean(gaps_plain)  # object and background now look alike
+
+
+def test_sampler_zoom_magnifies_the_object_beyond_the_frame(bank):
+    bgs = [synth_background(np.random.default_rng(i), 48) for i in range(3)]
+    kw = dict(size=48, p_multi=0.0, p_prev=0.0, p_synth_bg=0.0)
+    solid = {}
+    for p_zoom in (0.0, 1.0):
+        sampler = CompositeSampler(bank, bgs, p_zoom=p_zoom, **kw)
+        rng = np.random.default_rng(3)
+        draws = [sampler.sample(rng) for _ in range(30)]
+        for smp in draws:
+            assert smp.image.shape == (48, 48, 3) and smp.alpha.shape == (48, 48)
+            assert smp.clicks and 0 <= smp.alpha.min() and smp.alpha.max() <= 1
+        solid[p_zoom] = np.mean([(smp.alpha > 0.95).mean() for smp in draws])
+    # the crops hold a disc 0.6 of their width across (28 % of the frame); magnified 1.6-2.6x it covers most of it
+    assert solid[0.0] < 0.45 and solid[1.0] > 1.5 * solid[0.0]

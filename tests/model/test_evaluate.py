@@ -241,6 +241,24 @@ def test_no_guided_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> None
     assert sads[True] != pytest.approx(sads[False], abs=1e-9)
 
 
+def test_context_size_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> None:
+    """--context-size N is recorded and, for images larger than N, changes the answer; a bad N is an error."""
+    sads = {}
+    for size in ("0", "32"):
+        out = tmp_path / f"ctx{size}"
+        assert main(["--data", str(data_dir), "--engine", "net", "--max-clicks", "1", "--limit", "1",
+                     "--context-size", size, "--out", str(out), "--quiet"]) == 0
+        eng = json.loads((out / "report.json").read_text())["engines"]["net"]
+        assert eng["description"]["context_size"] == (int(size) or None)
+        sads[size] = eng["summary"]["per_click"][0]["sad"]
+    assert sads["0"] != pytest.approx(sads["32"], abs=1e-9)
+    assert main(["--data", str(data_dir), "--engine", "net", "--context-size", "8", "--out",
+                 str(tmp_path / "bad"), "--quiet"]) == 2
+    from clickmatte.model import evaluate, predictor
+
+    assert evaluate.DEFAULT_CONTEXT_SIZE == (predictor.DEFAULT_CONTEXT_SIZE or 0)  # the eval runs the library's default
+
+
 def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path) -> None:
     """Each image records its soft share; the summary splits SAD at 1 and N clicks at the median share."""
     from clickmatte.model.evaluate import soft_fraction

@@ -190,3 +190,42 @@ def test_guided_upsampling_of_images_above_the_working_size(small_model):
     np.testing.assert_array_equal(native.predict([(20, 20, "fg")])[0], off.predict([(20, 20, "fg")])[0])
     with pytest.raises(ValueError, match="guide_radius"):
         Predictor(small_model, device="cpu", guide_radius=0)
+
+
+def test_context_pass_feeds_a_coarser_answer_to_the_working_pass(small_model):
+    """context_size: the net first answers at a smaller size; that answer, upsampled, is the previous alpha
+    of the working-size pass (whose own prior pass is then not needed)."""
+    image = img(96, 128, seed=9)
+    clicks = [(50, 60, "fg"), (120, 5, "bg")]
+    kw = dict(device="cpu", flip_tta=False, prior_pass=False, guided=False)
+    ctx = Predictor(small_model, working_size=128, context_size=64, **kw)
+    plain = Predictor(small_model, working_size=128, context_size=None, **kw)
+    coarse = Predictor(small_model, working_size=64, context_size=None, **kw)  # the same look at half size
+    for p in (ctx, plain, coarse):
+        p.set_image(image)
+    prev = np.random.default_rng(4).random((96, 128)).astype(np.float32)
+    for given in (None, prev):
+        first, _ = coarse.predict(clicks, prev_alpha=given)
+        expected, expected_sigma = plain.predict(clicks, prev_alpha=first)
+        a, s = ctx.predict(clicks, prev_alpha=given)
+        np.testing.assert_allclose(a, expected, atol=2e-3)
+        np.testing.assert_allclose(s, expected_sigma, atol=2e-3)
+        assert np.abs(a - plain.predict(clicks, prev_alpha=given)[0]).max() > 1e-2  # it does change the answer
+    # the context copy follows the image, also through image_state / set_image_state
+    state = ctx.image_state()
+    ctx.set_image(img(80, 60, seed=1))
+    ctx.predict([(10, 10, "fg")])
+    ctx.set_image_state(state)
+    np.testing.assert_allclose(ctx.predict(clicks, prev_alpha=prev)[0], a, atol=1e-6)
+
+
+def test_context_pass_skips_images_within_the_context_size(small_model):
+    image = img(60, 64, seed=2)
+    clicks = [(30, 30, "fg")]
+    on = Predictor(small_model, device="cpu", working_size=128, context_size=64)
+    off = Predictor(small_model, device="cpu", working_size=128, context_size=None)
+    on.set_image(image)
+    off.set_image(image)
+    np.testing.assert_array_equal(on.predict(clicks)[0], off.predict(clicks)[0])
+    with pytest.raises(ValueError, match="context_size"):
+        Predictor(small_model, device="cpu", context_size=16)
