@@ -90,8 +90,17 @@ def _by_soft(images: dict[str, dict], max_clicks: int) -> list[dict]:
         out.append({"group": name, "n_images": len(group),
                     "soft_min": group[0]["soft_fraction"], "soft_max": group[-1]["soft_fraction"],
                     "sad_first": first, "sad_last": last,
-                    "change": (last - first) / first if first > 0 else None})
+                    "change": _relative_change(first, last)})
     return out
+
+
+def _relative_change(first: float, last: float) -> Optional[float]:
+    """``(last - first) / first``, or None when ``first`` is not positive."""
+    return (last - first) / first if first > 0 else None
+
+
+def _fmt_change(v: Optional[float]) -> str:
+    return "–" if v is None else f"{100 * v:+.1f} %"
 
 
 def _fmt(v: Optional[float], digits: int = 3) -> str:
@@ -140,9 +149,9 @@ def summary_markdown(report: dict) -> str:
                   "|---|---|---|---:|---:|---:|"]
         for name, groups in soft_rows:
             for g in groups:
-                change = "–" if g["change"] is None else f"{100 * g['change']:+.1f} %"
                 lines.append(f"| {name} | {g['group']}: {g['n_images']} | {100 * g['soft_min']:.0f}–"
-                             f"{100 * g['soft_max']:.0f} % | {_fmt(g['sad_first'])} | {_fmt(g['sad_last'])} | {change} |")
+                             f"{100 * g['soft_max']:.0f} % | {_fmt(g['sad_first'])} | {_fmt(g['sad_last'])} | "
+                             f"{_fmt_change(g['change'])} |")
     region_rows = [(n, e["summary"]["by_region"]) for n, e in report["engines"].items() if e["summary"].get("by_region")]
     if region_rows and cfg["max_clicks"] > 1:
         k = cfg["max_clicks"]
@@ -153,8 +162,7 @@ def summary_markdown(report: dict) -> str:
         for name, rows in region_rows:
             for key, label in (("sad_definite", "definite"), ("sad_soft", "soft")):
                 a, b = rows[0][key], rows[k - 1][key]
-                change = "–" if a <= 0 else f"{100 * (b - a) / a:+.1f} %"
-                lines.append(f"| {name} | {label} | {_fmt(a)} | {_fmt(b)} | {change} |")
+                lines.append(f"| {name} | {label} | {_fmt(a)} | {_fmt(b)} | {_fmt_change(_relative_change(a, b))} |")
     refine_rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if "refine" in e["summary"]]
     if refine_rows:
         lines += ["", f"## Patch refinement at {cfg['max_clicks']} clicks", "",
