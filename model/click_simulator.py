@@ -23,6 +23,7 @@ from typing import Literal, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from .clicks import ClickLike, as_click
 
@@ -50,9 +51,10 @@ def interior_distance(mask: np.ndarray) -> np.ndarray:
     ``mask``: ``(H, W)`` bool. Returns float32 ``(H, W)``, 0 outside the mask; a pixel on the
     image border inside the mask has distance 1 (the border counts as boundary).
     """
-    padded = np.pad(mask.astype(np.uint8), 1, mode="constant")
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist[1:-1, 1:-1]
+    # scipy's exact transform, not cv2's DIST_MASK_PRECISE: the latter differs in the last bits from
+    # call to call, which flipped argmax ties (the same training step drew different clicks)
+    padded = np.pad(mask.astype(bool), 1, mode="constant")
+    return ndimage.distance_transform_edt(padded)[1:-1, 1:-1].astype(np.float32)
 
 
 def _best_region(mask: np.ndarray, dist: np.ndarray, by: str) -> tuple[float, Optional[np.ndarray]]:
