@@ -232,13 +232,42 @@ def see_through(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(pattern, 0, 1).astype(np.float32)
 
 
+def part_masks(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """``n`` soft part masks (float32 ``(n, size, size)``, summing to 1 at every pixel) that cut the canvas
+    into regions: nearest of ``n`` random seeds, with boundaries bent by a smooth random warp, like the
+    parts of one object (face and suit, cup and saucer, head and body)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    seeds = rng.uniform(0.2, 0.8, (n, 2)) * size
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    flow = cv2.resize(rng.normal(0, size * 0.08, (4, 4, 2)).astype(np.float32), (size, size),
+                      interpolation=cv2.INTER_CUBIC)
+    x, y = xx + flow[..., 0], yy + flow[..., 1]
+    d = np.stack([(x - sx) ** 2 + (y - sy) ** 2 for sx, sy in seeds])
+    hard = (d == d.min(axis=0, keepdims=True)).astype(np.float32)
+    soft = np.stack([cv2.GaussianBlur(m, (0, 0), 1.0) for m in hard])
+    return (soft / np.maximum(soft.sum(axis=0, keepdims=True), 1e-6)).astype(np.float32)
+
+
+def _texture(rng: np.random.Generator, textures: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """A photo crop of ``textures`` (80 %) or a generated pattern, float32 ``(size, size, 3)`` in [0, 1]."""
+    if textures and rng.random() < 0.8:
+        t = textures[int(rng.integers(len(textures)))]
+        m = random_affine(rng, t.shape[0], size, (0.8, 2.0), 180.0, 0.2)
+        return cv2.warpAffine(np.ascontiguousarray(t), m, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255.0
+    return synth_background(rng, size).astype(np.float32) / 255.0
+
+
 def synth_object(rng: np.random.Generator, textures: Sequence[np.ndarray], size: int,
-                 p_see_through: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 p_see_through: float = 0.0, p_parts: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic foreground: a solid textured blob with a soft, sometimes hairy edge.
 
     Teaches what the hair-crop data lacks: large opaque objects of any colour and texture (dark fur,
     faces, fruit) that a foreground click should keep whole; with ``p_see_through`` the object is
-    (partly) a net, lace or veil (:func:`see_through`). Returns ``(fg, alpha)``: float32
+    (partly) a net, lace or veil (:func:`see_through`); with ``p_parts`` it is made of 2-3 parts that
+    look unlike each other (:func:`part_masks`, each part its own texture and brightness), yet all of
+    it is the target, as a face above an orange suit is one astronaut. Returns ``(fg, alpha)``: float32
     ``(size, size, 3)`` and ``(size, size)`` in [0, 1].
     """
     a = synth_shape(rng, size)
@@ -247,13 +276,11 @@ def synth_object(rng: np.random.Generator, textures: Sequence[np.ndarray], size:
     a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 1.5))  # a soft edge
     if rng.random() < p_see_through:
         a = a * see_through(rng, size)
-    if textures and rng.random() < 0.8:
-        t = textures[int(rng.integers(len(textures)))]
-        m = random_affine(rng, t.shape[0], size, (0.8, 2.0), 180.0, 0.2)
-        fg = cv2.warpAffine(np.ascontiguousarray(t), m, (size, size), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REFLECT).astype(np.float32) / 255.0
-    else:
-        fg = synth_background(rng, size).astype(np.float32) / 255.0
+    fg = _texture(rng, textures, size)
+    if p_parts > 0 and rng.random() < p_parts:  # (no draw when off: the same objects as before)
+        parts = part_masks(rng, size, int(rng.integers(2, 4)))
+        tex = [fg] + [_texture(rng, textures, size) * rng.uniform(0.5, 1.3) for _ in range(len(parts) - 1)]
+        fg = np.einsum("nhw,nhwc->hwc", parts, np.stack(tex))
     if rng.random() < 0.5:  # shading: objects are lit from one side
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
         ang = rng.uniform(0, 2 * np.pi)
@@ -402,7 +429,8 @@ class CompositeSampler:
     def __init__(self, bank: CropBank, backgrounds: Sequence[np.ndarray], size: int = 256,
                  p_original: float = 0.25, p_multi: float = 0.35, p_prev: float = 0.4,
                  p_synth_bg: float = 0.3, p_soft_clicks: float = 0.0, p_synth_obj: float = 0.0,
-                 p_see_through: float = 0.0, p_camouflage: float = 0.0, p_zoom: float = 0.0) -> None:
+                 p_see_through: float = 0.0, p_camouflage: float = 0.0, p_zoom: float = 0.0,
+                 p_parts: float = 0.0) -> None:
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         self.bank, self.backgrounds, self.size = bank, list(backgrounds), size
@@ -412,6 +440,7 @@ class CompositeSampler:
         self.p_see_through = p_see_through  # share of synthetic objects that are nets, lace or veils
         self.p_camouflage = p_camouflage  # share of composites whose background takes the target's colours
         self.p_zoom = p_zoom  # share of single-object samples magnified 1.6-2.6x: objects larger than the frame
+        self.p_parts = p_parts  # share of synthetic objects made of 2-3 unlike-looking parts (synth_object)
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         s = self.size
@@ -430,7 +459,7 @@ class CompositeSampler:
                jitter: float) -> tuple[np.ndarray, np.ndarray]:
         """Foreground ``i`` of the bank, or (with ``p_synth_obj``) a synthetic object, warped to the canvas."""
         if rng.random() < self.p_synth_obj:
-            f, a = synth_object(rng, self.backgrounds, self.size, self.p_see_through)
+            f, a = synth_object(rng, self.backgrounds, self.size, self.p_see_through, self.p_parts)
             return augment_layer(rng, f, a, self.size, (scale[0] + 0.3, scale[1] + 0.3), max_rot, jitter)
         return augment_layer(rng, self.bank.foregrounds[i], self.bank.alphas[i], self.size, scale, max_rot, jitter)
 

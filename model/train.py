@@ -90,6 +90,7 @@ class TrainConfig:
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
     p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (data.camouflage)
     p_zoom: float = 0.0  # share of single-object samples magnified 1.6-2.6x (objects larger than the frame)
+    p_parts: float = 0.0  # share of synthetic objects made of 2-3 unlike-looking parts (data.part_masks)
     workers: int = 0  # processes drawing composites (0: in the training process)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
 
@@ -184,7 +185,8 @@ class Trainer:
         bgs = load_backgrounds(cfg.backgrounds) if Path(cfg.backgrounds).is_dir() else []
         self.sampler = CompositeSampler(self.bank, bgs, size=cfg.size, p_soft_clicks=cfg.p_soft_clicks,
                                         p_synth_obj=cfg.p_synth_obj, p_see_through=cfg.p_see_through,
-                                        p_camouflage=cfg.p_camouflage, p_zoom=cfg.p_zoom)
+                                        p_camouflage=cfg.p_camouflage, p_zoom=cfg.p_zoom,
+                                        p_parts=cfg.p_parts)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
         self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)

@@ -3,7 +3,7 @@ import pytest
 
 from clickmatte.model.data import (
     CompositeSampler, CropBank, add_strands, camouflage, collate, corrective_clicks, degrade_alpha,
-    sample_clicks, see_through, synth_background, synth_object, synth_shape,
+    part_masks, sample_clicks, see_through, synth_background, synth_object, synth_shape,
 )
 
 
@@ -174,6 +174,37 @@ def test_see_through_objects_keep_the_outside_clear():
         assert (a <= solid + 1e-6).all()  # the pattern only removes opacity from the object
         inside = solid > 0.95
         assert (a[inside] < 0.9).mean() > 0.05  # ... and it does somewhere inside it
+
+
+def test_part_masks_cut_the_canvas_into_regions():
+    for n in (1, 2, 3):
+        m = part_masks(np.random.default_rng(n), 64, n)
+        assert m.shape == (n, 64, 64) and m.dtype == np.float32 and m.min() >= 0
+        np.testing.assert_allclose(m.sum(0), 1.0, atol=1e-5)
+        owner = m.argmax(0)
+        assert len(np.unique(owner)) == n  # every part owns pixels ...
+        assert (m.max(0) > 0.99).mean() > 0.8  # ... and pixels belong to one part, except at the seams
+    with pytest.raises(ValueError):
+        part_masks(np.random.default_rng(0), 64, 0)
+
+
+def test_multi_part_objects_differ_inside_but_keep_their_alpha():
+    # plain textures of different colours: parts must show up as different colours inside one object
+    textures = [np.full((64, 64, 3), v, np.uint8) for v in ((220, 40, 40), (40, 200, 60), (30, 60, 220))]
+    spread_plain, spread_parts = [], []
+    for seed in range(8):
+        f0, a0 = synth_object(np.random.default_rng(seed), textures, 64)
+        f1, a1 = synth_object(np.random.default_rng(seed), textures, 64, p_parts=1.0)
+        np.testing.assert_array_equal(a0, a1)  # the same shape: only the look changes, the target is whole
+        inside = a1 > 0.95
+        spread_plain.append(f0[inside].std(0).mean())
+        spread_parts.append(f1[inside].std(0).mean())
+        assert f1.shape == (64, 64, 3) and 0 <= f1.min() and f1.max() <= 1
+    assert np.mean(spread_parts) > np.mean(spread_plain) + 0.05
+    # off (the default) draws nothing extra: earlier configurations give the same objects
+    f, a = synth_object(np.random.default_rng(5), textures, 64, p_parts=0.0)
+    g, b = synth_object(np.random.default_rng(5), textures, 64)
+    np.testing.assert_array_equal(f, g)
 
 
 def _lab_mean(rgb: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:

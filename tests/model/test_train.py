@@ -177,9 +177,9 @@ def test_worker_processes_draw_the_same_batches_and_train(tmp_path, make_crops):
                       model="clickmatte-lite0-small", size=64, batch=2, pretrained=False, threads=1,
                       cache_dir=str(tmp_path / "cache"), p_iterative=0.5, workers=2, steps_matting=6,
                       steps_uncertainty=1, steps_refiner=1, val_every=1000, p_synth_obj=0.5, p_see_through=0.5,
-                      p_camouflage=0.5)
+                      p_camouflage=0.5, p_parts=0.5)
     tr = Trainer(cfg)
-    assert tr.sampler.p_camouflage == 0.5
+    assert tr.sampler.p_camouflage == 0.5 and tr.sampler.p_parts == 0.5
     in_process = [BatchSource(tr.sampler, cfg, "matting")[i] for i in range(3, 6)]
     from_workers = list(tr._items("matting", 3, 6))
     assert len(from_workers) == 3
