@@ -15,7 +15,7 @@ def env_config(**fixed) -> TrainConfig:
         workers=int(os.environ.get("WORKERS", "12")), lr=float(os.environ.get("LR", "4e-4")),
         p_iterative=float(os.environ.get("P_ITER", "0.5")),
         iterative_rounds=int(os.environ.get("ITER_ROUNDS", "2")), p_coarse_native=float(os.environ.get("P_NATIVE", "0")),
-        p_soft_clicks=0.5, p_synth_obj=0.35, p_see_through=0.3, p_camouflage=0.3,
+        p_soft_clicks=0.5, p_synth_obj=0.35, p_see_through=0.3, p_camouflage=0.3, p_parts=0.6,
         device=os.environ.get("DEVICE", "cuda"), model=os.environ.get("MODEL", "clickmatte-lite0"),
         ckpt_every=10**9, val_every=10**9,
     )
