@@ -497,7 +497,10 @@ def merge_reports(report: dict, others: Sequence[tuple[str, dict]]) -> None:
     for d, other in others:
         ocfg = other["config"]
         for key in ("data", "max_clicks", "names_source", "clicks_file", "limit"):
-            if ocfg.get(key) != report["config"].get(key):
+            a, b = ocfg.get(key), report["config"].get(key)
+            if key in ("data", "clicks_file") and isinstance(a, str) and isinstance(b, str):
+                a, b = str(Path(a).resolve()), str(Path(b).resolve())  # one folder, spelt two ways, is the same
+            if a != b:
                 notes.append(f"{d}: {key} differs ({ocfg.get(key)!r} vs {report['config'].get(key)!r})")
         for name, eng in other["engines"].items():
             new = name if name not in report["engines"] else f"{name} ({Path(d).name})"

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -210,6 +212,17 @@ def test_compare_merges_an_earlier_report(data_dir: Path, tmp_path: Path) -> Non
     assert set(report["engines"]) == {"classical", "classical (first)"}
     assert report["engines"]["classical (first)"]["merged_from"] == str(first)
     assert "| classical (first) | 1 | 2 |" in (second / "summary.md").read_text()
+    assert not report.get("notes")  # same data, same settings: nothing to warn about
+    # the same folder given as a relative path is the same data; another folder is not
+    rel = os.path.relpath(data_dir)
+    third = tmp_path / "third_rel"
+    assert main(["--data", rel, *args[2:], "--out", str(third), "--compare", str(first)]) == 0
+    assert not json.loads((third / "report.json").read_text()).get("notes")
+    other_data = tmp_path / "other_data"
+    shutil.copytree(data_dir, other_data)
+    fourth = tmp_path / "fourth"
+    assert main(["--data", str(other_data), *args[2:], "--out", str(fourth), "--compare", str(first)]) == 0
+    assert any("data differs" in n for n in json.loads((fourth / "report.json").read_text())["notes"])
     # a folder without a report fails before any work is done
     assert main([*args, "--out", str(tmp_path / "third"), "--compare", str(tmp_path / "nothing")]) == 2
     assert not (tmp_path / "third").exists()
