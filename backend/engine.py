@@ -67,7 +67,7 @@ class MattingEngine:
         model = load_default_model(self.checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
                                    prior_pass=self.prior_pass, guided=self.guided,
-                                   context_size=self.context_size or None)
+                                   context_size=self.context_size)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),

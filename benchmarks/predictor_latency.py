@@ -43,13 +43,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="no extra first pass when there is no previous alpha")
     ap.add_argument("--no-guided", dest="guided", action="store_false",
                     help="upsample the coarse alpha bilinearly (not along the image's edges)")
-    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE or 0,
+    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE,
                     help="long side of the first, coarser pass (0 = off)")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     pred = Predictor(device=a.device, flip_tta=a.flip_tta, prior_pass=a.prior_pass, guided=a.guided,
-                     context_size=a.context_size or None)
+                     context_size=a.context_size)
     print(f"device={pred.device} threads={torch.get_num_threads()} working_size={pred.working_size} "
           f"flip_tta={pred.flip_tta} prior_pass={pred.prior_pass} guided={pred.guided} context_size={pred.context_size}")
     print("| MP | size | set_image s | first click median s | p90 s | next click median s | p90 s "

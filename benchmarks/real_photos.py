@@ -81,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-guided", dest="guided", action="store_false",
                     help="upsample the coarse alpha bilinearly (not along the image's edges)")
     ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse pass")
-    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE or 0,
+    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE,
                     help="long side of the first, coarser pass (0 = off)")
     ap.add_argument("--out", help="folder for the previews (created)")
     a = ap.parse_args(argv)
@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"no photos with trimaps under {a.data}", file=sys.stderr)
         return 2
     pred = Predictor(load_default_model(a.checkpoint), device="cpu", flip_tta=a.flip_tta, guided=a.guided,
-                     working_size=a.working_size, context_size=a.context_size or None)
+                     working_size=a.working_size, context_size=a.context_size)
     out = Path(a.out) if a.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,8 @@ import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .metrics import all_metrics, mse, sad_split
+from .predictor import DEFAULT_CONTEXT_SIZE  # 0 = off
 
-DEFAULT_CONTEXT_SIZE = 320  # = predictor.DEFAULT_CONTEXT_SIZE (the training sample size; 0 = off)
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +184,13 @@ class NetEngine:
 
         model = load_default_model(checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=working_size, flip_tta=flip_tta,
-                                   prior_pass=prior_pass, guided=guided, context_size=context_size or None)
+                                   prior_pass=prior_pass, guided=guided, context_size=context_size)
         path = checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.description = {"checkpoint": str(path) if path else None, "trained": path is not None,
                             "model": model.name, "meta": _jsonable(model.meta),
                             "device": str(self.predictor.device), "working_size": working_size,
                             "flip_tta": flip_tta, "prior_pass": prior_pass, "guided": guided,
-                            "context_size": context_size or None}
+                            "context_size": self.predictor.context_size}
 
     def set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)

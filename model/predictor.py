@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clicks import DEFAULT_RADIUS, ClickLike, encode_clicks, normalize_clicks, scale_clicks
+from .clicks import DEFAULT_RADIUS, Click, ClickLike, encode_clicks, normalize_clicks, scale_clicks
 from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
 from .guided_upsample import DEFAULT_RADIUS as GUIDE_RADIUS
 from .guided_upsample import Guide, guide_statistics, guided_upsample
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 32
 MAX_SIDE = 8000
-DEFAULT_CONTEXT_SIZE: Optional[int] = 320
+DEFAULT_CONTEXT_SIZE = 320  # the training sample size
 
 
 def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
@@ -89,7 +89,7 @@ class Predictor:
     at this size and that answer, upsampled, is the previous alpha of the working-size pass (which
     then needs no prior pass). The net was trained on 320-px samples; a subject that fills a 512-px
     view is larger than anything it saw and its interior can come out empty, while the coarser look
-    keeps it whole. ``None`` turns it off.
+    keeps it whole. ``None`` or 0 turns it off.
     """
 
     def __init__(
@@ -108,8 +108,8 @@ class Predictor:
     ) -> None:
         if working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
-        if context_size is not None and context_size < MIN_SIDE:
-            raise ValueError(f"context_size must be >= {MIN_SIDE} or None, got {context_size}")
+        if context_size and context_size < MIN_SIDE:
+            raise ValueError(f"context_size must be >= {MIN_SIDE}, or 0 / None (off), got {context_size}")
         if guide_radius < 1 or not guide_eps > 0:
             raise ValueError(f"guide_radius must be >= 1 and guide_eps > 0, got {guide_radius}, {guide_eps}")
         self.device = resolve_device(device)
@@ -122,7 +122,7 @@ class Predictor:
         self.guided = bool(guided)
         self.guide_radius = int(guide_radius)
         self.guide_eps = float(guide_eps)
-        self.context_size = None if context_size is None else int(context_size)
+        self.context_size = int(context_size) if context_size else None
         self.reset_image()
 
     # -- state -----------------------------------------------------------------------------
@@ -183,8 +183,7 @@ class Predictor:
         cl = normalize_clicks(clicks, w, h)
         assert self._work_rgb is not None
         wh, ww = self._work_rgb.shape[-2:]
-        work_clicks = scale_clicks(cl, ww / w, wh / h)
-        cmap = torch.from_numpy(encode_clicks(work_clicks, wh, ww, self.radius))[None].to(self.device)
+        cmap = self._click_map(cl, w, h, wh, ww)
         prev = None
         if prev_alpha is not None:
             pa = self._check_alpha(prev_alpha, h, w)
@@ -194,9 +193,8 @@ class Predictor:
         ctx = self._context_input()
         if ctx is not None:  # a first, coarser look keeps large objects whole; its answer is the previous alpha
             ch, cw = ctx.shape[-2:]
-            ctx_map = torch.from_numpy(encode_clicks(scale_clicks(cl, cw / w, ch / h), ch, cw, self.radius))[None]
             ctx_prev = None if prev is None else F.interpolate(prev, size=(ch, cw), mode="area")
-            ctx_alpha, _ = self._net(ctx, ctx_map.to(self.device), ctx_prev)
+            ctx_alpha, _ = self._net(ctx, self._click_map(cl, w, h, ch, cw), ctx_prev)
             prev = F.interpolate(ctx_alpha.float().clamp(0.0, 1.0), size=(wh, ww), mode="bilinear", align_corners=False)
         alpha_t, sigma_t = self._net(self._work_rgb, cmap, prev)
         alpha = alpha_t[0, 0].float().cpu().numpy()
@@ -215,6 +213,11 @@ class Predictor:
         self.alpha, self.uncertainty = alpha, sigma
         self.last_patches = []
         return alpha, sigma
+
+    def _click_map(self, clicks: Sequence[Click], w: int, h: int, out_h: int, out_w: int) -> torch.Tensor:
+        """Clicks in image pixels (``w`` x ``h``) as the net's ``(1, 2, out_h, out_w)`` click-disk input."""
+        scaled = scale_clicks(clicks, out_w / w, out_h / h)
+        return torch.from_numpy(encode_clicks(scaled, out_h, out_w, self.radius))[None].to(self.device)
 
     def _context_input(self) -> Optional[torch.Tensor]:
         """The working image at ``context_size`` (long side), or None when the context pass does not apply
