@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES
 
 DEFAULT_CONTEXT_SIZE = 320  # = clickmatte.model.predictor.DEFAULT_CONTEXT_SIZE (a test keeps them equal)
+DEFAULT_REFINE_MAX_SOFT = 0.05  # = clickmatte.model.predictor.NATIVE_MAX_SOFT (a test keeps them equal)
 SERVER_SECRET_FILE = "server.key_secret"
 SERVER_PUBLIC_FILE = "server.key"
 AUTHORIZED_DIR = "authorized_clients"
@@ -45,6 +46,7 @@ class DaemonConfig:
     prior_pass: bool = True
     guided: bool = True
     context_size: int = DEFAULT_CONTEXT_SIZE
+    refine_max_soft: float = DEFAULT_REFINE_MAX_SOFT
     log_level: str = "INFO"
 
     @property
@@ -114,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="long side of a first, coarser network pass whose answer the working-size pass refines: "
                          "keeps objects that fill the photo whole (images larger than N only; 0 = off; "
                          f"{DEFAULT_CONTEXT_SIZE})")
+    ap.add_argument("--refine-max-soft", type=float, default=DEFAULT_REFINE_MAX_SOFT, metavar="F",
+                    help="when the coarse pass ran at the image's own size (images up to --working-size), refining "
+                         "the most uncertain patches only picks patches whose matte is at most this fraction soft "
+                         "(0.05 < alpha < 0.95); softer ones (glass, veils) got worse there. 1 = no limit; refining "
+                         f"a selection is never limited ({DEFAULT_REFINE_MAX_SOFT})")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return ap
 
@@ -124,7 +131,8 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
     cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
                        working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
-                       guided=a.guided, context_size=a.context_size, log_level=a.log_level)
+                       guided=a.guided, context_size=a.context_size, refine_max_soft=a.refine_max_soft,
+                       log_level=a.log_level)
     validate_config(cfg)
     return cfg
 
@@ -144,6 +152,8 @@ def validate_config(cfg: DaemonConfig) -> None:
         raise ConfigError(f"--working-size must be >= 32, got {cfg.working_size}")
     if cfg.context_size != 0 and cfg.context_size < 32:
         raise ConfigError(f"--context-size must be 0 (off) or >= 32, got {cfg.context_size}")
+    if not 0.0 <= cfg.refine_max_soft <= 1.0:
+        raise ConfigError(f"--refine-max-soft must be within [0, 1] (1 = no limit), got {cfg.refine_max_soft}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {dev!r}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .config import DEFAULT_CONTEXT_SIZE
+from .config import DEFAULT_CONTEXT_SIZE, DEFAULT_REFINE_MAX_SOFT
 from .sessions import ImageEntry, Session
 
 log = logging.getLogger("clickmatte.daemon")
@@ -33,7 +33,7 @@ class MattingEngine:
 
     def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
                  flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                 context_size: int = DEFAULT_CONTEXT_SIZE) -> None:
+                 context_size: int = DEFAULT_CONTEXT_SIZE, refine_max_soft: float = DEFAULT_REFINE_MAX_SOFT) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
         self.working_size = working_size
@@ -41,6 +41,7 @@ class MattingEngine:
         self.prior_pass = prior_pass
         self.guided = guided
         self.context_size = context_size  # 0: off
+        self.refine_max_soft = refine_max_soft  # 1: no limit
         self.predictor: Any = None
         self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
         self.min_side = 32
@@ -67,7 +68,7 @@ class MattingEngine:
         model = load_default_model(self.checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
                                    prior_pass=self.prior_pass, guided=self.guided,
-                                   context_size=self.context_size)
+                                   context_size=self.context_size, native_max_soft=self.refine_max_soft)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -80,6 +81,7 @@ class MattingEngine:
             "prior_pass": self.prior_pass,
             "guided": self.guided,
             "context_size": self.context_size,
+            "refine_max_soft": self.refine_max_soft,
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))

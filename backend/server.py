@@ -98,7 +98,8 @@ class DaemonServer:
         self.engine = engine if engine is not None else MattingEngine(config.device, config.checkpoint,
                                                                        config.working_size, config.flip_tta,
                                                                        config.prior_pass, config.guided,
-                                                                       config.context_size)
+                                                                       config.context_size,
+                                                                       config.refine_max_soft)
         self.cache = SessionCache(config.max_sessions, config.max_cache_bytes)
         self.queue: Deque[Incoming] = deque()
         self.queued_bytes = 0

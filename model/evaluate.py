@@ -37,7 +37,8 @@ import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .metrics import all_metrics, mse, sad_split
-from .predictor import DEFAULT_CONTEXT_SIZE  # 0 = off
+from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT  # context size 0 = off
+from .refiner import check_max_soft, window_soft_fraction
 
 
 log = logging.getLogger(__name__)
@@ -178,19 +179,21 @@ class NetEngine:
 
     def __init__(self, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
                  flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                 context_size: int = DEFAULT_CONTEXT_SIZE) -> None:
+                 context_size: int = DEFAULT_CONTEXT_SIZE, native_max_soft: Optional[float] = NATIVE_MAX_SOFT) -> None:
         from .predictor import Predictor, load_default_model
         from .registry import DEFAULT_CHECKPOINT
 
         model = load_default_model(checkpoint)
         self.predictor = Predictor(model=model, device=device, working_size=working_size, flip_tta=flip_tta,
-                                   prior_pass=prior_pass, guided=guided, context_size=context_size)
+                                   prior_pass=prior_pass, guided=guided, context_size=context_size,
+                                   native_max_soft=native_max_soft)
         path = checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.description = {"checkpoint": str(path) if path else None, "trained": path is not None,
                             "model": model.name, "meta": _jsonable(model.meta),
                             "device": str(self.predictor.device), "working_size": working_size,
                             "flip_tta": flip_tta, "prior_pass": prior_pass, "guided": guided,
-                            "context_size": self.predictor.context_size}
+                            "context_size": self.predictor.context_size,
+                            "native_max_soft": self.predictor.native_max_soft}
 
     def set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)
@@ -209,10 +212,10 @@ def _jsonable(x: Any) -> Any:
 
 def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                context_size: int = DEFAULT_CONTEXT_SIZE) -> Engine:
+                context_size: int = DEFAULT_CONTEXT_SIZE, native_max_soft: Optional[float] = NATIVE_MAX_SOFT) -> Engine:
     """``"net"`` -> :class:`NetEngine`, ``"classical"`` -> :class:`ClassicalEngine`; ``ValueError`` otherwise."""
     if name == "net":
-        return NetEngine(checkpoint, device, working_size, flip_tta, prior_pass, guided, context_size)
+        return NetEngine(checkpoint, device, working_size, flip_tta, prior_pass, guided, context_size, native_max_soft)
     if name == "classical":
         from .classical import ClassicalEngine
 
@@ -221,18 +224,24 @@ def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto
 
 
 # -- one image ------------------------------------------------------------------------------
-def random_boxes(h: int, w: int, n: int, k: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+def random_boxes(h: int, w: int, n: int, k: int, rng: np.random.Generator,
+                 alpha: Optional[np.ndarray] = None, max_soft: Optional[float] = None) -> list[tuple[int, int, int, int]]:
     """Up to ``n`` random non-overlapping ``min(k, w) x min(k, h)`` boxes ``(x, y, w, h)`` inside an ``h x w`` image.
 
     Each box is drawn uniformly among the positions (on the same ``k // 8`` grid as the
-    uncertainty-driven selection) that overlap no earlier box; fewer than ``n`` only when no
-    position is left.
+    uncertainty-driven selection) that overlap no earlier box; with ``max_soft`` and the coarse
+    ``alpha`` (``(h, w)``), only among windows at most that fraction soft, as the uncertainty-driven
+    selection of the predictor (:func:`clickmatte.model.refiner.window_soft_fraction`). Fewer than
+    ``n`` only when no position is left.
     """
+    check_max_soft(max_soft, alpha, (h, w))
     kh, kw = min(k, h), min(k, w)
     stride = max(1, k // 8)
     ys = np.unique(np.append(np.arange(0, h - kh + 1, stride), h - kh))
     xs = np.unique(np.append(np.arange(0, w - kw + 1, stride), w - kw))
     free = np.ones((len(ys), len(xs)), dtype=bool)
+    if max_soft is not None and alpha is not None:
+        free &= window_soft_fraction(alpha, ys, xs, kh, kw) <= max_soft
     boxes: list[tuple[int, int, int, int]] = []
     while len(boxes) < n and free.any():
         cand = np.argwhere(free)
@@ -257,7 +266,8 @@ def _refine_both(engine: NetEngine, gt: np.ndarray, top_n: int, with_random: boo
     if with_random:
         p.alpha, p.uncertainty = coarse_a.copy(), coarse_s.copy()
         h, w = gt.shape
-        boxes = random_boxes(h, w, n_done, p.model.refiner.config.patch_size, rng)
+        boxes = random_boxes(h, w, n_done, p.model.refiner.config.patch_size, rng,
+                             alpha=coarse_a, max_soft=p.refine_max_soft)
         t0 = time.perf_counter()
         ra = p.refine(top_n=None, regions=boxes) if boxes else coarse_a
         secs = time.perf_counter() - t0
@@ -380,6 +390,7 @@ class EvalConfig:
     prior_pass: bool = True
     guided: bool = True
     context_size: int = DEFAULT_CONTEXT_SIZE
+    native_max_soft: Optional[float] = NATIVE_MAX_SOFT
     refine_top_n: int = 0
     refine_random: bool = False
     names: Optional[list[str]] = None
@@ -411,7 +422,8 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     if cfg.limit is not None:
         pairs = pairs[: max(0, cfg.limit)]
     engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.working_size, cfg.flip_tta,
-                                 cfg.prior_pass, cfg.guided, cfg.context_size) for name in cfg.engines}
+                                 cfg.prior_pass, cfg.guided, cfg.context_size, cfg.native_max_soft)
+               for name in cfg.engines}
     results: dict[str, dict[str, dict]] = {name: {} for name in engines}
     failed: list[dict] = []
     worst: dict[str, list] = {name: [] for name in engines}  # min-heaps of (sad, counter, payload)
@@ -570,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"refines (images larger than N only; 0 = off; default {DEFAULT_CONTEXT_SIZE})")
     p.add_argument("--refine-top-n", type=int, default=0,
                    help="net engine: also refine the N most uncertain patches at --max-clicks (0 = off)")
+    p.add_argument("--refine-max-soft", type=float, default=NATIVE_MAX_SOFT, metavar="F",
+                   help="net engine: when the coarse pass runs at the image's own size, refine only windows at "
+                        "most this fraction soft (0.05 < alpha < 0.95); 1 = no limit")
     p.add_argument("--refine-random", action="store_true",
                    help="with --refine-top-n: also refine the same number of random non-overlapping patches "
                         "(the uncertainty-vs-random ablation)")
@@ -600,6 +615,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--max-clicks must be >= 1")
     if args.refine_top_n < 0:
         parser.error("--refine-top-n must be >= 0")
+    if not 0.0 <= args.refine_max_soft <= 1.0:
+        parser.error("--refine-max-soft must be in [0, 1]")
     if args.refine_random and args.refine_top_n <= 0:
         parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
     if args.limit is not None and args.limit < 1:
@@ -617,7 +634,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
             checkpoint=args.checkpoint, device=args.device, working_size=args.working_size, flip_tta=args.flip_tta,
             prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
-            refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
+            native_max_soft=args.refine_max_soft, refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
             limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
             compare=list(args.compare),
         )

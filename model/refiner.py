@@ -3,7 +3,8 @@
 - :class:`PatchRefiner` is the network: a small U-Net on a patch with a context margin,
   predicting a residual on the coarse alpha of the patch's centre ``k x k`` pixels.
 - :func:`select_patches` picks the top-N most uncertain non-overlapping patches, optionally
-  restricted to rectangles or a mask; :func:`covering_patches` tiles a region completely.
+  restricted to rectangles or a mask, or to windows whose coarse alpha is mostly not soft
+  (:func:`window_soft_fraction`); :func:`covering_patches` tiles a region completely.
 - :func:`crop_patches` / :func:`paste_patches` move patches between the full-resolution image and
   the network (paste can be limited to a mask, so "refine selection" never touches pixels
   outside it).
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
+
+SOFT_LOW, SOFT_HIGH = 0.05, 0.95  # alpha strictly between these is "soft" (neither sure foreground nor background)
 
 
 @dataclass
@@ -94,29 +97,57 @@ def _window_scores(sigma: np.ndarray, k: int, stride: int) -> tuple[np.ndarray, 
     return _window_sums(sigma, ys, xs, kh, kw), ys, xs
 
 
+def window_soft_fraction(alpha: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """Fraction of soft pixels (``SOFT_LOW < alpha < SOFT_HIGH``) in each ``kh`` x ``kw`` window.
+
+    ``alpha``: ``(H, W)`` float in [0, 1]; ``ys``/``xs``: the windows' top-left rows/columns.
+    Returns ``(len(ys), len(xs))`` float64 in [0, 1].
+    """
+    soft = ((alpha > SOFT_LOW) & (alpha < SOFT_HIGH)).astype(np.int32)
+    return _window_sums(soft, np.asarray(ys), np.asarray(xs), kh, kw, dtype=np.int64) / float(kh * kw)
+
+
+def check_max_soft(max_soft: Optional[float], alpha: Optional[np.ndarray], shape: tuple[int, int]) -> None:
+    """``ValueError`` unless ``max_soft`` is None, or in [0, 1] with an ``alpha`` of ``shape``."""
+    if max_soft is None:
+        return
+    if not 0.0 <= max_soft <= 1.0:
+        raise ValueError(f"max_soft must be in [0, 1], got {max_soft}")
+    if not isinstance(alpha, np.ndarray) or alpha.shape != shape:
+        raise ValueError(f"max_soft needs the coarse alpha of shape {shape}, got {getattr(alpha, 'shape', alpha)}")
+
+
 def select_patches(
     sigma: np.ndarray,
     top_n: int,
     patch_size: int = 64,
     regions: Optional[Sequence[Box]] = None,
     mask: Optional[np.ndarray] = None,
+    alpha: Optional[np.ndarray] = None,
+    max_soft: Optional[float] = None,
 ) -> list[Box]:
     """Top-N non-overlapping ``patch_size`` windows by total uncertainty.
 
     ``sigma``: ``(H, W)`` float uncertainty. Only windows that overlap ``regions`` (list of
-    ``(x, y, w, h)``) or ``mask`` (``(H, W)`` bool) are candidates, when given. Returns boxes
-    ``(x, y, w, h)`` ordered by decreasing uncertainty; fewer than ``top_n`` if no more fit.
+    ``(x, y, w, h)``) or ``mask`` (``(H, W)`` bool) are candidates, when given. With
+    ``max_soft`` (in [0, 1]) and the coarse ``alpha`` (``(H, W)`` float in [0, 1]), a window
+    whose soft fraction (:func:`window_soft_fraction`) exceeds ``max_soft`` is no candidate.
+    Returns boxes ``(x, y, w, h)`` ordered by decreasing uncertainty; fewer than ``top_n`` if
+    no more fit.
     """
     if sigma.ndim != 2:
         raise ValueError(f"sigma must be (H, W), got shape {sigma.shape}")
     if top_n < 0:
         raise ValueError(f"top_n must be >= 0, got {top_n}")
     h, w = sigma.shape
+    check_max_soft(max_soft, alpha, (h, w))
     k = patch_size
     stride = max(1, k // 16)
     scores, ys, xs = _window_scores(sigma.astype(np.float64), k, stride)
     kh, kw = min(k, h), min(k, w)
     allowed = _allowed_windows(ys, xs, kh, kw, h, w, regions, mask)
+    if max_soft is not None and alpha is not None:  # check_max_soft: alpha comes with max_soft
+        allowed &= window_soft_fraction(alpha, ys, xs, kh, kw) <= max_soft
     scores = np.where(allowed, scores, -np.inf)
     boxes: list[Box] = []
     for _ in range(top_n):

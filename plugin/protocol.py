@@ -58,7 +58,9 @@ Ops (request -> reply ``op``)
             prediction at full resolution: the ``top_n`` (default 8) most uncertain 64x64
             patches, or the patches covering ``regions`` / a selection ``mask`` (a buffer named
             ``"mask"``, 1 channel uint8, full image size, non-zero = selected; only selected
-            pixels change). -> ``refine`` matte reply plus ``"patches": [[x, y, w, h], ...]``.
+            pixels change). -> ``refine`` matte reply plus ``"patches": [[x, y, w, h], ...]``
+            (may be fewer than ``top_n``, or none: on an image no larger than the daemon's
+            working size only mostly-sure patches are picked, see ``--refine-max-soft``).
 ``close``   ``{"session"}`` -> ``close`` ``{"session", "closed": bool}`` (idempotent).
 
 Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_width",

@@ -26,6 +26,17 @@ def test_context_size_default_switch_and_check():
         parse_config(["--context-size", "16"])
 
 
+def test_refine_max_soft_default_switch_and_check():
+    from clickmatte.backend.config import DEFAULT_REFINE_MAX_SOFT
+    from clickmatte.model import predictor
+
+    assert DEFAULT_REFINE_MAX_SOFT == predictor.NATIVE_MAX_SOFT  # the daemon runs the library's default
+    assert parse_config([]).refine_max_soft == DEFAULT_REFINE_MAX_SOFT
+    assert parse_config(["--refine-max-soft", "1"]).refine_max_soft == 1.0
+    with pytest.raises(ConfigError, match="refine-max-soft"):
+        parse_config(["--refine-max-soft", "1.5"])
+
+
 def test_working_size_is_checked():
     with pytest.raises(ConfigError, match="working-size"):
         parse_config(["--working-size", "16"])

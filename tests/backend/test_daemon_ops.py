@@ -33,6 +33,7 @@ def test_hello_reports_versions_device_model_limits(dclient):
     assert info.model["prior_pass"] is True  # --no-prior-pass turns it off
     assert info.model["guided"] is True  # --no-guided turns it off
     assert info.model["context_size"] == parse_config([]).context_size  # --context-size 0 turns it off
+    assert info.model["refine_max_soft"] == parse_config([]).refine_max_soft  # --refine-max-soft 1 turns it off
     assert info.limits["max_image_pixels"] == 50000
     assert info.limits["max_sessions"] == 6
     assert info.limits["min_side"] == 32
@@ -47,17 +48,28 @@ def test_open_predict_refine_close_round_trip(dclient, make_image):
     assert (m.width, m.height, m.full_width, m.full_height, m.dtype) == (96, 64, 96, 64, "uint8")
     assert len(m.alpha) == 96 * 64 and m.uncertainty is not None and len(m.uncertainty) == 96 * 64
     assert m.patches == []
+    # the most uncertain patches: on an image no larger than the working size only mostly-sure ones
+    # (--refine-max-soft), so this synthetic picture may get fewer than asked, or none
     r = dclient.refine(s.session, top_n=2)
-    assert 1 <= len(r.patches) <= 2
+    assert len(r.patches) <= 2
+    before, after = alpha_of(m), alpha_of(r)
+    limit = dclient.hello().model["refine_max_soft"]
     for x, y, w, h in r.patches:
         assert 0 <= x and 0 <= y and x + w <= 96 and y + h <= 64
+        window = before[y:y + h, x:x + w].astype(np.float32) / 255.0
+        assert ((window > 0.05) & (window < 0.95)).mean() <= limit + 0.01  # (uint8 rounding)
     assert r.uncertainty is None
     # outside the refined patches alpha is unchanged
-    before, after = alpha_of(m), alpha_of(r)
     outside = np.ones((64, 96), bool)
     for x, y, w, h in r.patches:
         outside[y:y + h, x:x + w] = False
     assert np.array_equal(before[outside], after[outside])
+    # a region is refined whatever its matte: the patches cover it
+    rr = dclient.refine(s.session, top_n=None, regions=[[10, 8, 30, 20]])
+    covered = np.zeros((64, 96), bool)
+    for x, y, w, h in rr.patches:
+        covered[y:y + h, x:x + w] = True
+    assert covered[8:28, 10:40].all()
     assert dclient.close(s.session) is True
     assert dclient.close(s.session) is False
     with pytest.raises(DaemonError) as ei:

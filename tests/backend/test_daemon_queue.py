@@ -44,7 +44,7 @@ def test_predict_followed_by_refine_is_not_superseded(tcp_daemon, make_image):
         s = c.open(make_image(100, 80, seed=4).tobytes(), 100, 80, 3, "uint8", "RGB").session
         slow = c.send_predict(busy, [FG])
         p1 = c.send_predict(s, [FG])
-        ref = c.send_refine(s, top_n=2)  # needs p1's result: p1 must run
+        ref = c.send_refine(s, top_n=None, regions=[[0, 0, 50, 40]])  # needs p1's result: p1 must run
         p2 = c.send_predict(s, [FG, {"x": 2, "y": 2, "label": "bg"}])
         replies = poll_all(c, 4)
         assert replies[slow].ok and replies[p1].ok and replies[ref].ok and replies[p2].ok

@@ -172,6 +172,20 @@ def test_random_boxes_do_not_overlap() -> None:
         assert 1 <= len(got) <= 4
 
 
+def test_random_boxes_follow_the_soft_limit() -> None:
+    """With max_soft the random patches come from the same windows as the predictor's own choice."""
+    alpha = np.full((256, 256), 0.5, np.float32)
+    alpha[:, 128:] = 1.0  # the right half is sure foreground, the left half all soft
+    for seed in range(5):
+        got = random_boxes(256, 256, 8, 64, np.random.default_rng(seed), alpha=alpha, max_soft=0.1)
+        assert 1 <= len(got) <= 8
+        for x, y, w, h in got:
+            assert x >= 128  # on the 8-px grid, x = 120 would hold 8 soft columns of 64 (12.5 %)
+    assert random_boxes(256, 256, 8, 64, np.random.default_rng(0), alpha=np.full_like(alpha, 0.5), max_soft=0.1) == []
+    with pytest.raises(ValueError, match="coarse alpha"):
+        random_boxes(256, 256, 8, 64, np.random.default_rng(0), max_soft=0.1)
+
+
 def test_refinement_top_vs_random_from_the_same_coarse_state() -> None:
     img, gt = _scene(200, 260, 130, 100, 3)
     engine = NetEngine(device="cpu", working_size=160)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from clickmatte.model.predictor import Predictor, resolve_device
+from clickmatte.model.predictor import NATIVE_MAX_SOFT, Predictor, resolve_device
 
 
 @pytest.fixture()
@@ -84,6 +84,41 @@ def test_refine_changes_only_selected_patches(small_model):
         assert (a2[~mask] == before[~mask]).all() and (a2[mask] != before[mask]).any()
     finally:
         torch.nn.init.zeros_(small_model.refiner.head.weight)
+
+
+def test_auto_refine_at_full_resolution_skips_mostly_soft_patches(small_model):
+    """Coarse pass at the image's own size: auto refinement picks only windows <= native_max_soft soft;
+    with the coarse pass upsampled, or for a region the user chose, there is no such limit."""
+    alpha = np.zeros((128, 192), np.float32)
+    alpha[:64, :64] = 0.4  # the most uncertain block is all soft
+    alpha[64:, 160:] = 1.0  # the second holds a hard edge
+    sigma = np.full((128, 192), 0.01, np.float32)
+    sigma[:64, :64] = 1.0
+    sigma[64:, 128:] = 0.5
+    image = img(128, 192, seed=5)
+    native = Predictor(small_model, device="cpu", working_size=192)
+    native.set_image(image)
+    assert native.refine_max_soft == pytest.approx(NATIVE_MAX_SOFT)
+    native.set_image_state(native.image_state(), alpha, sigma)
+    native.refine(top_n=1)
+    assert native.last_patches == [(128, 64, 64, 64)]
+    native.set_image_state(native.image_state(), alpha, sigma)
+    native.refine(top_n=1, regions=[(0, 0, 64, 64)])  # the user's own choice is refined
+    assert native.last_patches == [(0, 0, 64, 64)]
+    off = Predictor(small_model, device="cpu", working_size=192, native_max_soft=None)
+    off.set_image(image)
+    assert off.refine_max_soft is None
+    off.set_image_state(off.image_state(), alpha, sigma)
+    off.refine(top_n=1)
+    assert off.last_patches == [(0, 0, 64, 64)]
+    scaled = Predictor(small_model, device="cpu", working_size=96)  # coarse pass at half size
+    scaled.set_image(image)
+    assert scaled.refine_max_soft is None
+    scaled.set_image_state(scaled.image_state(), alpha, sigma)
+    scaled.refine(top_n=1)
+    assert scaled.last_patches == [(0, 0, 64, 64)]
+    with pytest.raises(ValueError, match="native_max_soft"):
+        Predictor(small_model, device="cpu", native_max_soft=-0.1)
 
 
 def test_resolve_device():

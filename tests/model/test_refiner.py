@@ -4,6 +4,7 @@ import torch
 
 from clickmatte.model.refiner import (
     PatchRefiner, RefinerConfig, covering_patches, crop_patches, paste_patches, select_patches,
+    window_soft_fraction,
 )
 
 
@@ -67,6 +68,40 @@ def test_select_patches_respects_regions_and_mask():
         select_patches(sigma, 1, 64, regions=[(500, 500, 10, 10)])
     with pytest.raises(ValueError):
         select_patches(sigma, 1, 64, mask=np.zeros((10, 10), bool))
+
+
+def test_window_soft_fraction_counts_soft_pixels():
+    alpha = np.zeros((8, 8), np.float32)
+    alpha[:4, :4] = 0.5  # soft
+    alpha[4:, 4:] = 1.0  # sure foreground: not soft
+    alpha[0, 7] = 0.05  # on the border of the sure range: not soft
+    frac = window_soft_fraction(alpha, np.array([0, 4]), np.array([0, 4]), 4, 4)
+    np.testing.assert_allclose(frac, [[1.0, 0.0], [0.0, 0.0]])
+    frac = window_soft_fraction(alpha, np.array([0]), np.array([0]), 8, 8)
+    assert frac[0, 0] == pytest.approx(16 / 64)
+
+
+def test_select_patches_max_soft_skips_mostly_soft_windows():
+    sigma = np.full((192, 192), 0.01, np.float32)
+    alpha = np.zeros((192, 192), np.float32)
+    sigma[0:64, 0:64] = 1.0  # the most uncertain block is all soft (glass, a veil) ...
+    alpha[0:64, 0:64] = 0.4
+    sigma[120:184, 120:184] = 0.5  # ... the second is a hard edge
+    alpha[120:184, 152:184] = 1.0
+    assert select_patches(sigma, 1, 64)[0] == (0, 0, 64, 64)
+    (box,) = select_patches(sigma, 1, 64, alpha=alpha, max_soft=0.1)
+    assert box == (120, 120, 64, 64)
+    boxes = select_patches(sigma, 20, 64, alpha=alpha, max_soft=0.1)
+    for x, y, w, h in boxes:  # no window of the limit's choice holds more than 10 % soft pixels
+        assert ((alpha[y:y + h, x:x + w] > 0.05) & (alpha[y:y + h, x:x + w] < 0.95)).mean() <= 0.1
+    assert select_patches(sigma, 1, 64, alpha=alpha, max_soft=1.0)[0] == (0, 0, 64, 64)
+    assert select_patches(sigma, 1, 64, alpha=np.full_like(alpha, 0.5), max_soft=0.1) == []  # nothing to pick
+    with pytest.raises(ValueError, match="max_soft"):
+        select_patches(sigma, 1, 64, alpha=alpha, max_soft=1.5)
+    with pytest.raises(ValueError, match="coarse alpha"):
+        select_patches(sigma, 1, 64, max_soft=0.1)
+    with pytest.raises(ValueError, match="coarse alpha"):
+        select_patches(sigma, 1, 64, alpha=alpha[:10], max_soft=0.1)
 
 
 def test_select_on_small_images():

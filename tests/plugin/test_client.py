@@ -59,7 +59,7 @@ def test_blocking_api_round_trip(client):
     m = client.predict(s.session, CLICKS)
     assert isinstance(m, MatteResult) and m.dtype == "uint8" and isinstance(m.alpha, bytes)
     assert len(m.alpha) == W * H and len(m.uncertainty) == W * H and m.uncertainty_scale == 0.25
-    r = client.refine(s.session, top_n=1, alpha_dtype="uint16", uncertainty=True)
+    r = client.refine(s.session, top_n=1, regions=[[0, 0, 8, 8]], alpha_dtype="uint16", uncertainty=True)
     assert r.dtype == "uint16" and len(r.alpha) == 2 * W * H and len(r.patches) == 1
     assert client.close(s.session) is True
 
