@@ -1,0 +1,64 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from clickmatte.model.predictor import Predictor
+from clickmatte.model.refiner_tuning import finetune, harvest, patch_gain
+
+
+def _disc(size: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    alpha = np.clip((size * 0.3 - np.hypot(yy - size / 2, xx - size / 2)) / 3 + 0.5, 0, 1)
+    img = np.array([210, 60, 40]) * alpha[..., None] + rng.uniform(0, 255, 3) * (1 - alpha[..., None])
+    return img.astype(np.uint8), np.rint(alpha * 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def model(small_model):
+    return copy.deepcopy(small_model)  # the refiner is trained in place: keep the shared fixture untouched
+
+
+def test_harvest_crops_the_predictors_own_states(model):
+    pred = Predictor(model, device="cpu", working_size=96)
+    pairs = [_disc(seed=0), _disc(seed=1)]
+    pool = harvest(pred, pairs, clicks=2, top_n=3, n_random=2)
+    k, m = model.refiner.config.patch_size, model.refiner.config.margin
+    assert pool.x.shape[1:] == (5, k + 2 * m, k + 2 * m) and pool.gt.shape[1:] == (1, k, k)
+    assert set(pool.group.tolist()) == {0, 1}
+    assert (pool.rank == -1).sum() == 2 * 2 * 2  # 2 random windows per state, 2 states per image
+    assert 0 <= pool.rank.max() < 3
+    # the alpha channel is the predictor's answer: re-running the first click gives the same patch
+    pred.set_image(pairs[0][0])
+    from clickmatte.model.click_simulator import next_click
+
+    c = next_click(pairs[0][1], None, [])
+    alpha, sigma = pred.predict([c])
+    from clickmatte.model.refiner import crop_patches, select_patches
+
+    (box,) = select_patches(sigma, 1, k)
+    expected = crop_patches(alpha[..., None], [box], m, k)[0, 0]
+    np.testing.assert_allclose(pool.x[0, 3].astype(np.float32), expected, atol=1e-3)
+    assert pool.x[:, :3].min() >= 0 and pool.x[:, :3].max() <= 1
+    with pytest.raises(ValueError):
+        harvest(pred, pairs, clicks=0)
+    with pytest.raises(ValueError, match="no patches"):
+        harvest(pred, [])
+
+
+def test_finetune_lowers_the_loss_and_patch_gain_reports_it(model):
+    pred = Predictor(model, device="cpu", working_size=96)
+    pool = harvest(pred, [_disc(seed=2)], clicks=2, top_n=2, n_random=2)
+    torch.manual_seed(0)
+    before = patch_gain(model.refiner, pool, top=2)
+    assert before["patches"] == (pool.rank >= 0).sum() > 0 and before["sad"] == pytest.approx(0.0, abs=1e-6)  # zero head: no change yet
+    losses = finetune(model.refiner, pool, steps=40, lr=3e-3, batch=8)
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    after = patch_gain(model.refiner, pool, top=2)
+    assert after["sad"] < 0  # the refined patches are now closer to the ground truth than the coarse alpha
+    assert not model.refiner.training
+    with pytest.raises(ValueError):
+        finetune(model.refiner, pool, steps=-1)
