@@ -240,3 +240,32 @@ def test_daemon_restart_is_survived(tmp_path) -> None:
     finally:
         ctl.close()
         stop_daemon(proc)
+
+
+def noise_image() -> ImageData:
+    """Texture everywhere and no clear object: the daemon's matte of it is soft all over."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
+    img[..., 3] = 255
+    return ImageData(W, H, 4, "uint8", "BGRA", img.tobytes())
+
+
+def test_refine_top_that_refines_nothing_says_why(endpoint: str) -> None:
+    image = noise_image()
+    with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:  # precondition: the daemon picks no patch here
+        s = c.open(image.data, W, H, 4, "uint8", "BGRA")
+        c.predict(s.session, [Point.make(*FG1).as_click(), Point.make(*BG1).as_click()])
+        assert c.refine(s.session, top_n=2).patches == [], "this picture no longer gives a patch-free refine"
+    host, ctl = make(endpoint, image=image, top_n=0)
+    ctl.connect()
+    ctl.add_point(*FG1)
+    ctl.add_point(*BG1)
+    ctl.matte()
+    assert ctl.run_until_idle(120), ctl.status
+    before = host.mask
+    ctl.refine_top(2)
+    assert ctl.run_until_idle(120), ctl.status
+    level, text = host.messages[-1]
+    assert level == "info" and "nothing refined" in text and "Refine selection" in text
+    assert host.mask == before  # the mask is untouched
+    ctl.close()
