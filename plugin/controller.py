@@ -645,12 +645,12 @@ class Controller:
             raise HostError("refine reply is not full size")
         alpha = bytes(m.alpha)
         boxes = [tuple(p) for p in m.patches]
-        self.host.write_mask(alpha, m.full_width, m.full_height, boxes)
-        self.alpha = alpha
-        if not boxes and job.kind != "refine_selection":
+        if not boxes and job.kind != "refine_selection":  # nothing changed: no mask write (no empty undo step)
             self._finish("nothing refined: at this image size the matte already has full resolution, and its "
                          "unsure parts are soft (glass, veils, fine hair), which refining makes worse; "
                          "Refine selection refines an area anyway", "info")
             return
+        self.host.write_mask(alpha, m.full_width, m.full_height, boxes)
+        self.alpha = alpha
         where = "inside the selection" if job.kind == "refine_selection" else "most uncertain"
         self._finish(f"refined {len(boxes)} patch(es) {where}", "info")

@@ -48,7 +48,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    pairs, skipped = find_pairs(Path(a.data))
+    pairs, _ = find_pairs(Path(a.data))
     names = set(train_names([p.name for p in pairs]))
     pairs = [p for p in pairs if p.name in names][: a.limit]
     if not pairs:
@@ -63,8 +63,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         pools.append(harvest(pred, data, seed=a.seed))
         print(f"harvested {len(pools[-1])} patches at working size {size} ({time.time() - t0:.0f} s)", flush=True)
     pool = PatchPool(*(np.concatenate([getattr(p, f) for p in pools]) for f in ("x", "gt", "rank", "group")))
+    del pools  # one copy of the patches at a time: the pool is the bulk of the memory
     held = pool.group % max(1, a.val_every) == 0
     train, val = pool.subset(np.where(~held)[0]), pool.subset(np.where(held)[0])
+    del pool
     print(f"{len(train)} training patches, {len(val)} held out; before: {patch_gain(model.refiner, val)}", flush=True)
     losses = finetune(model.refiner, train, a.steps, lr=a.lr, l2_weight=a.l2_weight, seed=a.seed,
                       log_every=max(1, a.steps // 5), val=val)
