@@ -15,7 +15,7 @@ ones. Here both are reproduced exactly:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 import torch
@@ -107,18 +107,19 @@ def _forward(refiner: PatchRefiner, x: torch.Tensor) -> torch.Tensor:
 def patch_gain(refiner: PatchRefiner, pool: PatchPool, top: int = 8, batch: int = 256) -> dict[str, float]:
     """What the refiner does to the ``top`` most uncertain patches of each state in ``pool``.
 
-    Returns summed changes against the coarse alpha: ``sad`` (sum |error| / 1000) and ``sq``
-    (sum of squared error); negative = better.
+    Runs on the refiner's device. Returns summed changes against the coarse alpha: ``sad``
+    (sum |error| / 1000) and ``sq`` (sum of squared error); negative = better.
     """
     idx = np.where((pool.rank >= 0) & (pool.rank < top))[0]
     m = refiner.config.margin
     k = refiner.config.patch_size
+    device = next(refiner.parameters()).device
     was_training = refiner.training
     refiner.eval()
     sad = sq = 0.0
     for i in range(0, len(idx), batch):
-        x = torch.from_numpy(pool.x[idx[i : i + batch]]).float()
-        gt = torch.from_numpy(pool.gt[idx[i : i + batch]]).float()
+        x = torch.from_numpy(pool.x[idx[i : i + batch]]).to(device).float()
+        gt = torch.from_numpy(pool.gt[idx[i : i + batch]]).to(device).float()
         out = _forward(refiner, x)
         coarse = x[:, 3:4, m : m + k, m : m + k]
         sad += float(((out - gt).abs() - (coarse - gt).abs()).sum()) / 1000.0
@@ -137,26 +138,35 @@ def finetune(
     seed: int = 0,
     log_every: int = 0,
     val: Optional[PatchPool] = None,
+    device: Union[str, torch.device] = "cpu",
+    cosine: bool = False,
+    on_log: Optional[Callable[[int, dict[str, float]], None]] = None,
 ) -> list[float]:
     """Train ``refiner`` in place on ``pool`` for ``steps`` AdamW steps; returns the loss per step.
 
     BatchNorm layers keep their statistics (eval mode): the pool is small and its patches are
-    not what the statistics were gathered on. With ``log_every`` and ``val``, prints
-    :func:`patch_gain` on ``val`` every ``log_every`` steps.
+    not what the statistics were gathered on. The refiner is moved to ``device``; so is the
+    whole pool (float16), once. ``cosine`` decays the learning rate to 0 over ``steps``. With
+    ``log_every`` and ``val``, prints :func:`patch_gain` on ``val`` every ``log_every`` steps
+    and hands it to ``on_log(step, gain)`` (e.g. to keep the best weights).
     """
     if steps < 0 or batch < 1 or len(pool) == 0:
         raise ValueError(f"need steps >= 0, batch >= 1 and a non-empty pool; got {steps}, {batch}, {len(pool)}")
     rng = np.random.default_rng(seed)
+    device = torch.device(device)
+    refiner.to(device)
+    xs, gts = torch.from_numpy(pool.x).to(device), torch.from_numpy(pool.gt).to(device)
     opt = torch.optim.AdamW(refiner.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cosine else None
     losses: list[float] = []
     for step in range(1, steps + 1):
         refiner.train()
         for mod in refiner.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.eval()
-        bi = rng.integers(0, len(pool), batch)
-        x = torch.from_numpy(pool.x[bi]).float()
-        gt = torch.from_numpy(pool.gt[bi]).float()
+        bi = torch.from_numpy(rng.integers(0, len(pool), batch)).to(device)
+        x = xs[bi].float()
+        gt = gts[bi].float()
         if rng.random() < 0.5:
             x, gt = x.flip(-1), gt.flip(-1)
         turns = int(rng.integers(4))
@@ -166,10 +176,14 @@ def finetune(
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(loss.item())
         if log_every and val is not None and (step % log_every == 0 or step == steps):
             g = patch_gain(refiner, val)
             print(f"step {step}: loss {np.mean(losses[-log_every:]):.4f}; held-out top-8 "
                   f"SAD change {g['sad']:+.3f}, squared error change {g['sq']:+.1f}", flush=True)
+            if on_log is not None:
+                on_log(step, g)
     refiner.eval()
     return losses

@@ -13,10 +13,15 @@ pool (56 k patches) holds ~20 GB in memory at its peak; ``--limit`` takes fewer 
 (batch 48) takes ~1.5 s. First run (session 10, 1000 steps planned, stopped at 600 for time; held-out
 top-8 of both sizes, SAD change summed over 5560 patches / squared error change): before -5.5 /
 +16227, step 200 -41.3 / +12190, step 400 -47.5 / +6130, step 600 -36.6 / +20796. Not shipped.
+
+On a GPU box: ``--device cuda`` harvests and trains there; ``--pool FILE`` keeps the harvested
+patches (``.npz``, uncompressed) so that several fine-tunes can share one harvest, and
+``--best-out`` also saves the weights of the evaluation step with the lowest held-out SAD.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -45,40 +50,82 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N training crops")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 over --steps")
+    ap.add_argument("--eval-every", type=int, help="held-out evaluation every N steps (default: steps / 5)")
+    ap.add_argument("--pool", help="harvested patches, one .npz per working size (comma-separated): "
+                    "loaded where the file exists, else harvested and saved there")
+    ap.add_argument("--best-out", help="also save the weights of the evaluation with the lowest held-out SAD")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    pairs, _ = find_pairs(Path(a.data))
-    names = set(train_names([p.name for p in pairs]))
-    pairs = [p for p in pairs if p.name in names][: a.limit]
-    if not pairs:
-        raise SystemExit(f"no training crops in {a.data}")
-    data = [load_pair(p) for p in pairs]
     model = load_checkpoint(a.checkpoint)
     sizes = [int(s) for s in a.working_sizes.split(",") if s.strip()]
     t0 = time.time()
-    pools = []
-    for size in sizes:
-        pred = Predictor(model=model, device="cpu", working_size=size)
-        pools.append(harvest(pred, data, seed=a.seed))
-        print(f"harvested {len(pools[-1])} patches at working size {size} ({time.time() - t0:.0f} s)", flush=True)
-    pool = PatchPool(*(np.concatenate([getattr(p, f) for p in pools]) for f in ("x", "gt", "rank", "group")))
-    del pools  # one copy of the patches at a time: the pool is the bulk of the memory
+    pool, n_crops = _pool(a, model, sizes, t0)
     held = pool.group % max(1, a.val_every) == 0
     train, val = pool.subset(np.where(~held)[0]), pool.subset(np.where(held)[0])
     del pool
+    model.refiner.to(a.device)
     print(f"{len(train)} training patches, {len(val)} held out; before: {patch_gain(model.refiner, val)}", flush=True)
-    losses = finetune(model.refiner, train, a.steps, lr=a.lr, l2_weight=a.l2_weight, seed=a.seed,
-                      log_every=max(1, a.steps // 5), val=val)
-    meta = dict(model.meta)
-    meta["refiner_finetune"] = {
-        "from": str(a.checkpoint), "steps": a.steps, "lr": a.lr, "l2_weight": a.l2_weight, "working_sizes": sizes,
-        "train_crops": len(data), "held_out_every": a.val_every, "final_loss": float(np.mean(losses[-50:])) if losses else None,
-        "held_out_gain": patch_gain(model.refiner, val),
+    best: dict = {}
+
+    def keep_best(step: int, gain: dict[str, float]) -> None:
+        if not best or gain["sad"] < best["gain"]["sad"]:
+            best.update(step=step, gain=gain, state=copy.deepcopy(model.refiner.state_dict()))
+
+    losses = finetune(model.refiner, train, a.steps, lr=a.lr, batch=a.batch, l2_weight=a.l2_weight, seed=a.seed,
+                      log_every=a.eval_every or max(1, a.steps // 5), val=val, device=a.device, cosine=a.cosine,
+                      on_log=keep_best)
+    model.refiner.cpu()
+    run = {
+        "from": str(a.checkpoint), "steps": a.steps, "lr": a.lr, "batch": a.batch, "cosine": a.cosine,
+        "l2_weight": a.l2_weight, "working_sizes": sizes, "train_crops": n_crops, "held_out_every": a.val_every,
+        "final_loss": float(np.mean(losses[-50:])) if losses else None,
     }
+    meta = dict(model.meta)
+    meta["refiner_finetune"] = {**run, "held_out_gain": patch_gain(model.refiner, val)}
     save_checkpoint(model, a.out, meta=meta, half=True)
-    print(f"wrote {a.out} ({time.time() - t0:.0f} s)")
+    print(f"wrote {a.out} ({time.time() - t0:.0f} s)", flush=True)
+    if a.best_out and best:
+        model.refiner.load_state_dict(best["state"])
+        meta["refiner_finetune"] = {**run, "steps": best["step"], "held_out_gain": best["gain"]}
+        save_checkpoint(model, a.best_out, meta=meta, half=True)
+        print(f"wrote {a.best_out} (step {best['step']}: {best['gain']})", flush=True)
     return 0
+
+
+def _pool(a: argparse.Namespace, model, sizes: list[int], t0: float) -> tuple[PatchPool, int]:
+    """The patches of every working size: each loaded from its ``--pool`` file if that exists,
+    else harvested (and saved there)."""
+    files = [f for f in (a.pool or "").split(",") if f.strip()]
+    if files and len(files) != len(sizes):
+        raise SystemExit(f"--pool needs one file per working size ({len(sizes)}), got {len(files)}")
+    data = None
+    pools = []
+    for i, size in enumerate(sizes):
+        if files and Path(files[i]).is_file():
+            with np.load(files[i]) as z:
+                pools.append(PatchPool(z["x"], z["gt"], z["rank"], z["group"]))
+            print(f"loaded {len(pools[-1])} patches of working size {size} from {files[i]}", flush=True)
+            continue
+        if data is None:
+            pairs, _ = find_pairs(Path(a.data))
+            names = set(train_names([p.name for p in pairs]))
+            pairs = [p for p in pairs if p.name in names][: a.limit]
+            if not pairs:
+                raise SystemExit(f"no training crops in {a.data}")
+            data = [load_pair(p) for p in pairs]
+        pred = Predictor(model=model, device=a.device, working_size=size)
+        pools.append(harvest(pred, data, seed=a.seed))
+        print(f"harvested {len(pools[-1])} patches at working size {size} ({time.time() - t0:.0f} s)", flush=True)
+        if files:
+            p = pools[-1]
+            np.savez(files[i], x=p.x, gt=p.gt, rank=p.rank, group=p.group)
+    n_crops = max(int(p.group.max()) + 1 for p in pools)
+    pool = PatchPool(*(np.concatenate([getattr(p, f) for p in pools]) for f in ("x", "gt", "rank", "group")))
+    return pool, n_crops  # the caller drops the per-size pools: one copy of the patches at a time
 
 
 if __name__ == "__main__":
