@@ -62,3 +62,51 @@ def test_finetune_lowers_the_loss_and_patch_gain_reports_it(model):
     assert not model.refiner.training
     with pytest.raises(ValueError):
         finetune(model.refiner, pool, steps=-1)
+
+
+def test_finetune_on_a_device_with_cosine_schedule_reports_each_evaluation(model):
+    pred = Predictor(model, device="cpu", working_size=96)
+    pool = harvest(pred, [_disc(seed=3)], clicks=2, top_n=2, n_random=1)
+    seen: list[tuple[int, dict]] = []
+    finetune(model.refiner, pool, steps=6, lr=1e-3, batch=4, log_every=3, val=pool, device="cpu", cosine=True,
+             on_log=lambda step, gain: seen.append((step, gain)))
+    assert [s for s, _ in seen] == [3, 6]
+    assert all(set(g) == {"sad", "sq", "patches"} for _, g in seen)
+    assert next(model.refiner.parameters()).device.type == "cpu"
+
+
+def _script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "finetune_refiner.py"
+    spec = importlib.util.spec_from_file_location("finetune_refiner_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_finetune_script_shares_one_harvest_and_keeps_the_best(tmp_path, make_crops, small_model, capsys):
+    from clickmatte.model.registry import load_checkpoint, save_checkpoint
+
+    script = _script()
+    make_crops(tmp_path / "data", n=3, size=64)
+    ckpt = tmp_path / "in.pt"
+    save_checkpoint(small_model, ckpt)
+    pools = [tmp_path / "p64.npz", tmp_path / "p32.npz"]
+    args = ["--data", str(tmp_path / "data"), "--checkpoint", str(ckpt), "--working-sizes", "64,32",
+            "--pool", ",".join(map(str, pools)), "--steps", "4", "--batch", "4", "--eval-every", "2",
+            "--val-every", "3", "--cosine", "--out", str(tmp_path / "out.pt"), "--best-out", str(tmp_path / "best.pt")]
+    assert script.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("harvested") == 2 and all(p.is_file() for p in pools)
+    final = load_checkpoint(tmp_path / "out.pt").meta["refiner_finetune"]
+    assert final["steps"] == 4 and final["cosine"] and final["train_crops"] == 3 and final["working_sizes"] == [64, 32]
+    best = load_checkpoint(tmp_path / "best.pt").meta["refiner_finetune"]
+    assert best["steps"] in (2, 4) and best["held_out_gain"]["patches"] > 0
+    # a second run loads both harvests instead of redoing them
+    assert script.main(args) == 0
+    out = capsys.readouterr().out
+    assert "harvested" not in out and out.count("loaded") == 2
+    with pytest.raises(SystemExit, match="one file per working size"):
+        script.main(args[:6] + ["--pool", str(pools[0])] + args[8:])
