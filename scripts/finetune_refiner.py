@@ -100,10 +100,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _pool(a: argparse.Namespace, model, sizes: list[int], t0: float) -> tuple[PatchPool, int]:
     """The patches of every working size: each loaded from its ``--pool`` file if that exists,
-    else harvested (and saved there)."""
-    files = [f for f in (a.pool or "").split(",") if f.strip()]
+    else harvested (and saved there). A pool file belongs to the checkpoint and data it was
+    harvested with: nothing checks that a loaded one matches."""
+    files = [f.strip() for f in (a.pool or "").split(",") if f.strip()]
     if files and len(files) != len(sizes):
         raise SystemExit(f"--pool needs one file per working size ({len(sizes)}), got {len(files)}")
+    if any(not f.endswith(".npz") for f in files):
+        raise SystemExit(f"--pool files must end in .npz (numpy would add it on saving): {', '.join(files)}")
     data = None
     pools = []
     for i, size in enumerate(sizes):
@@ -127,7 +130,7 @@ def _pool(a: argparse.Namespace, model, sizes: list[int], t0: float) -> tuple[Pa
             np.savez(files[i], x=p.x, gt=p.gt, rank=p.rank, group=p.group)
     n_crops = max(int(p.group.max()) + 1 for p in pools)
     pool = PatchPool(*(np.concatenate([getattr(p, f) for p in pools]) for f in ("x", "gt", "rank", "group")))
-    return pool, n_crops  # the caller drops the per-size pools: one copy of the patches at a time
+    return pool, n_crops  # the per-size pools go when this returns
 
 
 if __name__ == "__main__":

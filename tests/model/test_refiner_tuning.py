@@ -110,3 +110,5 @@ def test_finetune_script_shares_one_harvest_and_keeps_the_best(tmp_path, make_cr
     assert "harvested" not in out and out.count("loaded") == 2
     with pytest.raises(SystemExit, match="one file per working size"):
         script.main(args[:6] + ["--pool", str(pools[0])] + args[8:])
+    with pytest.raises(SystemExit, match="must end in .npz"):
+        script.main(args[:6] + ["--pool", f"{tmp_path / 'a.npy'},{tmp_path / 'b.npz'}"] + args[8:])
