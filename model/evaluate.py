@@ -634,7 +634,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
             checkpoint=args.checkpoint, device=args.device, working_size=args.working_size, flip_tta=args.flip_tta,
             prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
-            native_max_soft=args.refine_max_soft, refine_top_n=args.refine_top_n, refine_random=args.refine_random, names=names, names_source=source,
+            native_max_soft=args.refine_max_soft, refine_top_n=args.refine_top_n, refine_random=args.refine_random,
+            names=names, names_source=source,
             limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
             compare=list(args.compare),
         )

@@ -100,8 +100,8 @@ class Predictor:
     with v8's refiner: SAD change per crop of the top-8 +0.056 without the limit, -0.008 at 0.1,
     -0.012 at 0.05. With v9's refiner (fine-tuned on the predictor's own states) the limited top-8
     lowers dev SAD at 5 clicks 5.342 -> 5.308 (MSE 12.80 -> 12.85), the unlimited one to 5.317
-    (MSE 12.95), so the limit stays. ``None`` or 1 turns
-    it off; refining regions or a mask the user chose is never limited.
+    (MSE 12.95), so the limit stays. ``None`` or 1 turns it off; refining regions or a mask the
+    user chose is never limited.
     """
 
     def __init__(

@@ -7,7 +7,8 @@ ones. Here both are reproduced exactly:
 
 - :func:`harvest` runs the predictor with the error-driven click simulator on image/alpha pairs
   and, after each click, crops the ``top_n`` most uncertain windows (as :meth:`Predictor.refine`
-  picks them) and ``n_random`` random ones, with the refiner's context margin.
+  picks them, but without its soft limit at full resolution, so soft windows are learnt too) and
+  ``n_random`` random ones, with the refiner's context margin.
 - :func:`finetune` trains the refiner on such patches (L1 + ``l2_weight`` x L2, flips and
   90-degree turns, BatchNorm statistics frozen) and :func:`patch_gain` measures what it does on
   held-out patches (SAD change of the top-8 against the coarse alpha).
