@@ -421,6 +421,7 @@ class Sample:
     clicks: list[Click]
     prev_alpha: Optional[np.ndarray]  # (S, S) float32 or None
     kind: str
+    weight: Optional[np.ndarray] = None  # (S, S) float32 in {0, 1}: where a mask target is trusted (None: all of it, matting ground truth)
 
 
 class CompositeSampler:
@@ -528,11 +529,15 @@ def _stack(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
         "prev": np.stack([(x.prev_alpha if x.prev_alpha is not None else np.zeros((s, s), np.float32))[None]
                           for x in samples]).astype(np.float32),
         "alpha": np.stack([x.alpha[None] for x in samples]).astype(np.float32),
+        "weight": np.stack([(x.weight if x.weight is not None else np.ones((s, s), np.float32))[None]
+                            for x in samples]).astype(np.float32),
+        "is_mask": np.array([x.weight is not None for x in samples], np.float32),
     }
 
 
 def collate(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
-    """Stack samples into float32 arrays: rgb (B,3,S,S) in [0, 1], clicks (B,2,S,S), prev (B,1,S,S), alpha (B,1,S,S)."""
+    """Stack samples into float32 arrays: rgb (B,3,S,S) in [0, 1], clicks (B,2,S,S), prev (B,1,S,S), alpha (B,1,S,S),
+    weight (B,1,S,S) in {0, 1} (where the target is trusted) and is_mask (B,) (1 for mask targets)."""
     b = _stack(samples, radius)
     b["rgb"] = b["rgb"].astype(np.float32) / 255.0
     return b
@@ -540,7 +545,9 @@ def collate(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
 
 def pack_batch(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
     """:func:`collate` in compact dtypes for the trip from a DataLoader worker (a quarter of the
-    bytes): rgb uint8 (B,3,S,S), clicks uint8 (B,2,S,S), prev and alpha float16 (B,1,S,S)."""
+    bytes): rgb uint8 (B,3,S,S), clicks uint8 (B,2,S,S), prev and alpha float16 (B,1,S,S), weight uint8
+    (B,1,S,S), is_mask uint8 (B,)."""
     b = _stack(samples, radius)
     return {"rgb": b["rgb"], "clicks": b["clicks"].astype(np.uint8),
-            "prev": b["prev"].astype(np.float16), "alpha": b["alpha"].astype(np.float16)}
+            "prev": b["prev"].astype(np.float16), "alpha": b["alpha"].astype(np.float16),
+            "weight": b["weight"].astype(np.uint8), "is_mask": b["is_mask"].astype(np.uint8)}

@@ -6,6 +6,8 @@
 - :func:`laplace_nll`: ``mean(log sigma + |alpha_g - alpha_p| / sigma)`` on a *detached* alpha_p.
 - :func:`refinement_loss`: ``mean |alpha_p - alpha_g| + lambda * mean_H |alpha_p - alpha_g|``,
   H = the hardest ``hard_fraction`` of pixels of each patch.
+- :func:`mask_loss`: binary cross-entropy + L1 against a binary mask, averaged over the pixels
+  where ``weight`` > 0 (a mask's anti-aliased edge band is not matting ground truth).
 - :func:`matting_losses`: a dict of named terms and their weighted ``total``.
 """
 from __future__ import annotations
@@ -49,14 +51,33 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return gx + gy
 
 
-def laplace_nll(sigma: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Laplace negative log-likelihood ``mean(log sigma + |target - pred| / sigma)``; ``pred`` is detached."""
+def laplace_nll(sigma: torch.Tensor, pred: torch.Tensor, target: torch.Tensor,
+                weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Laplace negative log-likelihood ``mean(log sigma + |target - pred| / sigma)``; ``pred`` is detached.
+
+    With ``weight`` (same shape, >= 0) the mean is over the weighted pixels only."""
     _check(pred, target)
     _check(sigma, target)
     if (sigma <= 0).any():
         raise ValueError("sigma must be > 0")
     err = (target - pred.detach()).abs()
-    return (torch.log(sigma) + err / sigma).mean()
+    nll = torch.log(sigma) + err / sigma
+    if weight is None:
+        return nll.mean()
+    _check(weight, target)
+    return _masked_mean(nll, weight)
+
+
+def mask_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """``BCE(pred, target > 0.5) + |pred - (target > 0.5)|``, averaged over pixels with ``weight`` > 0.
+
+    ``pred`` is an alpha in [0, 1]; ``target`` a mask in [0, 1]; ``weight`` >= 0 (0 = ignored)."""
+    _check(pred, target)
+    _check(weight, target)
+    t = (target > 0.5).float()
+    p = pred.clamp(eps, 1 - eps)
+    bce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+    return _masked_mean(bce + (pred - t).abs(), weight)
 
 
 def refinement_loss(

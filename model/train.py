@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .click_simulator import next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
 from .data import CompositeSampler, CropBank, corrective_clicks, load_backgrounds, pack_batch
-from .losses import laplace_nll, matting_losses, refinement_loss
+from .losses import laplace_nll, mask_loss, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
 from .splits import dev_names, train_names
 
@@ -91,6 +91,11 @@ class TrainConfig:
     p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (data.camouflage)
     p_zoom: float = 0.0  # share of single-object samples magnified 1.6-2.6x (objects larger than the frame)
     p_parts: float = 0.0  # share of synthetic objects made of 2-3 unlike-looking parts (data.part_masks)
+    real_objects: str = ""  # folder of real photos with object masks (image/, mask/), e.g. real_objects/duts_tr
+    p_real: float = 0.0  # share of matting/uncertainty samples that are whole real photos with a mask target
+    real_band: int = 3  # px on each side of a mask's edge (and the padding) left out of the loss
+    real_limit: int = 0  # use only the first N real photos (0: all)
+    w_mask: float = 1.0  # weight of the mask loss (BCE + L1 off the edge band) of real-photo samples
     workers: int = 0  # processes drawing composites (0: in the training process)
     amp: bool = True  # bf16 autocast of the forward passes on CUDA
 
@@ -159,6 +164,10 @@ class Trainer:
         for share in ("p_coarse_native", "p_iterative_refiner"):
             if not 0.0 <= getattr(cfg, share) <= 1.0:
                 raise ValueError(f"{share} must be in [0, 1], got {getattr(cfg, share)}")
+        if not 0.0 <= cfg.p_real <= 1.0:
+            raise ValueError(f"p_real must be in [0, 1], got {cfg.p_real}")
+        if cfg.p_real > 0 and not cfg.real_objects:
+            raise ValueError("p_real > 0 needs real_objects (a folder with image/ and mask/)")
         if cfg.iterative_rounds < 1:
             raise ValueError(f"iterative_rounds must be >= 1, got {cfg.iterative_rounds}")
         self.device = resolve_device(cfg.device)
@@ -187,6 +196,13 @@ class Trainer:
                                         p_synth_obj=cfg.p_synth_obj, p_see_through=cfg.p_see_through,
                                         p_camouflage=cfg.p_camouflage, p_zoom=cfg.p_zoom,
                                         p_parts=cfg.p_parts)
+        self.matting_sampler = self.sampler
+        if cfg.p_real > 0:
+            from .real_objects import MixedSampler, RealObjectBank, RealObjectSampler
+
+            real = RealObjectBank(cfg.real_objects, cfg.size, limit=cfg.real_limit)
+            self.sampler = MixedSampler(self.sampler, RealObjectSampler(real, cfg.size, band=cfg.real_band),
+                                        cfg.p_real)
         dev = [n for n in dev_names() if (Path(cfg.data) / "alpha" / n).is_file()][: cfg.val_images]
         self.val_bank = CropBank(cfg.data, dev, foregrounds=False) if dev else None
         self.model: ClickMatteModel = build_model(cfg.model, pretrained=cfg.pretrained).to(self.device)
@@ -281,8 +297,13 @@ class Trainer:
             b = self._iterate_clicks(b, samples, np.random.default_rng(seed))
         return b
 
+    def _sampler_for(self, stage: str):
+        """Real-photo samples train the matting net and the uncertainty decoder; the refiner learns from
+        matting ground truth only (a mask's edge says nothing of a 64 px patch's alpha)."""
+        return self.matting_sampler if stage == "refiner" else self.sampler
+
     def _batch(self, step: int) -> dict[str, torch.Tensor]:
-        return self._prepare(BatchSource(self.sampler, self.cfg, self.stage)[step])
+        return self._prepare(BatchSource(self._sampler_for(self.stage), self.cfg, self.stage)[step])
 
     @torch.no_grad()
     def _iterate_clicks(self, b: dict[str, torch.Tensor], samples: list, rng: np.random.Generator
@@ -299,7 +320,10 @@ class Trainer:
 
             def one(i: int) -> np.ndarray:
                 smp = samples[i]
-                if soft[i]:  # the evaluation simulator's click (alpha binarised at 0.5)
+                if smp.weight is not None:  # a mask: clicks only where it is trusted
+                    target = np.where(smp.weight > 0, smp.alpha, 0.5).astype(np.float32)
+                    extra = corrective_clicks(np.random.default_rng(seeds[i]), pred_np[i], target, 1)
+                elif soft[i]:  # the evaluation simulator's click (alpha binarised at 0.5)
                     c = next_click(smp.alpha, pred_np[i], smp.clicks)
                     extra = [] if c is None else [as_click(c)]
                 else:
@@ -323,18 +347,30 @@ class Trainer:
             with self._autocast():
                 alpha, _ = net(b["rgb"], b["clicks"], b["prev"])
             alpha = alpha.float()
-            terms = matting_losses(alpha, b["alpha"], w_gradient=self.cfg.w_gradient)
+            is_mask = b["is_mask"] > 0.5
+            mat = ~is_mask
+            loss = alpha.sum() * 0.0
+            logs = {}
+            if mat.any():  # matting ground truth: regression + gradient losses
+                terms = matting_losses(alpha[mat], b["alpha"][mat], w_gradient=self.cfg.w_gradient)
+                loss = loss + terms["total"]
+                logs.update(reg=terms["regression"].item(), grad=terms["gradient"].item())
+            if is_mask.any():  # mask targets: BCE + L1 away from the edge band
+                ml = mask_loss(alpha[is_mask], b["alpha"][is_mask], b["weight"][is_mask])
+                loss = loss + self.cfg.w_mask * ml
+                logs["mask"] = ml.item()
             # plain L1, weighted up inside the click disks: the matte must follow the user's clicks
-            w = 1.0 + self.cfg.w_click * b["clicks"].amax(dim=1, keepdim=True)
-            l1 = ((alpha - b["alpha"]).abs() * w).sum() / w.sum()
-            loss = terms["total"] + self.cfg.w_l1 * l1
-            logs = {"reg": terms["regression"].item(), "grad": terms["gradient"].item(), "l1": l1.item()}
+            w = (1.0 + self.cfg.w_click * b["clicks"].amax(dim=1, keepdim=True)) * b["weight"]
+            l1 = ((alpha - b["alpha"]).abs() * w).sum() / w.sum().clamp_min(1.0)
+            loss = loss + self.cfg.w_l1 * l1
+            logs["l1"] = l1.item()
         elif self.stage == "uncertainty":
-            rgb, clicks, prev, gt = self._rescale(b, step)
+            rgb, clicks, prev, gt, weight = self._rescale(b, step)
             with self._autocast():
                 alpha, sigma = net(rgb, clicks, prev)
             alpha, sigma = alpha.float(), sigma.float()
-            loss = laplace_nll(sigma, alpha, gt)
+            # a mask's edge band is left out: the decoder must not learn that mask edges are sure
+            loss = laplace_nll(sigma, alpha, gt, weight)
             logs = {"nll": loss.item(), "sigma": sigma.mean().item()}
         else:
             loss, logs = self._refiner_loss(b, step)
@@ -347,23 +383,26 @@ class Trainer:
         return logs
 
     def _rescale(self, b: dict[str, torch.Tensor], step: int):
-        """The batch at a random working scale (as the coarse net sees a bigger image)."""
+        """The batch at a random working scale (as the coarse net sees a bigger image):
+        ``(rgb, clicks, prev, alpha, weight)``; ``weight`` is 1 only where the full-size weight is 1 over
+        the whole pooled area."""
         rng = np.random.default_rng([self.cfg.seed, 99, step])
         s = float(rng.uniform(self.cfg.coarse_scale_min, self.cfg.coarse_scale_max))
         if self.cfg.p_coarse_native > 0 and rng.random() < self.cfg.p_coarse_native:
             s = 1.0
         size = max(64, int(round(self.cfg.size * s / 32)) * 32)
         if size == self.cfg.size:
-            return b["rgb"], b["clicks"], b["prev"], b["alpha"]
+            return b["rgb"], b["clicks"], b["prev"], b["alpha"], b["weight"]
         rs = lambda t: F.interpolate(t, size=(size, size), mode="area")  # noqa: E731
         clicks = (F.adaptive_max_pool2d(b["clicks"], size) > 0).float()
-        return rs(b["rgb"]), clicks, rs(b["prev"]), rs(b["alpha"])
+        weight = (rs(b["weight"]) > 0.999).float()
+        return rs(b["rgb"]), clicks, rs(b["prev"]), rs(b["alpha"]), weight
 
     def _refiner_loss(self, b: dict[str, torch.Tensor], step: int):
         cfg, ref = self.cfg, self.model.refiner
         k, m = ref.config.patch_size, ref.config.margin
         with torch.no_grad():
-            rgb, clicks, prev, _ = self._rescale(b, step)
+            rgb, clicks, prev, _, _ = self._rescale(b, step)
             with self._autocast():
                 alpha_s, sigma_s = self.model.net(rgb, clicks, prev)
             alpha_s, sigma_s = alpha_s.float(), sigma_s.float()
@@ -463,7 +502,7 @@ class Trainer:
 
     def _items(self, stage: str, start: int, total: int):
         """The stage's batches from ``start``: drawn in DataLoader workers when ``workers`` > 0."""
-        src = BatchSource(self.sampler, self.cfg, stage)
+        src = BatchSource(self._sampler_for(stage), self.cfg, stage)
         if self.cfg.workers == 0:
             return (src[i] for i in range(start, total))
         loader = torch.utils.data.DataLoader(
@@ -479,7 +518,9 @@ class Trainer:
             "stage": self.stage, "step": self.step, "complete": not partial,
             "config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(self.cfg).items()},
             "last_validation": json.dumps(vals[-1] if vals else {}),
-            "data": "comp1k_crops (train split, dev split held out) re-composited on backgrounds/ and generated backgrounds",
+            "data": "comp1k_crops (train split, dev split held out) re-composited on backgrounds/ and generated backgrounds"
+                    + (f"; whole real photos with object masks from {Path(self.cfg.real_objects).name} "
+                       f"(p_real {self.cfg.p_real})" if self.cfg.p_real > 0 else ""),
             "device": str(self.device), "torch": str(torch.__version__), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         save_checkpoint(self.model, path, meta=meta, half=True)
