@@ -12,14 +12,26 @@
 The clicks file is ``{"IMAGE_NAME.png": [{"x": .., "y": .., "label": "fg"|"bg"}, ...]}`` or a bare
 list. The daemon at ``--endpoint`` is used when it answers quickly; otherwise one is started for
 this call and stopped afterwards. ``clickmatte status [--endpoint E]`` shows what a daemon reports.
+
+All or nothing: ``--out`` is checked before any model work (it must be a folder, or a place where one
+can be made, that this user can write to; none of the four outputs may be an input: the image, the
+clicks file or the checkpoint). The outputs are written to temporary files in DIR and renamed into
+place only once all four are written; on any failure DIR is left as it was. Images: 8-bit modes are
+converted to RGB, 16-bit grayscale is scaled to 8 bits (not clipped), other modes that cannot be read
+as a photo (32-bit float, 32-bit integer beyond 16 bits) are refused, and so are images larger than
+:data:`MAX_INPUT_PIXELS` (read from the file's header, before decoding). Every error is one line on
+stderr and exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -27,6 +39,159 @@ from clickmatte.plugin.client import ClientError
 from clickmatte.plugin.protocol import DEFAULT_ENDPOINT
 
 from .embedded import DaemonStartError, daemon_for
+
+OUTPUT_NAMES = ("alpha.png", "uncertainty.png", "cutout.png", "preview.png")
+MAX_INPUT_PIXELS = 64_000_000  # the largest --max-image-mp a daemon accepts (64)
+
+
+class OutputError(ValueError):
+    """``--out`` cannot take the outputs (not a folder, not writable, would overwrite an input)."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_out_dir(out: Path, inputs: Sequence[Path]) -> None:
+    """Raise :class:`OutputError` unless the outputs can be written into ``out`` without touching an input.
+
+    ``out`` must be a folder (or not exist yet, below a folder); a file that this user can create
+    there (a probe, removed at once) proves it writable. None of ``out/NAME`` (:data:`OUTPUT_NAMES`)
+    may be one of ``inputs`` (same file, whatever the spelling) or an existing folder.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file, not a folder")
+    base = out if out.exists() else _nearest_existing(out)
+    if not base.is_dir():
+        raise OutputError(f"--out {out}: {base} is not a folder, so the output folder cannot be made there")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".clickmatte-probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot write into {base} ({exc.strerror or exc})") from None
+    for name in OUTPUT_NAMES:
+        target = out / name
+        for inp in inputs:
+            if _same_file(target, inp) or target.absolute().resolve() == inp.absolute().resolve():
+                raise OutputError(f"--out {out} would overwrite the input {inp} with {name}: choose another folder")
+        if target.is_dir():
+            raise OutputError(f"--out {out}: {target} is a folder, so {name} cannot be written")
+
+
+def write_outputs(out: Path, images: Mapping[str, Any]) -> None:
+    """Save PIL ``images`` (name -> image) into ``out`` all or nothing.
+
+    Each is written to a temporary file in ``out`` first; only when all are written are they renamed
+    over their names (existing files are moved aside and put back if a rename fails). On failure the
+    temporary files are removed, a folder made for the call is removed again, and the error raised.
+    """
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    temps: Dict[str, str] = {}
+    backups: Dict[str, str] = {}
+    done: List[str] = []
+    try:
+        for name, img in images.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+            temps[name] = tmp
+            with os.fdopen(fd, "wb") as f:
+                img.save(f, format="PNG")
+        for name, tmp in temps.items():
+            target = out / name
+            if target.exists():
+                fd, bak = tempfile.mkstemp(prefix=f".{name}.", suffix=".bak", dir=out)
+                os.close(fd)
+                os.replace(target, bak)
+                backups[name] = bak
+            os.replace(tmp, target)
+            done.append(name)
+    except BaseException:
+        for name in reversed(done):  # undo the renames that happened
+            try:
+                if name in backups:
+                    os.replace(backups.pop(name), out / name)
+                else:
+                    os.unlink(out / name)
+            except OSError:
+                pass
+        for bak_name, bak in list(backups.items()):  # moved aside but not yet replaced: put back
+            try:
+                os.replace(bak, out / bak_name)
+            except OSError:
+                pass
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if made:
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
+    for bak in backups.values():
+        try:
+            os.unlink(bak)
+        except OSError:
+            pass
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB; ValueError (one line) for what cannot be read as such.
+
+    16-bit grayscale (``I;16*``, and ``I`` within 0..65535) is scaled to 8 bits; 8-bit modes are converted by
+    Pillow; 32-bit float, integers beyond 16 bits and images over :data:`MAX_INPUT_PIXELS` are refused.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"cannot read image {path}: it has more pixels than the limit of "
+                         f"{MAX_INPUT_PIXELS / 1e6:g} MP ({str(exc).splitlines()[0][:160]})") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
+    with img:
+        w, h = img.size
+        if w * h > MAX_INPUT_PIXELS:
+            raise ValueError(f"cannot read image {path}: {w}x{h} = {w * h / 1e6:.1f} MP is more than the limit of "
+                             f"{MAX_INPUT_PIXELS / 1e6:g} MP")
+        mode = img.mode
+        try:
+            if mode.startswith("I;16") or mode == "I":
+                a = np.asarray(img)
+                if a.dtype.kind == "i" or a.dtype.itemsize > 2:
+                    lo, hi = int(a.min()), int(a.max())
+                    if lo < 0 or hi > 65535:
+                        raise ValueError(f"cannot read image {path}: mode {mode} with values {lo}..{hi} "
+                                         "(only 8- and 16-bit images are supported)")
+                a16 = a.astype(np.uint32)
+                g = ((a16 * 255 + 32767) // 65535).astype(np.uint8)  # 65535 -> 255, rounded
+                return np.ascontiguousarray(np.dstack([g, g, g]))
+            if mode in ("F", "I;32", "I;32B", "I;32L") or mode.startswith("F;"):
+                raise ValueError(f"cannot read image {path}: mode {mode} (32-bit) is not supported; "
+                                 "save it as an 8- or 16-bit image")
+            return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+        except ValueError as exc:
+            if str(exc).startswith("cannot read image"):
+                raise
+            raise ValueError(f"cannot read image {path}: mode {mode}: {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
 def parse_point(text: str, label: str) -> Dict[str, Any]:
@@ -79,11 +244,10 @@ def matte(args: argparse.Namespace) -> int:
 
     if args.clicks is not None and (args.fg or args.bg):
         raise ValueError("give either --clicks FILE or --fg/--bg points, not both")
-    try:
-        img = Image.open(args.image)
-        rgb = np.asarray(img.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {args.image}: {exc}") from None
+    out: Path = args.out
+    inputs = [p for p in (args.image, args.clicks, args.checkpoint) if p is not None]
+    check_out_dir(out, inputs)
+    rgb = read_rgb(args.image)
     if args.clicks is not None:
         clicks = load_clicks_file(args.clicks, args.image.name)
     else:
@@ -112,12 +276,13 @@ def matte(args: argparse.Namespace) -> int:
     alpha = np.frombuffer(alpha_buf, "<u2").reshape(h, w).astype(np.float32) / 65535.0
     sigma = unc.astype(np.float32) / 255.0 * m.uncertainty_scale
     rgba, fg = cutout_rgba(rgb, alpha)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)).save(out / "alpha.png")
-    Image.fromarray(colorize_uncertainty(unc)).save(out / "uncertainty.png")
-    Image.fromarray(rgba, "RGBA").save(out / "cutout.png")
-    Image.fromarray(preview(rgb, alpha, sigma, clicks, foreground=fg)).save(out / "preview.png")
+    check_out_dir(out, inputs)  # again: the folder may have changed during the model work
+    write_outputs(out, {
+        "alpha.png": Image.fromarray(np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)),
+        "uncertainty.png": Image.fromarray(colorize_uncertainty(unc)),
+        "cutout.png": Image.fromarray(rgba, "RGBA"),
+        "preview.png": Image.fromarray(preview(rgb, alpha, sigma, clicks, foreground=fg)),
+    })
     print(f"wrote {out}/alpha.png, uncertainty.png, cutout.png, preview.png "
           f"({w}x{h}, {len(clicks)} clicks, {len(patches)} patches refined)")
     return 0
@@ -161,8 +326,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, ClientError, DaemonStartError) as exc:
-        print(f"clickmatte: error: {exc}", file=sys.stderr)
+    except (ValueError, ClientError, DaemonStartError, OSError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the message
+        print(f"clickmatte: error: {text}", file=sys.stderr)
         return 1
 
 

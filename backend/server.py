@@ -169,7 +169,11 @@ class DaemonServer:
                 continue
             item = self.queue.popleft()
             self.queued_bytes -= item.nbytes
-            self._serve_one(item)
+            try:
+                self._serve_one(item)
+            except Exception:  # last resort: _serve_one answers every error itself; never stop serving
+                log.error("internal error while answering a request: %s", traceback.format_exc())
+                self._reply_internal(item.envelope, None)
 
     def _drain(self) -> None:
         assert self.sock is not None
@@ -178,7 +182,21 @@ class DaemonServer:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._enqueue(frames)
+            try:
+                self._enqueue(frames)
+            except Exception:  # last resort: answer `internal`, log, keep serving
+                log.error("internal error on an incoming message: %s", traceback.format_exc())
+                self._reply_internal([frames[0].bytes] if frames else [], None)
+
+    def _reply_internal(self, envelope: List[bytes], rid: Any) -> None:
+        if not envelope or self.sock is None:
+            return
+        try:
+            frames = encode(error_reply(rid, INTERNAL, "internal error in the daemon (logged); it keeps serving"),
+                            kind="reply")
+            self.sock.send_multipart(envelope + frames, copy=False)
+        except Exception as exc:
+            log.warning("could not send an internal-error reply: %s", exc)
 
     def _enqueue(self, frames: Sequence[Any]) -> None:
         # ROUTER: [identity, (b"" if the peer is a REQ socket), magic, header, *buffers]

@@ -181,28 +181,41 @@ class Reply:
     def result(self) -> Any:
         """The parsed result (ServerInfo, OpenResult, MatteResult, or bool for close); raises ``error``.
 
-        A ``need_pixels`` reply has no result: :class:`DaemonError` with code ``need_pixels``.
+        A ``need_pixels`` reply has no result: :class:`DaemonError` with code ``need_pixels``. A reply
+        whose fields this client cannot read raises :class:`DaemonError` with code ``bad_reply``.
         """
         if self.error is not None:
             raise self.error
+        try:
+            return self._parse()
+        except ClientError:
+            raise
+        except Exception as exc:  # KeyError, TypeError, ValueError, ...: a reply we cannot read
+            raise DaemonError("bad_reply", f"unreadable {self.op!r} reply ({type(exc).__name__}: {exc})"[:300],
+                              self.id) from None
+
+    def _parse(self) -> Any:
         h = self.header
         if self.op == "hello":
-            return ServerInfo(h["protocol"], h["server"], h["device"], h["model"], h["limits"], h)
+            return ServerInfo(h["protocol"], h["server"], h["device"], dict(h["model"]), dict(h["limits"]), h)
         if self.op == "open":
-            return OpenResult(h["session"], h["width"], h["height"], h.get("digest", ""), h["cached"],
-                              h.get("resumed") is True)
+            digest = h.get("digest", "")
+            return OpenResult(h["session"], h["width"], h["height"], digest if isinstance(digest, str) else "",
+                              h["cached"], h.get("resumed") is True)
         if self.op == "need_pixels":
             raise DaemonError("need_pixels", "the daemon does not have this image; send its pixels", self.id)
         if self.op in ("predict", "refine"):
             specs = [BufferSpec.from_dict(d) for d in h.get("buffers", [])]
             bufs = {s.name: (s, b) for s, b in zip(specs, self.buffers)}
+            if "alpha" not in bufs:
+                raise DaemonError("bad_reply", f"{self.op!r} reply without an alpha buffer", self.id)
             a_spec, alpha = bufs["alpha"]
             unc = bufs.get("uncertainty")
             return MatteResult(
                 session=h["session"], width=h["width"], height=h["height"], dtype=a_spec.dtype, alpha=alpha,
                 uncertainty=unc[1] if unc else None, full_width=h["full_width"], full_height=h["full_height"],
                 uncertainty_scale=float(h.get("uncertainty_scale", UNCERTAINTY_SCALE)),
-                patches=[tuple(p) for p in h.get("patches", [])],  # type: ignore[misc]
+                patches=[tuple(int(v) for v in p) for p in h.get("patches", [])],  # type: ignore[misc]
                 timing=dict(h["timing"]) if isinstance(h.get("timing"), dict) else {},
             )
         if self.op == "close":
@@ -355,12 +368,13 @@ class DaemonClient:
         try:
             msg: Optional[Message] = decode(frames, kind="reply", max_bytes=self.max_message_bytes)
             rid = msg.id  # type: ignore[union-attr]
-        except ProtocolError as exc:
-            msg, rid = None, exc.request_id
-            if rid is None and exc.code == "unsupported_version" and self._pending:
+        except Exception as exc:  # decode raises only ProtocolError; anything else is still an unreadable reply
+            perr = exc if isinstance(exc, ProtocolError) else ProtocolError(f"{type(exc).__name__}: {exc}"[:200])
+            msg, rid = None, perr.request_id
+            if rid is None and perr.code == "unsupported_version" and self._pending:
                 rid = next(iter(self._pending))  # a daemon of another major version: fail the oldest request
-            err: Optional[ClientError] = DaemonError(exc.code if exc.code == "unsupported_version" else "bad_reply",
-                                                     f"unreadable reply: {exc}", str(rid))
+            err: Optional[ClientError] = DaemonError(perr.code if perr.code == "unsupported_version" else "bad_reply",
+                                                     f"unreadable reply: {perr}", str(rid))
         if rid is None or str(rid) not in self._pending:
             return True  # a stale reply (to a request that already timed out), or an error without an id
         rid = str(rid)

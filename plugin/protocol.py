@@ -104,6 +104,7 @@ MAX_CLICKS = 1000
 MAX_REGIONS = 4096
 MAX_TOP_N = 10000
 MAX_SIDE_LIMIT = 65535  # hard bound on any declared side; the daemon announces its own smaller limit
+MAX_COORDINATE = 10 ** 9  # |x|, |y| of a click (anything beyond is outside every image anyway)
 UNCERTAINTY_SCALE = 0.25
 
 REQUEST_OPS = ("hello", "open", "predict", "refine", "close")
@@ -169,14 +170,14 @@ class BufferSpec:
         h = _get_int(d, "height", request_id, lo=1, hi=MAX_SIDE_LIMIT)
         c = _get_int(d, "channels", request_id, lo=1, hi=4)
         dtype = d.get("dtype", "uint8")
-        if dtype not in DTYPES:
-            raise ProtocolError(f"buffer {name!r}: dtype must be one of {sorted(DTYPES)}, got {dtype!r}",
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise ProtocolError(f"buffer {name!r}: dtype must be one of {sorted(DTYPES)}, got {_short(dtype)}",
                                 BAD_REQUEST, request_id)
         order = d.get("order", ALPHA_ORDER if c == 1 else None)
         allowed = (ALPHA_ORDER,) if c == 1 else IMAGE_ORDERS.get(c, ())
-        if order not in allowed:
+        if not isinstance(order, str) or order not in allowed:
             raise ProtocolError(f"buffer {name!r}: order for {c} channel(s) must be one of {list(allowed)}, "
-                                f"got {order!r}", BAD_REQUEST, request_id)
+                                f"got {_short(order)}", BAD_REQUEST, request_id)
         return cls(name, w, h, c, dtype, order)
 
 
@@ -212,6 +213,17 @@ def _tname(v: Any) -> str:
     return type(v).__name__
 
 
+def _short(v: Any, n: int = 40) -> str:
+    """``repr(v)`` cut to ``n`` characters, for error messages; never raises (huge ints, deep nesting)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 30:
+        return f"an integer of {len(str(abs(v)))} digits" if abs(v) < 10 ** 4000 else "a huge integer"
+    try:
+        text = repr(v)
+    except Exception:  # RecursionError, ValueError (int digits limit), ...
+        return f"a {_tname(v)}"
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def _get(d: Dict[str, Any], key: str, typ: type, rid: Optional[RequestId], default: Any = ..., ) -> Any:
     if key not in d or (d[key] is None and default is not ...):
         if default is ...:
@@ -236,7 +248,7 @@ def _get_int(d: Dict[str, Any], key: str, rid: Optional[RequestId], lo: int = 0,
         raise ProtocolError(f"field {key!r} must be an integer, got {_tname(v)}", BAD_REQUEST, rid)
     if not lo <= v <= hi:
         code = TOO_LARGE if v > hi and key in ("width", "height") else BAD_REQUEST
-        raise ProtocolError(f"field {key!r} must be within {lo}..{hi}, got {v}", code, rid)
+        raise ProtocolError(f"field {key!r} must be within {lo}..{hi}, got {_short(v)}", code, rid)
     return v
 
 
@@ -246,7 +258,7 @@ def _check_id(v: Any) -> RequestId:
     if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63:
         return v
     raise ProtocolError(f"'id' must be a string of 1..{MAX_ID_CHARS} characters or a non-negative integer, "
-                        f"got {v!r:.80}", BAD_REQUEST, None)
+                        f"got {_short(v, 80)}", BAD_REQUEST, None)
 
 
 def _check_session(h: Dict[str, Any], rid: Optional[RequestId]) -> str:
@@ -257,9 +269,16 @@ def _check_session(h: Dict[str, Any], rid: Optional[RequestId]) -> str:
 
 
 def _check_number(v: Any, what: str, rid: Optional[RequestId]) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ProtocolError(f"{what} must be a finite number, got {v!r:.40}", BAD_REQUEST, rid)
-    return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ProtocolError(f"{what} must be a finite number, got {_short(v)}", BAD_REQUEST, rid)
+    if isinstance(v, int) and abs(v) > MAX_COORDINATE:  # float(10**400) would raise OverflowError
+        raise ProtocolError(f"{what} must be within -{MAX_COORDINATE}..{MAX_COORDINATE}, got {_short(v)}",
+                            BAD_REQUEST, rid)
+    f = float(v)
+    if not math.isfinite(f) or abs(f) > MAX_COORDINATE:
+        raise ProtocolError(f"{what} must be a finite number within -{MAX_COORDINATE}..{MAX_COORDINATE}, "
+                            f"got {_short(v)}", BAD_REQUEST, rid)
+    return f
 
 
 def check_clicks(clicks: Any, rid: Optional[RequestId] = None) -> List[Dict[str, Any]]:
@@ -275,7 +294,7 @@ def check_clicks(clicks: Any, rid: Optional[RequestId] = None) -> List[Dict[str,
         x = _check_number(c.get("x"), f"click {i} x", rid)
         y = _check_number(c.get("y"), f"click {i} y", rid)
         if c.get("label") not in ("fg", "bg"):
-            raise ProtocolError(f"click {i} label must be 'fg' or 'bg', got {c.get('label')!r:.40}", BAD_REQUEST, rid)
+            raise ProtocolError(f"click {i} label must be 'fg' or 'bg', got {_short(c.get('label'))}", BAD_REQUEST, rid)
         out.append({"x": x, "y": y, "label": c["label"]})
     return out
 
@@ -290,10 +309,11 @@ def check_boxes(boxes: Any, key: str, rid: Optional[RequestId] = None) -> List[B
     for i, b in enumerate(boxes):
         if (not isinstance(b, (list, tuple)) or len(b) != 4
                 or any(isinstance(v, bool) or not isinstance(v, int) for v in b)):
-            raise ProtocolError(f"{key}[{i}] must be [x, y, w, h] integers, got {b!r:.60}", BAD_REQUEST, rid)
+            raise ProtocolError(f"{key}[{i}] must be [x, y, w, h] integers, got {_short(b, 60)}", BAD_REQUEST, rid)
         x, y, w, h = b
         if x < 0 or y < 0 or w < 1 or h < 1 or max(x, y, w, h) > MAX_SIDE_LIMIT:
-            raise ProtocolError(f"{key}[{i}] = {list(b)} is not a valid box (x, y >= 0; w, h >= 1)", BAD_REQUEST, rid)
+            raise ProtocolError(f"{key}[{i}] = {_short(list(b), 60)} is not a valid box (x, y >= 0; w, h >= 1, "
+                                f"at most {MAX_SIDE_LIMIT})", BAD_REQUEST, rid)
         out.append((x, y, w, h))
     return out
 
@@ -301,12 +321,14 @@ def check_boxes(boxes: Any, key: str, rid: Optional[RequestId] = None) -> List[B
 def parse_version(v: Any, rid: Optional[RequestId] = None) -> Tuple[int, int]:
     """``"1.0"`` / ``"1"`` / ``1`` -> ``(major, minor)``; raises ProtocolError(bad_request) if unreadable."""
     if isinstance(v, int) and not isinstance(v, bool):
+        if not 0 <= v < 10 ** 6:
+            raise ProtocolError(f"'protocol' must look like '1.0', got {_short(v)}", BAD_REQUEST, rid)
         return v, 0
     if isinstance(v, str):
         parts = v.split(".")
-        if 1 <= len(parts) <= 3 and all(p.isdigit() and len(p) <= 6 for p in parts):
+        if 1 <= len(parts) <= 3 and all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
             return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
-    raise ProtocolError(f"'protocol' must look like '1.0', got {v!r:.40}", BAD_REQUEST, rid)
+    raise ProtocolError(f"'protocol' must look like '1.0', got {_short(v)}", BAD_REQUEST, rid)
 
 
 def image_digest(data: Any, width: int, height: int, channels: int, dtype: str = "uint8", order: str = "RGBA") -> str:
@@ -322,20 +344,21 @@ def image_digest(data: Any, width: int, height: int, channels: int, dtype: str =
 def _check_digest(v: Any, rid: Optional[RequestId]) -> str:
     if (not isinstance(v, str) or not v.startswith("sha256:") or len(v) != 71
             or any(ch not in "0123456789abcdef" for ch in v[7:])):
-        raise ProtocolError(f"'digest' must be 'sha256:' + 64 lowercase hex digits, got {v!r:.80}", BAD_REQUEST, rid)
+        raise ProtocolError(f"'digest' must be 'sha256:' + 64 lowercase hex digits, got {_short(v, 80)}",
+                            BAD_REQUEST, rid)
     return v
 
 
 def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
     _get_int(h, "preview", rid, lo=1, hi=MAX_SIDE_LIMIT, optional=True)
-    if h.get("alpha_dtype", "uint8") not in DTYPES:
-        raise ProtocolError(f"'alpha_dtype' must be one of {sorted(DTYPES)}, got {h.get('alpha_dtype')!r:.40}",
-                            BAD_REQUEST, rid)
+    adt = h.get("alpha_dtype", "uint8")
+    if not isinstance(adt, str) or adt not in DTYPES:
+        raise ProtocolError(f"'alpha_dtype' must be one of {sorted(DTYPES)}, got {_short(adt)}", BAD_REQUEST, rid)
     if "uncertainty" in h and not isinstance(h["uncertainty"], bool):
         raise ProtocolError(f"field 'uncertainty' must be true or false, got {_tname(h['uncertainty'])}",
                             BAD_REQUEST, rid)
     if "prev_alpha" in h and not (isinstance(h["prev_alpha"], bool) or h["prev_alpha"] == "auto"):
-        raise ProtocolError(f"field 'prev_alpha' must be true, false or \"auto\", got {h['prev_alpha']!r:.40}",
+        raise ProtocolError(f"field 'prev_alpha' must be true, false or \"auto\", got {_short(h['prev_alpha'])}",
                             BAD_REQUEST, rid)
 
 
@@ -410,29 +433,43 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         _get(h, "device", str, rid)
         _get(h, "model", dict, rid)
         _get(h, "limits", dict, rid)
+        _only_buffers(specs, {}, op, rid)
     elif op == "open":
         _check_session(h, rid)
         _get_int(h, "width", rid, lo=1, hi=MAX_SIDE_LIMIT)
         _get_int(h, "height", rid, lo=1, hi=MAX_SIDE_LIMIT)
         _get(h, "cached", bool, rid)
         _get(h, "resumed", bool, rid, default=False)
+        _get(h, "digest", str, rid, default="")
+        _only_buffers(specs, {}, op, rid)
     elif op == "need_pixels":
         _check_digest(h.get("digest"), rid)
+        _only_buffers(specs, {}, op, rid)
     elif op in ("predict", "refine"):
         _check_session(h, rid)
         for k in ("width", "height", "full_width", "full_height"):
             _get_int(h, k, rid, lo=1, hi=MAX_SIDE_LIMIT)
+        if h.get("uncertainty_scale") is not None:
+            scale = _check_number(h["uncertainty_scale"], "'uncertainty_scale'", rid)
+            if scale <= 0:
+                raise ProtocolError(f"'uncertainty_scale' must be > 0, got {scale}", BAD_REQUEST, rid)
+        if h.get("timing") is not None and not isinstance(h["timing"], dict):
+            raise ProtocolError(f"field 'timing' must be an object, got {_tname(h['timing'])}", BAD_REQUEST, rid)
         _only_buffers(specs, {"alpha": mono_check, "uncertainty": mono_check}, op, rid)
         if not specs or specs[0].name != "alpha":
             raise ProtocolError(f"{op!r} reply must start with an 'alpha' buffer", BAD_REQUEST, rid)
         for s in specs:
             if (s.width, s.height) != (h["width"], h["height"]):
                 raise ProtocolError(f"buffer {s.name!r} size differs from the reply's width/height", BAD_REQUEST, rid)
+        for s in specs:
+            if s.name == "uncertainty" and s.dtype != "uint8":
+                raise ProtocolError("the uncertainty buffer must be uint8", BAD_REQUEST, rid)
         if op == "refine":
             check_boxes(h.get("patches", []), "patches", rid)
     elif op == "close":
         _check_session(h, rid)
         _get(h, "closed", bool, rid)
+        _only_buffers(specs, {}, op, rid)
     else:
         raise ProtocolError(f"unknown reply op {op!r}", BAD_REQUEST, rid)
 
@@ -468,9 +505,37 @@ def decode(frames: Sequence[Any], kind: str = "request", max_bytes: int = DEFAUL
     whose buffers are memoryviews of the frames. Raises :class:`ProtocolError` for anything wrong
     (``code`` ``too_large`` for oversized messages or declared sizes, ``unsupported_version`` for
     another protocol major, else ``bad_request``), with ``request_id`` set once the header's id is read.
+
+    Total: whatever the frames hold (any JSON type or size in any field), the only exception it
+    raises is :class:`ProtocolError` (a check this module forgot still ends as ``bad_request``).
     """
     if kind not in ("request", "reply"):
         raise ValueError(f"kind must be 'request' or 'reply', got {kind!r}")
+    seen: List[Optional[RequestId]] = [None]
+    try:
+        return _decode(frames, kind, max_bytes, seen)
+    except ProtocolError:
+        raise
+    except MemoryError:
+        raise ProtocolError("message too large to parse", TOO_LARGE, seen[0]) from None
+    except Exception as exc:  # RecursionError, TypeError, OverflowError, ...: still the caller's bad message
+        raise ProtocolError(f"malformed message ({type(exc).__name__})", BAD_REQUEST, seen[0]) from None
+
+
+def peek_request_id(header_frame: Any) -> Optional[RequestId]:
+    """The valid ``id`` of a header frame (bytes-like), or None; never raises. For replies to messages
+    refused before they are decoded (too large, queue full)."""
+    try:
+        view = memoryview(getattr(header_frame, "buffer", header_frame))
+        if view.nbytes > MAX_HEADER_BYTES:
+            return None
+        h = json.loads(view.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+        return _check_id(h["id"]) if isinstance(h, dict) and h.get("id") is not None else None
+    except Exception:
+        return None
+
+
+def _decode(frames: Sequence[Any], kind: str, max_bytes: int, seen: List[Optional[RequestId]]) -> Message:
     if not isinstance(frames, (list, tuple)) or len(frames) < 2:
         raise ProtocolError(f"a message needs at least 2 frames [magic, header], got "
                             f"{len(frames) if isinstance(frames, (list, tuple)) else _tname(frames)}")
@@ -495,6 +560,7 @@ def decode(frames: Sequence[Any], kind: str = "request", max_bytes: int = DEFAUL
     if not isinstance(header, dict):
         raise ProtocolError(f"header must be a JSON object, got {_tname(header)}")
     rid = _check_id(header["id"]) if "id" in header and header["id"] is not None else None
+    seen[0] = rid
     if rid is None and not (kind == "reply" and header.get("op") == "error"):
         raise ProtocolError("missing field 'id'")
     op = header.get("op")

@@ -106,3 +106,147 @@ def test_status_shows_what_the_daemon_reports(tcp_daemon, capsys):
     assert main(["status", "--endpoint", tcp_daemon.endpoint]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["protocol"] == "1.2" and info["device"] == "cpu" and info["limits"]["max_sessions"] == 6
+
+
+# -- all or nothing: each bad input exits 1 with one line and leaves the output folder as it was ----------
+def snapshot(folder: Path) -> dict:
+    """Every file and folder below ``folder`` with its bytes (None for folders); {} if it does not exist."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
+
+
+def run_cli(argv, capsys) -> tuple:
+    rc = main(argv)
+    err = capsys.readouterr().err
+    return rc, err.strip().splitlines()
+
+
+def nobody_args() -> list:
+    # no daemon there and none started: an error about the inputs proves it came before any model work
+    return ["--fg", "60,45", "--endpoint", free_tcp_endpoint(), "--probe-ms", "200", "--no-spawn", "--quiet"]
+
+
+def assert_refused(argv, capsys, folder: Path, words: str) -> None:
+    before = snapshot(folder)
+    rc, lines = run_cli(argv, capsys)
+    assert rc == 1
+    assert len(lines) == 1 and lines[0].startswith("clickmatte: error:"), lines
+    assert words in lines[0], lines
+    assert "no daemon answered" not in lines[0]
+    assert snapshot(folder) == before
+
+
+def test_an_input_inside_out_is_never_overwritten(tmp_path, make_image, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    img = out / "alpha.png"  # the input is named like an output, in the output folder
+    Image.fromarray(make_image(120, 90, seed=7)).save(img)
+    (out / "notes.txt").write_text("keep me")
+    assert_refused(["matte", str(img), *nobody_args(), "--out", str(out)], capsys, out, "would overwrite the input")
+    # spelt another way (relative, with ..), still the same file
+    spelt = out / ".." / "out"
+    assert_refused(["matte", str(img), *nobody_args(), "--out", str(spelt)], capsys, out, "would overwrite")
+
+
+def test_a_clicks_file_inside_out_is_never_overwritten(tmp_path, picture, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    clicks = out / "preview.png"
+    clicks.write_text(json.dumps([{"x": 60, "y": 45, "label": "fg"}]))
+    argv = ["matte", str(picture), "--clicks", str(clicks), "--endpoint", free_tcp_endpoint(), "--probe-ms", "200",
+            "--no-spawn", "--out", str(out)]
+    assert_refused(argv, capsys, out, "would overwrite the input")
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused_before_model_work(tmp_path, picture, capsys):
+    f = tmp_path / "results.png"
+    f.write_bytes(b"not a folder")
+    assert_refused(["matte", str(picture), *nobody_args(), "--out", str(f)], capsys, tmp_path, "is a file, not a folder")
+    assert_refused(["matte", str(picture), *nobody_args(), "--out", str(f / "sub")], capsys, tmp_path,
+                   "is not a folder")
+    assert_refused(["matte", str(picture), *nobody_args(), "--out", "/proc/clickmatte-out"], capsys, tmp_path,
+                   "cannot write into /proc")
+    out = tmp_path / "out"
+    (out / "cutout.png").mkdir(parents=True)  # an output name taken by a folder
+    assert_refused(["matte", str(picture), *nobody_args(), "--out", str(out)], capsys, out, "is a folder")
+
+
+def test_write_outputs_is_all_or_nothing(tmp_path):
+    from clickmatte.backend.cli import write_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "alpha.png").write_bytes(b"old alpha")
+    before = snapshot(out)
+    good = Image.fromarray(np.zeros((4, 4), np.uint8))
+    unsavable = Image.new("F", (4, 4))  # PNG cannot hold 32-bit float: the third save fails
+    with pytest.raises(OSError):
+        write_outputs(out, {"alpha.png": good, "uncertainty.png": good, "cutout.png": unsavable, "preview.png": good})
+    assert snapshot(out) == before  # no new file, no temporary left, the old alpha kept
+    fresh = tmp_path / "fresh"
+    with pytest.raises(OSError):
+        write_outputs(fresh, {"alpha.png": good, "cutout.png": unsavable})
+    assert not fresh.exists()  # a folder made for the call goes again
+    write_outputs(out, {"alpha.png": good, "preview.png": good})
+    assert sorted(p.name for p in out.iterdir()) == ["alpha.png", "preview.png"]
+    assert np.array_equal(np.asarray(Image.open(out / "alpha.png")), np.zeros((4, 4), np.uint8))
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path, tcp_daemon, capsys):
+    from clickmatte.backend.cli import read_rgb
+
+    ramp = np.tile(np.linspace(0, 65535, 120).round().astype(np.uint16), (90, 1))
+    p = tmp_path / "gray16.png"
+    Image.fromarray(ramp).save(p)
+    assert Image.open(p).mode.startswith("I;16")
+    rgb = read_rgb(p)
+    assert rgb.shape == (90, 120, 3) and rgb.dtype == np.uint8
+    expect = np.rint(ramp.astype(np.float64) * 255 / 65535)
+    assert np.abs(rgb[..., 0].astype(np.float64) - expect).max() <= 0.5 + 1e-9
+    assert rgb[:, 0].max() == 0 and rgb[:, -1].min() == 255 and 100 < rgb[0, 60, 0] < 155  # not white everywhere
+    out = tmp_path / "out"
+    rc = main(["matte", str(p), "--fg", "60,45", "--refine-top-n", "0", "--endpoint", tcp_daemon.endpoint,
+               "--no-spawn", "--quiet", "--out", str(out)])
+    assert rc == 0
+    check_outputs(out, 120, 90)
+
+
+def test_other_modes_are_converted_or_refused(tmp_path, capsys):
+    from clickmatte.backend.cli import read_rgb
+
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    for mode in ("L", "P", "RGBA", "LA", "CMYK", "1"):
+        p = tmp_path / f"m_{mode}.{'tif' if mode == 'CMYK' else 'png'}"
+        Image.fromarray(rgb).convert(mode).save(p)
+        got = read_rgb(p)
+        assert got.shape == (40, 50, 3) and got.dtype == np.uint8, mode
+        assert np.array_equal(got, np.asarray(Image.open(p).convert("RGB"))), mode
+    f32 = tmp_path / "float.tif"
+    Image.fromarray(np.full((40, 50), 0.5, np.float32)).save(f32)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_refused(["matte", str(f32), *nobody_args(), "--out", str(out)], capsys, out, "mode F")
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares ``width`` x ``height`` (8-bit gray) but holds one compressed empty row: what a
+    decompression bomb looks like to a reader of the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1)))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width,height", [(20000, 10000), (10000, 10000), (9000, 8000)])
+def test_a_decompression_bomb_is_one_line_naming_the_limit(tmp_path, capsys, width, height):
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, width, height)  # 200 MP (Pillow's error), 100 MP (its warning), 72 MP (ours)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_refused(["matte", str(bomb), *nobody_args(), "--out", str(out)], capsys, out, "limit of 64 MP")
