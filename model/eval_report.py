@@ -12,7 +12,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from .metrics import METRIC_NAMES, MSE_REPORT_SCALE
+from .metrics import LOCAL_RADIUS, METRIC_NAMES, MSE_REPORT_SCALE
 from .visualize import alpha_to_uint8, colorize_uncertainty, draw_clicks, uncertainty_to_uint8
 
 TILE_HEIGHT = 160
@@ -44,6 +44,9 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
         "noc_reached_fraction": _mean([1.0 if rec["noc_reached"] else 0.0 for rec in images.values()]),
         "seconds_per_prediction": _mean([r["seconds"] for rec in images.values() for r in rec["per_click"]]),
     }
+    local = summarize_local(images)
+    if local is not None:
+        out["local"] = local
     by_region = _by_region(images, max_clicks)
     if by_region:
         out["by_region"] = by_region
@@ -61,6 +64,52 @@ def summarize_engine(images: dict[str, dict], max_clicks: int) -> dict:
                              "patches": _mean([float(len(r["boxes"])) for r in rows])}
         out["refine"] = ref
     return out
+
+
+def _local_means(rows: list[dict]) -> dict[str, Any]:
+    n = len(rows)
+    return {"n_clicks": n,
+            "before": _mean([r["before"] for r in rows]),
+            "after": _mean([r["after"] for r in rows]),
+            "worse_share": (sum(1 for r in rows if r["after"] > r["before"]) / n) if n else None,
+            "still_wrong_share": (sum(1 for r in rows if r["still_wrong"]) / n) if n else None}
+
+
+def summarize_local(images: dict[str, dict]) -> Optional[dict]:
+    """Does a click fix what it points at? Over every new click k >= 2 of every image (the records'
+    ``local`` lists, :func:`clickmatte.model.metrics.local_change`): the mean error within
+    ``LOCAL_RADIUS`` px before and after the click, the share of clicks after which it went up
+    (strictly), the share whose own pixel is still on the wrong side of 0.5; all clicks, then fg and
+    bg apart. None for reports whose records lack the field (older versions)."""
+    recs = list(images.values())
+    if not recs or not all("local" in rec for rec in recs):
+        return None
+    rows = [r for rec in recs for r in rec["local"]]
+    return {**_local_means(rows), "radius": LOCAL_RADIUS,
+            "by_label": {lab: _local_means([r for r in rows if r["label"] == lab]) for lab in ("fg", "bg")}}
+
+
+def local_markdown(engines: dict[str, dict]) -> list[str]:
+    """The ``summary.md`` section of :func:`summarize_local` (empty when no engine has it)."""
+    rows = [(n, e["summary"]["local"]) for n, e in engines.items() if e["summary"].get("local")]
+    if not rows:
+        return []
+    radius = rows[0][1].get("radius", LOCAL_RADIUS)
+    lines = ["", "## Do clicks fix what they point at?", "",
+             f"Every new click from the 2nd on: mean |Δα| within {radius} px of the click with the prediction "
+             "before it and after it; the share of clicks after which that error went up; the share whose "
+             "clicked pixel is still on the wrong side of 0.5 afterwards.", "",
+             "| engine | clicks | n | error before | error after | went up | pixel still wrong |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, loc in rows:
+        for label, g in (("all", loc), ("fg", loc["by_label"]["fg"]), ("bg", loc["by_label"]["bg"])):
+            lines.append(f"| {name} | {label} | {g['n_clicks']} | {_fmt(g['before'], 4)} | {_fmt(g['after'], 4)} | "
+                         f"{_fmt_share(g['worse_share'])} | {_fmt_share(g['still_wrong_share'])} |")
+    return lines
+
+
+def _fmt_share(v: Optional[float]) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 def _by_region(images: dict[str, dict], max_clicks: int) -> list[dict]:
@@ -163,6 +212,7 @@ def summary_markdown(report: dict) -> str:
             for key, label in (("sad_definite", "definite"), ("sad_soft", "soft")):
                 a, b = rows[0][key], rows[k - 1][key]
                 lines.append(f"| {name} | {label} | {_fmt(a)} | {_fmt(b)} | {_fmt_change(_relative_change(a, b))} |")
+    lines += local_markdown(report["engines"])
     refine_rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if "refine" in e["summary"]]
     if refine_rows:
         lines += ["", f"## Patch refinement at {cfg['max_clicks']} clicks", "",
@@ -247,13 +297,16 @@ def contact_row(item: dict, height: int = TILE_HEIGHT) -> np.ndarray:
 
 
 def contact_sheet(worst: dict[str, list[dict]], height: int = TILE_HEIGHT) -> Optional[np.ndarray]:
-    """Rows of :func:`contact_row` (worst SAD first, per engine) under a header; ``None`` if empty."""
+    """Rows of :func:`contact_row` (worst first, per engine) under a header; ``None`` if empty.
+
+    Each row is labelled with the item's ``caption`` (e.g. its IoU), else its SAD."""
     rows = []
     for engine, items in worst.items():
         for it in items:
             row = contact_row(it, height)
             n = len(it["clicks"])
-            rows.append(_label(row.shape[1], f"{engine}  {it['name']}  SAD {it['sad']:.3f} with {n} click(s)"))
+            score = it.get("caption") or f"SAD {it['sad']:.3f}"
+            rows.append(_label(row.shape[1], f"{engine}  {it['name']}  {score} with {n} click(s)"))
             rows.append(row)
     if not rows:
         return None

@@ -17,8 +17,16 @@ clicks file the clicks it holds are the limit. When the simulator finds no error
 file has no more clicks, the last prediction stands for the remaining click counts
 (``"carried": true`` in the report, no time counted).
 
+Does a click fix what it points at? For every click k = 2..``--max-clicks`` the report holds
+the mean absolute error within 30 px of it before and after it (``"local"``,
+:func:`clickmatte.model.metrics.local_change`); the summary gives the means and the share of
+clicks after which that error went up.
+
 Outputs in ``--out``: ``report.json`` (every number), ``summary.md``, ``sad_vs_clicks.png``
 and ``worst.png`` (see :mod:`clickmatte.model.eval_report`).
+
+``--masks DIR`` (instead of ``--data``) scores binary object masks as interactive segmentation
+(IoU at k clicks, NoC@85 / NoC@90, cap 20): :mod:`clickmatte.model.mask_eval`.
 """
 from __future__ import annotations
 
@@ -36,7 +44,7 @@ import cv2
 import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
-from .metrics import all_metrics, mse, sad_split
+from .metrics import all_metrics, local_change, mse, sad_split
 from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT  # context size 0 = off
 from .refiner import check_max_soft, window_soft_fraction
 
@@ -47,6 +55,7 @@ ENGINES = ("net", "classical")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 NOC_MSE = 10e-3
 NOC_CAP = 10
+MASK_NOC_CAP = 20  # the mask mode's default cap (clickmatte.model.mask_eval), the interactive-segmentation standard
 
 
 class Engine(Protocol):
@@ -109,13 +118,16 @@ def _norm_name(name: str) -> str:
     return Path(name.strip()).stem
 
 
-def find_pairs(data: Path, names: Optional[Sequence[str]] = None) -> tuple[list[Pair], list[dict]]:
-    """Pairs ``image/NAME`` + ``alpha/NAME.png`` in ``data`` (optionally only ``names``), and what was skipped.
+def find_pairs(data: Path, names: Optional[Sequence[str]] = None, truth: str = "alpha") -> tuple[list[Pair], list[dict]]:
+    """Pairs ``image/NAME`` + ``TRUTH/NAME.png`` in ``data`` (optionally only ``names``), and what was skipped.
 
-    Names are matched with or without their extension. Returns ``(pairs sorted by name,
+    ``truth``: the ground-truth folder, ``"alpha"`` (mattes) or ``"mask"`` (binary masks). Names
+    are matched with or without their extension. Returns ``(pairs sorted by name,
     [{"name", "reason"}])``; reading the pixels happens later (:func:`load_pair`).
     """
-    img_dir, alpha_dir = data / "image", data / "alpha"
+    if truth not in ("alpha", "mask"):
+        raise ValueError(f"truth must be 'alpha' or 'mask', got {truth!r}")
+    img_dir, alpha_dir = data / "image", data / truth
     if not img_dir.is_dir():
         raise ValueError(f"{data} has no image/ folder")
     images = {p.stem: p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
@@ -126,7 +138,7 @@ def find_pairs(data: Path, names: Optional[Sequence[str]] = None) -> tuple[list[
     skipped: list[dict] = []
     if names is None:
         wanted = sorted(images)
-        skipped += [{"name": alphas[s].name, "reason": "alpha without an image"} for s in sorted(set(alphas) - set(images))]
+        skipped += [{"name": alphas[s].name, "reason": f"{truth} without an image"} for s in sorted(set(alphas) - set(images))]
     else:
         wanted = []
         for n in names:
@@ -138,7 +150,7 @@ def find_pairs(data: Path, names: Optional[Sequence[str]] = None) -> tuple[list[
     pairs = []
     for s in wanted:
         if s not in alphas:
-            skipped.append({"name": images[s].name, "reason": "missing alpha/" + s + ".png"})
+            skipped.append({"name": images[s].name, "reason": f"missing {truth}/{s}.png"})
             continue
         pairs.append(Pair(images[s].name, images[s], alphas[s]))
     return pairs, skipped
@@ -295,7 +307,9 @@ def evaluate_image(
 
     ``rgb``: ``(H, W, 3)`` uint8; ``gt``: ``(H, W)`` uint8 alpha. Returns ``(record, final)``:
     ``record`` is the JSON-ready result (``per_click`` for k = 1..max_clicks, ``noc``,
-    ``noc_reached``, ``mse_trace``, ``clicks``, optional ``refine``), ``final`` holds the
+    ``noc_reached``, ``mse_trace``, ``clicks``, ``local``: for each click k = 2..max_clicks the mean
+    absolute error within ``LOCAL_RADIUS`` px of it before and after it
+    (:func:`clickmatte.model.metrics.local_change`), optional ``refine``), ``final`` holds the
     arrays at ``max_clicks`` (``alpha``, ``uncertainty``, ``clicks``) for the contact sheet.
     ``feed_prev_alpha``: pass the previous prediction to ``engine.predict`` (RITM-style).
     Raises ``ValueError`` (e.g. an image the engine does not accept, a click outside it).
@@ -308,6 +322,7 @@ def evaluate_image(
     clicks: list[dict] = []
     per_click: list[dict] = []
     mse_trace: list[float] = []
+    local: list[dict] = []  # per new click k >= 2 (k <= max_clicks): the error near it before and after
     prev: Optional[np.ndarray] = None
     sigma: Optional[np.ndarray] = None
     noc: Optional[int] = None
@@ -326,6 +341,8 @@ def evaluate_image(
         t1 = time.perf_counter()
         alpha, sigma = engine.predict(clicks, prev_alpha=prev if feed_prev_alpha else None)
         secs = time.perf_counter() - t1
+        if prev is not None and k <= max_clicks:
+            local.append({"k": k, **local_change(c, prev, alpha, gt)})
         prev = alpha
         e = mse(alpha, gt)
         mse_trace.append(e)
@@ -362,6 +379,7 @@ def evaluate_image(
         "noc_reached": noc is not None,
         "set_image_seconds": set_image_s,
         "soft_fraction": soft_fraction(gt),
+        "local": local,
     }
     if refine is not None:
         record["refine"] = refine
@@ -466,6 +484,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             bar.set_postfix_str(f"{name} {pair.name} SAD@{cfg.max_clicks}={rec['per_click'][-1]['sad']:.2f}")
     bar.close()
     report = {
+        "mode": "alpha",
         "config": asdict(cfg),
         "units": {"sad": "sum |da| / 1000", "mse": "plain mean (tables show x1e3)", "grad": "/1000",
                   "conn": "/1000", "seconds": "per prediction", "noc": f"clicks to MSE <= {cfg.noc_mse:g}, cap {cfg.noc_cap}"},
@@ -487,8 +506,9 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     return report
 
 
-def load_report(d: str) -> dict:
-    """The ``report.json`` of an earlier run in folder ``d``; ``ValueError`` if there is none."""
+def load_report(d: str, mode: str = "alpha") -> dict:
+    """The ``report.json`` of an earlier run in folder ``d``; ``ValueError`` if there is none, or if it
+    was made in another mode (``"alpha"``: matting, reports without a ``mode`` field; ``"mask"``)."""
     path = Path(d) / "report.json"
     try:
         other = json.loads(path.read_text(encoding="utf-8"))
@@ -496,6 +516,8 @@ def load_report(d: str) -> dict:
             raise TypeError("engines/config are not objects")
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"--compare {d}: no readable clickmatte-eval report ({exc})") from exc
+    if other.get("mode", "alpha") != mode:
+        raise ValueError(f"--compare {d}: that report is in {other.get('mode', 'alpha')} mode, this run in {mode} mode")
     return other
 
 
@@ -559,11 +581,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="folder with image/ and alpha/ (8-bit gray alpha PNGs)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="folder with image/ and alpha/ (8-bit gray alpha PNGs): matting mode")
+    src.add_argument("--masks", metavar="DIR",
+                     help="folder with image/ and mask/ (8-bit binary object masks): mask mode, scored as "
+                          "interactive segmentation (IoU at k clicks, NoC@85/90 with the standard simulator up to "
+                          f"--max-clicks, default {MASK_NOC_CAP}; SAD on definite mask pixels; the error near each "
+                          "click before and after it); see clickmatte.model.mask_eval")
     p.add_argument("--out", required=True, help="report folder (created)")
     p.add_argument("--clicks", help='JSON {"NAME.png": [{"x","y","label"}, ...]}; the first k are used for k clicks. '
                                     "Without it clicks come from the error-driven simulator.")
-    p.add_argument("--max-clicks", type=int, default=5, help="click counts 1..N in the per-click table")
+    p.add_argument("--max-clicks", type=int, default=None,
+                   help=f"click counts 1..N in the per-click table (default 5); with --masks the NoC cap "
+                        f"(default {MASK_NOC_CAP})")
     p.add_argument("--engine", default="net",
                    help="engine(s), comma-separated: net, classical, or net,classical to put both side by side "
                         "in one report (same images, same click protocol)")
@@ -591,10 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--names-file", help="only these names (one per line, with or without .png)")
     sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.splits)")
-    p.add_argument("--limit", type=int, help="only the first N images (after sorting / selection)")
+    p.add_argument("--limit", type=int, help="only the first N images in sorted name order (after selection)")
     p.add_argument("--compare", action="append", default=[], metavar="REPORT_DIR",
-                   help="also show the engines of an earlier clickmatte-eval report (its numbers; repeatable). "
-                        "The other way to put engines side by side, besides --engine net,classical")
+                   help="also show the engines of an earlier clickmatte-eval report of the same mode (its numbers; "
+                        "repeatable), e.g. another checkpoint's. The other way to put engines side by side, "
+                        "besides --engine net,classical")
     p.add_argument("--no-prev-alpha", action="store_true",
                    help="do not feed the previous prediction back to the network with each new click")
     p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
@@ -611,16 +642,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bad = [e for e in engines if e not in ENGINES]
     if not engines or bad or len(set(engines)) != len(engines):
         parser.error(f"--engine takes a comma-separated list of distinct engines from {', '.join(ENGINES)}")
-    if args.max_clicks < 1:
+    if args.max_clicks is not None and args.max_clicks < 1:
         parser.error("--max-clicks must be >= 1")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be >= 1")
+    if args.masks is not None:
+        from .mask_eval import main_masks
+
+        return main_masks(parser, args, engines)
+    if args.max_clicks is None:
+        args.max_clicks = 5
     if args.refine_top_n < 0:
         parser.error("--refine-top-n must be >= 0")
     if not 0.0 <= args.refine_max_soft <= 1.0:
         parser.error("--refine-max-soft must be in [0, 1]")
     if args.refine_random and args.refine_top_n <= 0:
         parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be >= 1")
     names: Optional[list[str]] = None
     source = None
     try:
@@ -643,11 +680,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         print(f"clickmatte-eval: error: {exc}", file=sys.stderr)
         return 2
+    return _finish(report, args.out)
+
+
+def _finish(report: dict, out: str) -> int:
     for s in report["skipped"]:
         print(f"skipped {s['name']}: {s['reason']}", file=sys.stderr)
     for f in report["failed"]:
         print(f"failed {f['engine']} on {f['name']}: {f['reason']}", file=sys.stderr)
-    print((Path(args.out) / "summary.md").read_text(encoding="utf-8"))
+    print((Path(out) / "summary.md").read_text(encoding="utf-8"))
     evaluated = sum(len(e["images"]) for e in report["engines"].values() if "merged_from" not in e)
     if evaluated == 0:
         print("clickmatte-eval: error: no image could be evaluated", file=sys.stderr)

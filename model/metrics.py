@@ -13,8 +13,15 @@ reference evaluation code of Deep Image Matting (Xu et al. 2017, the MATLAB
   a Gaussian (sigma 1.4, replicate border), **divided by 1000**.
 - :func:`conn_error`: connectivity error (threshold step 0.1, theta 0.15, p = 1, 4-connected
   largest component), **divided by 1000**.
+
+For binary ground truth (interactive segmentation) and for what a click changes near itself:
+
+- :func:`iou`: intersection over union of prediction and ground truth, both binarised at 0.5.
+- :func:`local_mae`: mean absolute alpha error inside a disk around a point (a click).
 """
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
@@ -169,3 +176,64 @@ def all_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """``{"sad", "mse", "grad", "conn"}`` for one prediction (SAD/Grad/Conn /1000, MSE plain mean)."""
     p, g = _pair(pred, gt)
     return {"sad": sad(p, g), "mse": mse(p, g), "grad": grad_error(p, g), "conn": conn_error(p, g)}
+
+
+IOU_THRESHOLD = 0.5
+LOCAL_RADIUS = 30  # px, full-image pixels: the neighbourhood of a click in the local-error report
+
+
+def iou(pred: np.ndarray, gt: np.ndarray, threshold: float = IOU_THRESHOLD) -> float:
+    """Intersection over union of ``pred > threshold`` and ``gt > threshold``, in [0, 1].
+
+    Both ``(H, W)``, uint8 or float in [0, 1]. Two empty masks agree completely: 1.0.
+    """
+    p, g = _pair(pred, gt)
+    pb, gb = p > threshold, g > threshold
+    union = int(np.count_nonzero(pb | gb))
+    if union == 0:
+        return 1.0
+    return float(np.count_nonzero(pb & gb) / union)
+
+
+def disk_mask(h: int, w: int, x: float, y: float, radius: float) -> np.ndarray:
+    """``(h, w)`` bool: pixels whose centre lies within ``radius`` px of ``(x, y)`` (x = column, y = row)."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    yy, xx = np.ogrid[0:h, 0:w]
+    return (xx - x) ** 2 + (yy - y) ** 2 <= radius * radius
+
+
+def local_mae(pred: np.ndarray, gt: np.ndarray, x: float, y: float, radius: float = LOCAL_RADIUS) -> float:
+    """Mean ``|pred - gt|`` (alpha units, [0, 1]) over the pixels within ``radius`` px of ``(x, y)``.
+
+    ``pred``, ``gt``: ``(H, W)``, uint8 or float in [0, 1]; the disk is clipped at the image border.
+    ``ValueError`` when the point lies outside the image.
+    """
+    p, g = _pair(pred, gt)
+    h, w = g.shape
+    if not (0 <= x < w and 0 <= y < h):
+        raise ValueError(f"point ({x}, {y}) lies outside the {w}x{h} image")
+    m = disk_mask(h, w, x, y, radius)
+    return float(np.abs(p[m] - g[m]).mean())
+
+
+def local_change(click: Mapping[str, Any], before: np.ndarray, after: np.ndarray, gt: np.ndarray,
+                 radius: float = LOCAL_RADIUS) -> dict[str, Any]:
+    """What one click did near itself: ``{"label", "x", "y", "before", "after", "still_wrong"}``.
+
+    ``click``: ``{"x", "y", "label": "fg"|"bg"}`` in pixels of the ``(H, W)`` arrays; ``before``
+    and ``after``: the predictions without and with it; ``gt``: the ground truth (all uint8 or
+    float in [0, 1]). ``before`` / ``after``: :func:`local_mae` within ``radius`` px (alpha units);
+    ``still_wrong``: the clicked pixel is on the wrong side of 0.5 after the click (a fg click whose
+    pixel stays <= 0.5, a bg click whose pixel stays > 0.5).
+    """
+    label = str(click["label"])
+    if label not in ("fg", "bg"):
+        raise ValueError(f"click label must be 'fg' or 'bg', got {label!r}")
+    x, y = float(click["x"]), float(click["y"])
+    a = as_unit_alpha(after, "after")
+    h, w = a.shape
+    xi, yi = min(w - 1, max(0, int(round(x)))), min(h - 1, max(0, int(round(y))))
+    return {"label": label, "x": x, "y": y,
+            "before": local_mae(before, gt, x, y, radius), "after": local_mae(a, gt, x, y, radius),
+            "still_wrong": bool((a[yi, xi] > IOU_THRESHOLD) != (label == "fg"))}
