@@ -327,6 +327,9 @@ class KritaHost(HostAdapter):
             return bytes(plane)
         img = QImage(plane, width, height, width, QImage.Format_Grayscale8)
         big = img.scaled(new_width, new_height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+        # Qt 5.15 returns a smoothly scaled Grayscale8 image as RGB32: back to one byte per pixel
+        if big.format() != QImage.Format_Grayscale8:
+            big = big.convertToFormat(QImage.Format_Grayscale8)
         bpl = big.bytesPerLine()
         ptr = big.constBits()
         ptr.setsize(bpl * new_height)

@@ -223,6 +223,19 @@ def check_user_shapes(app, job: dict, out: dict) -> None:
     doc.close()
 
 
+def check_resize_plane(app, job: dict, out: dict) -> None:
+    """The adapter's live-preview upscaling in Krita's own Qt: a horizontal gradient of a preview size
+    (160 x 120) scaled to a photo size (700 x 525) must stay that gradient (Qt 5.15 returns a
+    smoothly scaled Grayscale8 image as RGB32, which once turned the mask into stripes)."""
+    from clickmatte.krita.adapter import KritaHost
+
+    w, h, nw, nh = 160, 120, 700, 525
+    plane = bytes((x * 255 // (w - 1)) for _ in range(h) for x in range(w))
+    big = KritaHost(get_document=lambda: None).resize_plane(plane, w, h, nw, nh)
+    out["resize_plane"] = {"len": len(big), "size": [nw, nh],
+                           "rows": [list(big[r * nw:(r + 1) * nw]) for r in (0, nh // 2, nh - 1)]}
+
+
 def main(args) -> None:
     code = 1
     out: dict = {"ok": False}
@@ -247,6 +260,7 @@ def main(args) -> None:
             run_case(app, job, case, out)
         check_unsupported(app, job, out)
         check_user_shapes(app, job, out)
+        check_resize_plane(app, job, out)
         out["ok"] = True
         code = 0
     except BaseException:  # noqa: BLE001 - everything must end in result.json + os._exit

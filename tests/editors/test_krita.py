@@ -145,6 +145,17 @@ def test_other_colour_models_get_a_clear_message(krita_run: Dict[str, Any]) -> N
     assert msg and "GRAYA" in msg and "Convert Image Color Space" in msg
 
 
+def test_live_preview_upscaling_keeps_the_plane(krita_run: Dict[str, Any]) -> None:
+    r = krita_run["resize_plane"]
+    nw, nh = r["size"]
+    assert r["len"] == nw * nh
+    expected = np.linspace(0, 255, nw)
+    for row in r["rows"]:
+        got = np.array(row, float)
+        assert np.abs(got - expected).max() <= 6, got[:12]  # the gradient, not stripes of B, G, R, A
+        assert (np.diff(got) >= -1).all()
+
+
 def test_shapes_drawn_by_the_user_count_as_points(krita_run: Dict[str, Any]) -> None:
     pts = krita_run["user_points"]
     print("user shapes:", [s[:2] for s in krita_run["user_shapes"]], "->", pts)
