@@ -630,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not feed the previous prediction back to the network with each new click")
     p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
     p.add_argument("--seed", type=int, default=0, help="seed for the random refinement patches")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads (default: torch's own); 1 is much faster on a machine busy with other "
+                        "jobs, where threads spin against each other")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -646,6 +649,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--max-clicks must be >= 1")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.masks is not None:
         from .mask_eval import main_masks
 

@@ -203,7 +203,8 @@ def mask_summary_markdown(report: dict) -> str:
         f"- data: `{cfg['data']}`" + (f" ({cfg['names_source']})" if cfg.get("names_source") else "")
         + (f", the first {cfg['limit']} names in sorted order" if cfg.get("limit") else ""),
         f"- clicks: {report['clicks_source']}; cap {cap}; an image stops once IoU ≥ {cfg['stop_iou']:g} "
-        f"and k ≥ {max(IOU_KS)} (later k carry its last prediction; NoC and everything at k ≤ {max(IOU_KS)} measured)",
+        f"and k ≥ {min(max(IOU_KS), cap)} (later k carry its last prediction; NoC and everything at "
+        f"k ≤ {min(max(IOU_KS), cap)} measured)",
         "- IoU with prediction and mask binarised at 0.5; NoC@85 / NoC@90 = clicks until IoU ≥ 0.85 / 0.90 "
         f"({cap} when never reached; 'never' counts those images); SAD = Σ|Δα|/1000 on the mask's definite "
         "pixels (≤ 5 % or ≥ 95 %)",

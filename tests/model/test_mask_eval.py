@@ -228,7 +228,7 @@ def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: p
     data = tmp_path / "ecssd_small"
     _small_copies(data)
     out = tmp_path / "run1"
-    args = ["--masks", str(data), "--max-clicks", "6", "--device", "cpu", "--quiet", "--worst", "1"]
+    args = ["--masks", str(data), "--max-clicks", "6", "--device", "cpu", "--quiet", "--worst", "1", "--threads", "1"]
     assert main([*args, "--limit", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "NoC@90" in printed and "Do clicks fix what they point at?" in printed
@@ -277,4 +277,6 @@ def test_mask_mode_rejects_what_does_not_apply(tmp_path: Path) -> None:
         main(["--masks", str(d), "--out", str(tmp_path / "o"), "--refine-top-n", "4"])
     with pytest.raises(SystemExit):
         main(["--masks", str(d), "--data", str(d), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit):
+        main(["--masks", str(d), "--out", str(tmp_path / "o"), "--threads", "0"])
     assert main(["--masks", str(d), "--out", str(tmp_path / "o"), "--quiet"]) == 2  # no image/ folder
