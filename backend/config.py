@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES
+from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES, MAX_TOP_N
 
 DEFAULT_CONTEXT_SIZE = 320  # = clickmatte.model.predictor.DEFAULT_CONTEXT_SIZE (a test keeps them equal)
 DEFAULT_REFINE_MAX_SOFT = 0.05  # = clickmatte.model.predictor.NATIVE_MAX_SOFT (a test keeps them equal)
@@ -32,6 +32,9 @@ class DaemonConfig:
 
     ``max_image_mp``: largest image in megapixels (width * height / 1e6); ``max_cache_mb``: bytes of
     images + per-session alpha/uncertainty kept (LRU); ``max_sessions``: sessions kept (LRU).
+    ``max_queue_mb``: bytes of requests received and not yet answered (None: two of the largest
+    messages); ``max_top_n`` / ``max_region_mp``: the most patches one refine may ask for, and the
+    largest area its regions (or the bounding box of its mask) may cover.
     """
 
     bind: str = DEFAULT_ENDPOINT
@@ -47,6 +50,9 @@ class DaemonConfig:
     guided: bool = True
     context_size: int = DEFAULT_CONTEXT_SIZE
     refine_max_soft: float = DEFAULT_REFINE_MAX_SOFT
+    max_queue_mb: Optional[int] = None
+    max_top_n: int = 1024
+    max_region_mp: float = 16.0
     log_level: str = "INFO"
 
     @property
@@ -61,6 +67,23 @@ class DaemonConfig:
     @property
     def max_cache_bytes(self) -> int:
         return self.max_cache_mb * 1024 * 1024
+
+    @property
+    def max_queue_bytes(self) -> int:
+        """Cap on the bytes of requests held at once (queued or being served)."""
+        if self.max_queue_mb is None:
+            return 2 * self.max_message_bytes
+        return self.max_queue_mb * 1024 * 1024
+
+    @property
+    def max_region_pixels(self) -> int:
+        return int(self.max_region_mp * 1_000_000)
+
+    @property
+    def rcv_hwm(self) -> int:
+        """ZeroMQ receive high-water mark per peer: as many of the largest messages as the queue holds
+        (at least 2, at most 256), so that ZeroMQ itself never buffers much more than the queue cap."""
+        return max(2, min(256, self.max_queue_bytes // self.max_message_bytes + 1))
 
 
 def is_local_endpoint(endpoint: str) -> bool:
@@ -121,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "the most uncertain patches only picks patches whose matte is at most this fraction soft "
                          "(0.05 < alpha < 0.95); softer ones (glass, veils) got worse there. 1 = no limit; refining "
                          f"a selection is never limited ({DEFAULT_REFINE_MAX_SOFT})")
+    ap.add_argument("--max-queue-mb", type=int, default=None, metavar="M",
+                    help="memory for requests received and not yet answered, in MiB; a message that does not fit "
+                         "is answered 'busy' (one larger than all of it 'too_large') without being kept "
+                         "(default: two of the largest messages --max-image-mp allows)")
+    ap.add_argument("--max-top-n", type=int, default=1024, metavar="N",
+                    help=f"most patches one refine may ask for (1..{MAX_TOP_N}; 1024); more is 'too_large'")
+    ap.add_argument("--max-region-mp", type=float, default=16.0, metavar="P",
+                    help="largest area in megapixels that one refine's regions (or its mask's bounding box) may "
+                         "cover (16); more is 'too_large'")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return ap
 
@@ -132,6 +164,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
                        working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
                        guided=a.guided, context_size=a.context_size, refine_max_soft=a.refine_max_soft,
+                       max_queue_mb=a.max_queue_mb, max_top_n=a.max_top_n, max_region_mp=a.max_region_mp,
                        log_level=a.log_level)
     validate_config(cfg)
     return cfg
@@ -154,6 +187,12 @@ def validate_config(cfg: DaemonConfig) -> None:
         raise ConfigError(f"--context-size must be 0 (off) or >= 32, got {cfg.context_size}")
     if not 0.0 <= cfg.refine_max_soft <= 1.0:
         raise ConfigError(f"--refine-max-soft must be within [0, 1] (1 = no limit), got {cfg.refine_max_soft}")
+    if cfg.max_queue_mb is not None and cfg.max_queue_mb < 1:
+        raise ConfigError(f"--max-queue-mb must be >= 1, got {cfg.max_queue_mb}")
+    if not 1 <= cfg.max_top_n <= MAX_TOP_N:
+        raise ConfigError(f"--max-top-n must be within 1..{MAX_TOP_N}, got {cfg.max_top_n}")
+    if not cfg.max_region_mp > 0:
+        raise ConfigError(f"--max-region-mp must be > 0, got {cfg.max_region_mp}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {dev!r}")

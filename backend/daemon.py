@@ -1,12 +1,16 @@
 """``clickmatte-daemon``: serve the matting model over ZeroMQ (protocol ``clickmatte/1``).
 
 ``clickmatte-daemon [--bind tcp://127.0.0.1:5557] [--device auto|cpu|cuda] [--checkpoint PATH]
-[--max-sessions N] [--max-cache-mb M] [--max-image-mp P] [--curve-keys DIR]``
+[--max-sessions N] [--max-cache-mb M] [--max-image-mp P] [--max-queue-mb Q] [--max-top-n N]
+[--max-region-mp R] [--curve-keys DIR]``
 
 Logs go to stderr; the line ``clickmatte-daemon ready on ENDPOINT`` marks the start of serving.
 A configuration it cannot run with (port in use, checkpoint missing, CUDA requested but absent,
 non-loopback address without ``--curve-keys``) prints one ``clickmatte-daemon: error: ...`` line
-and exits with status 2. SIGINT / SIGTERM finish the request in progress and exit 0.
+and exits with status 2. SIGINT / SIGTERM finish the request in progress and exit 0. With
+``--curve-keys``, the allow-list ``DIR/authorized_clients/`` is read again within a second of a
+change (a key added, or deleted to revoke it), and at once on SIGHUP: a revoked client gets no new
+connection and nothing more on the one it has.
 """
 from __future__ import annotations
 
@@ -45,7 +49,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log.info("signal %d: shutting down", signum)
         server.stop.set()
 
+    def on_hup(signum: int, _frame: Any) -> None:
+        log.info("signal %d: reloading the client keys", signum)
+        server.request_key_reload()
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         try:
             server.engine.load()
@@ -56,8 +66,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log.info("clickmatte-daemon ready on %s (device %s%s)", endpoint, server.engine.device,
                  ", CURVE" if cfg.curve_keys else "")
         server.serve()
-        log.info("stopped after %d requests (%d errors, %d superseded)", server.stats["requests"],
-                 server.stats["errors"], server.stats["superseded"])
+        log.info("stopped after %d requests (%d errors, %d superseded, %d refused at admission)",
+                 server.stats["requests"], server.stats["errors"], server.stats["superseded"],
+                 server.stats["refused"])
         return 0
     finally:
         server.close()

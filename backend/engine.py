@@ -8,8 +8,11 @@ uncertainty are put back before a refine.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -21,6 +24,36 @@ from .sessions import ImageEntry, Session
 log = logging.getLogger("clickmatte.daemon")
 
 Box = Tuple[int, int, int, int]
+
+
+def file_digest(path: Path) -> str:
+    """``"sha256:" + hex`` of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(eq=False)
+class RefinePlan:
+    """A refinement in progress: the patches to refine, cut from ``base`` (the session's alpha when the
+    plan was made) and written into ``out`` as they are done, ``done`` of them so far. The session's
+    alpha becomes ``out`` only when every patch is done (:meth:`MattingEngine.finish_refine`)."""
+
+    boxes: List[Box]
+    mask: Optional[np.ndarray]
+    base: np.ndarray
+    sigma: np.ndarray
+    out: np.ndarray
+    done: int = 0
+    model_s: float = 0.0
+    chunks: int = 0
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= len(self.boxes)
 
 
 def _to_u8(alpha: np.ndarray) -> np.ndarray:
@@ -70,11 +103,12 @@ class MattingEngine:
                                    prior_pass=self.prior_pass, guided=self.guided,
                                    context_size=self.context_size, native_max_soft=self.refine_max_soft)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
-        self.model_info = {
+        self.model_info = {  # no paths: hello tells any client what runs, not where it lives on the server
             "name": getattr(model, "name", "clickmatte-lite0"),
             "loaded": True,
             "trained": ckpt is not None,
-            "checkpoint": str(ckpt) if ckpt is not None else None,
+            "weights": Path(ckpt).name if ckpt is not None else None,
+            "digest": file_digest(Path(ckpt)) if ckpt is not None else None,
             "patch_size": int(model.refiner.config.patch_size),
             "working_size": self.working_size,
             "flip_tta": self.flip_tta,
@@ -86,7 +120,7 @@ class MattingEngine:
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))
         log.info("model %s on %s (%s)", self.model_info["name"], self.device,
-                 f"checkpoint {ckpt}" if ckpt else "UNTRAINED: no checkpoint")
+                 f"checkpoint {ckpt}, {self.model_info['digest']}" if ckpt else "UNTRAINED: no checkpoint")
 
     # -- per-request work ---------------------------------------------------------------------
     def _activate(self, entry: ImageEntry) -> None:
@@ -140,15 +174,82 @@ class MattingEngine:
 
     def refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
                mask: Optional[np.ndarray]) -> Tuple[np.ndarray, List[Box]]:
-        """Refine the session's last prediction -> ``(alpha (H, W) float32, boxes changed)``."""
+        """Refine the session's last prediction in one go -> ``(alpha (H, W) float32, boxes changed)``."""
+        plan = self.plan_refine(session, top_n, regions, mask)
+        while not self.refine_step(session, plan, max_seconds=float("inf")):
+            pass
+        return self.finish_refine(session, plan), list(plan.boxes)
+
+    def plan_refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
+                    mask: Optional[np.ndarray]) -> RefinePlan:
+        """Choose the patches a refine of the session's last prediction works on, as the Predictor does:
+        the ``top_n`` (default 8) most uncertain (only mostly-sure ones when the coarse pass ran at the
+        image's own size, ``refine_max_soft``), or those covering ``regions`` / ``mask`` (at most
+        ``top_n`` most uncertain of them when given). ValueError for regions outside the image."""
         if session.alpha is None or session.sigma is None:
             raise ValueError("nothing to refine: send a predict for this session first")
+        if top_n is not None and top_n < 0:
+            raise ValueError(f"top_n must be >= 0, got {top_n}")
         self.load()
-        self._activate(session.image)
+        from clickmatte.model.refiner import covering_patches, select_patches
+
         p = self.predictor
-        p.set_image_state(p.image_state(), session.alpha, session.sigma)
-        if top_n is None and regions is None and mask is None:
-            top_n = 8
-        alpha = p.refine(top_n=top_n, regions=regions, mask=mask)
-        session.alpha = alpha
-        return alpha, [tuple(int(v) for v in b) for b in p.last_patches]  # type: ignore[misc]
+        h, w = session.image.height, session.image.width
+        k = int(p.model.refiner.config.patch_size)
+        if mask is not None and mask.shape != (h, w):
+            raise ValueError(f"mask must be ({h}, {w}), got {mask.shape}")
+        if regions is None and mask is None:
+            native = p.working_shape(h, w) == (h, w)
+            max_soft = p.native_max_soft if native else None
+            boxes = select_patches(session.sigma, 8 if top_n is None else top_n, k, alpha=session.alpha,
+                                   max_soft=max_soft)
+        else:
+            boxes = covering_patches(h, w, k, regions=regions, mask=mask)
+            if top_n is not None and len(boxes) > top_n:
+                boxes = select_patches(session.sigma, top_n, k, regions=regions, mask=mask)
+        boxes = [tuple(int(v) for v in b) for b in boxes]  # type: ignore[misc]
+        return RefinePlan(boxes, mask, session.alpha, session.sigma, session.alpha.copy())  # type: ignore[arg-type]
+
+    def refine_step(self, session: Session, plan: RefinePlan, max_seconds: float = 0.25) -> bool:
+        """Refine the plan's next patches, batch by batch, until ``max_seconds`` have passed (at least one
+        batch); True when every patch is done. Other requests may run between steps: the patches are
+        cut from the plan's own copy of the image and alpha, not from the predictor's state."""
+        if plan.finished:
+            return True
+        import torch
+
+        from clickmatte.model.refiner import crop_patches
+
+        p = self.predictor
+        refiner = p.model.refiner
+        k, m = int(refiner.config.patch_size), int(refiner.config.margin)
+        batch = max(1, int(p.refine_batch) if p.device.type == "cuda" else min(4, int(p.refine_batch)))
+        t0 = time.perf_counter()
+        rgb_img = session.image.rgb
+        with torch.inference_mode():
+            while not plan.finished:
+                chunk = plan.boxes[plan.done: plan.done + batch]
+                rgb = torch.from_numpy(crop_patches(rgb_img, chunk, m, k)).to(p.device).float() / 255.0
+                a = torch.from_numpy(crop_patches(plan.base[..., None], chunk, m, k)).to(p.device)
+                s = torch.from_numpy(crop_patches(plan.sigma[..., None], chunk, m, k)).to(p.device)
+                out = refiner(rgb, a, s)[:, 0].float().cpu().numpy()
+                for (x, y, bw, bh), patch in zip(chunk, out):  # in place: no full-size copy per batch
+                    region = patch[:bh, :bw].astype(plan.out.dtype)
+                    if plan.mask is None:
+                        plan.out[y: y + bh, x: x + bw] = region
+                    else:
+                        sel = plan.mask[y: y + bh, x: x + bw]
+                        plan.out[y: y + bh, x: x + bw][sel] = region[sel]
+                plan.done += len(chunk)
+                if time.perf_counter() - t0 >= max_seconds:
+                    break
+        plan.model_s += time.perf_counter() - t0
+        plan.chunks += 1
+        return plan.finished
+
+    def finish_refine(self, session: Session, plan: RefinePlan) -> np.ndarray:
+        """The refined alpha of a finished plan, stored as the session's alpha."""
+        if not plan.finished:
+            raise ValueError("the refinement is not finished")
+        session.alpha = plan.out
+        return plan.out

@@ -27,7 +27,10 @@ Ops (request -> reply ``op``)
 ``hello``   ``{"protocol": "1.2", "client": str}`` (both optional)
             -> ``hello`` ``{"protocol": "1.2", "server": str, "device": str, "model": {...},
             "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
-            "max_sessions", "max_clicks", "max_regions"}}``.
+            "max_sessions", "max_clicks", "max_regions", "max_queue_bytes", "max_top_n",
+            "max_region_pixels"}}`` (the last three since daemons of issue 20; read a missing one as
+            "no limit announced"). ``model`` holds the model's ``name``, ``weights`` (a file name) and
+            ``digest`` (``"sha256:..."`` of the weights), never a path on the server.
             A ``protocol`` whose major is not 1 (or a different MAGIC) -> error
             ``unsupported_version``.
 ``open``    ``{"digest": "sha256:<64 hex>"?, "buffers": [image]?, "resume": bool?}`` where
@@ -61,6 +64,10 @@ Ops (request -> reply ``op``)
             pixels change). -> ``refine`` matte reply plus ``"patches": [[x, y, w, h], ...]``
             (may be fewer than ``top_n``, or none: on an image no larger than the daemon's
             working size only mostly-sure patches are picked, see ``--refine-max-soft``).
+            ``top_n`` above ``limits.max_top_n``, or regions / a mask's bounding box covering more
+            than ``limits.max_region_pixels``, is ``too_large``. A long refine runs in steps; any
+            newer request for the same session makes the rest of it ``superseded`` (the session
+            keeps the matte it had before the refine).
 ``close``   ``{"session"}`` -> ``close`` ``{"session", "closed": bool}`` (idempotent).
 
 Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_width",
@@ -72,9 +79,11 @@ is one channel uint8 where 255 means a Laplace scale sigma >= ``uncertainty_scal
 
 Errors: any request may be answered ``{"op": "error", "id": <request id or null>, "code", "message"}``
 with ``code`` one of :data:`ERROR_CODES`. ``superseded`` means a newer ``predict`` for the same
-session arrived before this one was run ("latest click wins"): drop it silently. A single frame
-larger than ``limits.max_message_bytes`` (see ``hello``) makes the daemon drop the connection
-without a reply (ZeroMQ's ``MAXMSGSIZE``); check the limits before sending very large images.
+session arrived before this one was run ("latest click wins"): drop it silently. ``busy``: the
+daemon's request queue (``limits.max_queue_bytes``) cannot take the message now; try again later.
+A message larger than ``limits.max_message_bytes`` is ``too_large``; a single frame larger than
+that makes the daemon drop the connection without a reply (ZeroMQ's ``MAXMSGSIZE``): check the
+limits before sending very large images.
 
 Python API: :func:`encode` / :func:`decode` turn a header dict + buffers into frames and back, and
 validate everything (missing or mistyped fields, buffer sizes, message size, UTF-8/JSON); every

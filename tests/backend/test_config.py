@@ -40,3 +40,16 @@ def test_refine_max_soft_default_switch_and_check():
 def test_working_size_is_checked():
     with pytest.raises(ConfigError, match="working-size"):
         parse_config(["--working-size", "16"])
+
+
+def test_queue_and_refine_limits_defaults_and_checks():
+    cfg = parse_config([])
+    assert cfg.max_queue_bytes == 2 * cfg.max_message_bytes  # two of the largest messages
+    assert cfg.rcv_hwm == 3 and cfg.max_top_n == 1024 and cfg.max_region_pixels == 16_000_000
+    small = parse_config(["--max-image-mp", "4", "--max-queue-mb", "96"])
+    assert small.max_queue_bytes == 96 * 2 ** 20 and small.rcv_hwm == 96 * 2 ** 20 // small.max_message_bytes + 1
+    assert parse_config(["--max-queue-mb", "1"]).rcv_hwm == 2  # never below 2
+    for bad, word in ((["--max-queue-mb", "0"], "max-queue-mb"), (["--max-top-n", "0"], "max-top-n"),
+                      (["--max-top-n", "10001"], "max-top-n"), (["--max-region-mp", "0"], "max-region-mp")):
+        with pytest.raises(ConfigError, match=word):
+            parse_config(bad)

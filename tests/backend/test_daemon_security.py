@@ -1,9 +1,11 @@
 """CURVE: allowed clients work, unknown keys and plain clients get nothing; keys command layout."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from clickmatte.plugin.client import DaemonClient, DaemonTimeout
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     d = tmp_path_factory.mktemp("curve")
-    create_keys(d / "server", ["alice"])
+    create_keys(d / "server", ["alice", "bob"])
     create_keys(d / "stranger", ["mallory"])  # a valid key pair the daemon never heard of
     return d
 
@@ -102,3 +104,61 @@ def test_non_loopback_without_keys_is_refused_with_an_explanation(tmp_path):
     assert len(lines) == 1 and "refusing to bind" in lines[0] and "--curve-keys" in lines[0]
     with pytest.raises(ConfigError, match="server.key_secret"):
         validate_config(DaemonConfig(bind="tcp://0.0.0.0:5557", curve_keys=tmp_path))
+
+
+def _client(endpoint, keys, name, timeout_ms):
+    return DaemonClient(endpoint, timeout_ms=timeout_ms, retries=0, server_key=keys / "server" / "server.key",
+                        client_keys=keys / "server" / "clients" / f"{name}.key_secret")
+
+
+def test_a_deleted_client_key_is_refused_without_a_restart(curve_daemon, keys):
+    """keys.py: delete authorized_clients/NAME.key to revoke NAME; the daemon notices within a second."""
+    authorized = keys / "server" / "authorized_clients" / "bob.key"
+    saved = keys / "bob.key.saved"
+    shutil.copyfile(authorized, saved)
+    bob = _client(curve_daemon, keys, "bob", 30000)
+    try:
+        assert bob.hello().protocol == "1.2"  # allowed, connected
+        authorized.unlink()
+        time.sleep(2.5)  # the allow-list is checked every second
+        fresh = _client(curve_daemon, keys, "bob", 1500)
+        try:
+            with pytest.raises(DaemonTimeout):  # a new connection is refused
+                fresh.hello()
+        finally:
+            fresh.disconnect()
+        bob.timeout_ms = 1500
+        with pytest.raises(DaemonTimeout):  # and the connection it had gets nothing more
+            bob.hello()
+        alice = _client(curve_daemon, keys, "alice", 30000)
+        try:
+            assert alice.hello().protocol == "1.2"  # the others are not affected
+        finally:
+            alice.disconnect()
+    finally:
+        bob.disconnect()
+        shutil.copyfile(saved, authorized)  # allowed again: answered again, still without a restart
+    time.sleep(2.5)
+    again = _client(curve_daemon, keys, "bob", 30000)
+    try:
+        assert again.hello().protocol == "1.2"
+    finally:
+        again.disconnect()
+
+
+def test_hello_shows_the_model_name_and_digest_not_server_paths(curve_daemon, keys):
+    import hashlib
+
+    from clickmatte.model import DEFAULT_CHECKPOINT
+
+    c = _client(curve_daemon, keys, "alice", 30000)
+    try:
+        info = c.hello()
+    finally:
+        c.disconnect()
+    assert info.model["name"].startswith("clickmatte")
+    digest = "sha256:" + hashlib.sha256(Path(DEFAULT_CHECKPOINT).read_bytes()).hexdigest()
+    assert info.model["digest"] == digest
+    texts = [str(v) for v in list(info.model.values()) + list(info.limits.values())]
+    assert not any("/" in t or "\\" in t for t in texts), info.model
+    assert str(Path(DEFAULT_CHECKPOINT).parent) not in str(info.header)
