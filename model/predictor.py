@@ -165,6 +165,11 @@ class Predictor:
         self.image, self._work_rgb = image, work
         self.alpha, self.uncertainty = alpha, uncertainty
 
+    def settings(self) -> dict:
+        """The inference settings in force (what ``hello`` reports): plain JSON types."""
+        return {"working_size": self.working_size, "flip_tta": self.flip_tta, "prior_pass": self.prior_pass,
+                "guided": self.guided, "context_size": self.context_size or 0}
+
     @property
     def image_size(self) -> tuple[int, int]:
         """``(height, width)`` of the current image."""
