@@ -6,7 +6,11 @@
 - Points: shapes on the vector layer "ClickMatte points" (see ``points_layer``).
 - Mask: a transparency mask "ClickMatte alpha" on the target layer, reused and overwritten on each
   update (``setPixelData``; only the refined boxes after a refine). The layer's pixels are never written.
-- Guide: a paint layer "ClickMatte uncertainty" at the top, colour-mapped and semi-transparent.
+- Guide: a paint layer "ClickMatte uncertainty" at the top, colour-mapped and semi-transparent. It is
+  created hidden (so a flattened export holds only the photo and its mask); its eye in the Layers docker
+  shows it, and later updates keep the visibility the user chose.
+- Creating the mask or the guide would make it Krita's active node: the target layer is made active
+  again, so the next brush stroke or Refine lands on the photo layer.
 - 8- and 16-bit integer RGBA layers are supported; other colour models raise ``HostError``.
   Linear-light 16-bit layers (Krita's default ``*-g10`` profiles) are converted to 8-bit sRGB
   before sending, so the network sees the picture as it looks.
@@ -252,7 +256,15 @@ class KritaHost(HostAdapter):
             if mask is None:
                 raise HostError("this Krita cannot create transparency masks from Python (Krita 5.2 or newer needed)")
             layer.addChildNode(mask, None)
+            self._keep_active(layer)
         return mask
+
+    def _keep_active(self, layer: object) -> None:
+        """Make ``layer`` Krita's active node again (adding a node activates the new one)."""
+        doc = self.document()
+        active = doc.activeNode()
+        if active is None or active.uniqueId() != layer.uniqueId():
+            doc.setActiveNode(layer)
 
     def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
         doc = self.document()
@@ -272,8 +284,11 @@ class KritaHost(HostAdapter):
         node = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
         if node is None and create:
             node = doc.createNode(GUIDE_NAME, "paintlayer")
+            target = self.target_layer()
             doc.rootNode().addChildNode(node, None)
             node.setOpacity(int(round(self.guide_opacity * 2.55)))
+            node.setVisible(False)
+            self._keep_active(target)
         return node
 
     def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:

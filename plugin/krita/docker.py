@@ -1,8 +1,8 @@
 """The "ClickMatte" docker: buttons, status line, and the canvas point tool (runs inside Krita).
 
-Point tool: with *Pick points* on, a left click on the canvas adds a foreground point,
-Alt- or Shift-click a background point, and a click on an existing point removes it. Clicks are
-caught by an event filter on the canvas widget and mapped to image pixels through the active
+Point tool: with *Pick points* on, a left click (or Shift-click: Shift means "add") on the canvas
+adds a foreground point, Alt-click a background point, and a click on an existing point removes it.
+Clicks are caught by an event filter on the canvas widget and mapped to image pixels through the active
 view's ``flakeToCanvasTransform()`` / ``flakeToImageTransform()`` (zoom, pan, rotation, mirror).
 Everything slow happens in the daemon; a 50 ms ``QTimer`` drives ``Controller.tick()``.
 """
@@ -75,7 +75,7 @@ class CanvasClickFilter(QObject):
             if event.button() != Qt.LeftButton:
                 return False
             mods = event.modifiers()
-            label = BG if mods & (Qt.AltModifier | Qt.ShiftModifier) else FG
+            label = BG if mods & Qt.AltModifier else FG
             pos = event.posF() if et == QEvent.TabletPress else event.localPos()
             self.docker.on_canvas_click(pos.x(), pos.y(), label)
             return True
@@ -124,7 +124,7 @@ class ClickMatteDocker(DockWidget):
         grid = QGridLayout()
         self.pick_button = QPushButton("Pick points")
         self.pick_button.setCheckable(True)
-        self.pick_button.setToolTip("Click: foreground point; Alt/Shift-click: background point; "
+        self.pick_button.setToolTip("Click (or Shift-click): foreground point; Alt-click: background point; "
                                     "click a point again to remove it")
         self.pick_button.toggled.connect(self.on_pick_toggled)
         self.matte_button = QPushButton("Matte")
@@ -269,7 +269,7 @@ class ClickMatteDocker(DockWidget):
                 self.show_status("no canvas found: open an image first", "warning")
                 self.pick_button.setChecked(False)
             else:
-                self.show_status("Pick: click = foreground, Alt/Shift-click = background, click a point to remove it")
+                self.show_status("Pick: click = foreground, Alt-click = background, click a point to remove it")
 
     def _install_filter(self) -> None:
         w = find_canvas_widget()

@@ -138,6 +138,8 @@ def run(job: dict) -> dict:
     trace(f"matte finished={out['finished']}: {out['status']}")
     mask = [n for n in layer.childNodes() if n.name() == "ClickMatte alpha"]
     out["mask_found"] = bool(mask)
+    guide_node = doc.nodeByName("ClickMatte uncertainty")
+    out["guide_visible_after_matte"] = guide_node.visible() if guide_node is not None else None
     if mask:
         out["mask_digest"] = image_digest(bytes(mask[0].pixelData(0, 0, w, h)), w, h, 1, "uint8", "A")
     path = os.path.join(job["outdir"], "gui.kra")

@@ -229,7 +229,7 @@ def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any],
 
 # -- the docker in the real Krita GUI (under Xvfb) ------------------------------------------------
 GUI_CLICKS = [[64, 48, ""], [8, 8, "shift"], [120, 88, "alt"], [58, 44, ""], [100, 20, ""], [100.3, 20.2, ""]]
-GUI_POINTS = [[64, 48, "fg"], [8, 8, "bg"], [120, 88, "bg"], [58, 44, "fg"]]  # the 5th click was undone by the 6th
+GUI_POINTS = [[64, 48, "fg"], [8, 8, "fg"], [120, 88, "bg"], [58, 44, "fg"]]  # Shift adds fg; the 6th click undid the 5th
 GUI_SELECTION = [24, 16, 40, 32]  # x, y, w, h: over the disc's left edge
 GUI_TIMEOUT_S = 240
 
@@ -283,6 +283,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
         assert np.allclose([p[:2] for p in got], [p[:2] for p in want], atol=0.05), trace
     assert res["finished"] and res["mask_found"] and res["saved"], res["status"]
     assert res["mask_digest"] == res["expected_digest"]
+    assert res["guide_visible_after_matte"] is False  # kept out of a flattened export until shown
     kra = KraFile(outdir / "gui.kra")
     photo = kra.layer("Photo")
     mask = kra.pixels(next(m for m in photo.masks if m.name == "ClickMatte alpha"), mask=True)[..., 0]
@@ -292,7 +293,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     assert res["refine_finished"] and "selection" in res["refine_status"], res["refine_status"]
     assert res["changed_outside_selection"] == 0
     assert res["guide_opacity"] == round(30 * 2.55)
-    assert [p[2] for p in res["points_after_undo"]] == ["fg", "bg", "bg", "fg", "fg"]  # the removed point is back
+    assert [p[2] for p in res["points_after_undo"]] == ["fg", "fg", "bg", "fg", "fg"]  # the removed point is back
     assert np.allclose([p[:2] for p in res["points_on_layer_after_undo"]], [p[:2] for p in res["points_after_undo"]],
                        atol=0.05)
     assert res["points_after_reset"] == [] and not res["mask_after_reset"] and not res["guide_after_reset"]
