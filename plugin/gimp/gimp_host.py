@@ -12,9 +12,18 @@ Outputs:
   GIMP's shadow buffer and ``merge_shadow``, so GIMP itself confines the change to the current
   selection (soft selections blend) and records it for undo. The layer's own pixels are never
   written.
+- Parasites are persistent *and undoable*: for a persistent parasite that is not undoable, GIMP
+  pushes a "can't undo" step when it is attached to an item already in the image, and Edit > Undo
+  then warns "Can't undo Attach Parasite to Item". The mask's and guide's tags are attached before
+  the item joins the image (no undo step at all); the layer's key is attached undoably.
 - the guide layer "ClickMatte uncertainty" (colour-mapped, semi-transparent RGBA), above the
   active layer, tagged with the parasite ``clickmatte-guide`` holding the key that the layer
-  carries in its parasite ``clickmatte-layer``; replaced on each run.
+  carries in its parasite ``clickmatte-layer``; replaced on each run. A new guide is hidden (so a
+  flattened export holds only the layer and its mask); a replaced one keeps the visibility the user
+  gave the old one (its eye in the Layers dialog).
+- The user's layer stays the selected one. When the guide is selected (GIMP selects a layer whose
+  addition is redone, e.g. after Edit > Redo of a matte), ``resolve_layer`` works on the layer the
+  guide belongs to.
 
 The caller wraps a whole action in ``image.undo_group_start()`` / ``undo_group_end()``.
 """
@@ -38,7 +47,7 @@ MASK_PARASITE = "clickmatte-mask"
 GUIDE_PARASITE = "clickmatte-guide"  # on the guide layer: the key of the layer it belongs to
 LAYER_PARASITE = "clickmatte-layer"  # on the matted layer: its key
 GUIDE_NAME = "ClickMatte uncertainty"
-_PERSISTENT = 1  # GIMP_PARASITE_PERSISTENT: saved in .xcf
+_FLAGS = 1 | 2  # GIMP_PARASITE_PERSISTENT (saved in .xcf) | GIMP_PARASITE_UNDOABLE
 
 
 def _rect(x: int, y: int, w: int, h: int) -> "Gegl.Rectangle":
@@ -46,7 +55,7 @@ def _rect(x: int, y: int, w: int, h: int) -> "Gegl.Rectangle":
 
 
 def _parasite(name: str, value: str) -> "Gimp.Parasite":
-    return Gimp.Parasite.new(name, _PERSISTENT, value.encode("utf-8"))
+    return Gimp.Parasite.new(name, _FLAGS, value.encode("utf-8"))
 
 
 def _parasite_text(item: "Gimp.Item", name: str) -> Optional[str]:
@@ -82,9 +91,43 @@ def resolve_layer(drawables: Sequence["Gimp.Drawable"]) -> "Gimp.Layer":
         return Gimp.Layer.from_mask(d)
     if not d.is_layer():
         raise HostError("ClickMatte works on layers, not channels: select a layer.")
-    if _parasite_text(d, GUIDE_PARASITE) is not None:
+    key = _parasite_text(d, GUIDE_PARASITE)
+    if key is not None:
+        owners = [lyr for lyr in all_layers(d.get_image())
+                  if lyr.get_id() != d.get_id() and _parasite_text(lyr, LAYER_PARASITE) == key]
+        if len(owners) == 1:
+            d.get_image().set_selected_layers(owners)
+            return owners[0]
         raise HostError(f"\"{GUIDE_NAME}\" is ClickMatte's guide layer: select the layer to cut out instead.")
     return d
+
+
+POINT_PATHS_HINT = ("ClickMatte: paths \"fg\" and \"bg\" are ready and \"fg\" is selected. Choose the Paths "
+                    "tool (B) and click on the subject: each click is a foreground point. Select \"bg\" in the "
+                    "Paths dialog and click the background. Then Layer > ClickMatte > Matte from points.")
+
+
+def ensure_point_paths(image: "Gimp.Image") -> List[str]:
+    """Add the paths "fg" and "bg" unless paths with those labels exist; select the foreground one.
+
+    Returns the names of the paths it added (none when both were there). GIMP 3.0's API cannot
+    choose a tool for the user, so the caller tells them to press B (the Paths tool)."""
+    from .points import label_for_path_name
+
+    by_label = {}
+    for path in image.get_paths():
+        label = label_for_path_name(path.get_name())
+        if label is not None:
+            by_label.setdefault(label, path)
+    added = []
+    for label in ("bg", "fg"):  # fg last, so it ends up on top of the Paths dialog
+        if label not in by_label:
+            path = Gimp.Path.new(image, label)
+            image.insert_path(path, None, 0)
+            by_label[label] = path
+            added.append(label)
+    image.set_selected_paths([by_label["fg"]])
+    return added
 
 
 class GimpHost(HostAdapter):
@@ -165,8 +208,8 @@ class GimpHost(HostAdapter):
             buf = mask.get_buffer()
             buf.set(full, MASK_FORMAT, bytes(alpha))
             buf.flush()
+            mask.attach_parasite(_parasite(MASK_PARASITE, "1"))  # before add_mask: no undo step of its own
             self.layer.add_mask(mask)
-            mask.attach_parasite(_parasite(MASK_PARASITE, "1"))
         else:
             # Refine: only ``boxes`` changed. Splice them into the current mask and merge through the
             # shadow buffer (undoable; GIMP confines the merge to the selection, if any).
@@ -200,18 +243,21 @@ class GimpHost(HostAdapter):
     def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
         if len(uncertainty) != width * height or (width, height) != (self.width, self.height):
             raise HostError(f"internal: uncertainty of {width}x{height} does not fit the layer")
-        for old in self._old_guides():
+        old_guides = self._old_guides()
+        visible = any(old.get_visible() for old in old_guides)
+        for old in old_guides:
             self.image.remove_layer(old)
         guide = Gimp.Layer.new(self.image, GUIDE_NAME, width, height, Gimp.ImageType.RGBA_IMAGE,
                                self.guide_opacity, Gimp.LayerMode.NORMAL)
         buf = guide.get_buffer()
         buf.set(_rect(0, 0, width, height), GUIDE_FORMAT, guide_rgba(uncertainty, "RGBA"))
         buf.flush()
+        guide.attach_parasite(_parasite(GUIDE_PARASITE, self._layer_key(create=True)))  # before insert_layer
+        guide.set_visible(visible)
         parent = self.layer.get_parent()
         position = self.image.get_item_position(self.layer)
         self.image.insert_layer(guide, parent, position)
         guide.set_offsets(*self.offset)
-        guide.attach_parasite(_parasite(GUIDE_PARASITE, self._layer_key(create=True)))
         guide.update(0, 0, width, height)
         self.image.set_selected_layers([self.layer])  # keep the user's layer active
 

@@ -33,6 +33,7 @@ NAMES = {
     "refine-uncertain": "plug-in-clickmatte-refine-uncertain",
     "refine-selection": "plug-in-clickmatte-refine-selection",
     "settings": "plug-in-clickmatte-settings",
+    "point-paths": "plug-in-clickmatte-point-paths",
 }
 
 
@@ -93,10 +94,22 @@ def add_path(image, name, anchors):
     return path
 
 
+def guide_of(image):
+    return [lyr for lyr in image.get_layers() if lyr.get_name().startswith("ClickMatte uncertainty")][0]
+
+
+def flags(item, name):
+    par = item.get_parasite(name) if item is not None else None
+    return par.get_flags() if par is not None else None
+
+
 def describe(image, layer, step):
     guides = [lyr for lyr in image.get_layers() if lyr.get_name().startswith("ClickMatte uncertainty")]
     mask = layer.get_mask()
     RESULTS["steps"][step].update({
+        "guide_visible": guides[0].get_visible() if guides else None,
+        "parasite_flags": [flags(mask, "clickmatte-mask"), flags(guides[0] if guides else None, "clickmatte-guide"),
+                           flags(layer, "clickmatte-layer")],
         "layers": [lyr.get_name() for lyr in image.get_layers()],
         "guides": len(guides),
         "guide_opacity": guides[0].get_opacity() if guides else None,
@@ -121,8 +134,16 @@ def main():
     add_path(image, "outline", [[5, 5]])
     call("no_points", "matte", image, layer, endpoint=JOB["endpoint"])
 
-    # 2. points: "fg" and a natural long name for the background
-    fg_path = add_path(image, "fg", JOB["fg"])
+    # 2. points: Add point paths makes "fg" and "bg" (twice: nothing more the second time), the user
+    # clicks into "fg"; for the background a natural long name (the empty "bg" adds no point)
+    call("point_paths", "point-paths", image, layer)
+    call("point_paths_again", "point-paths", image, layer)
+    RESULTS["steps"]["point_paths_again"].update({
+        "paths": [p.get_name() for p in image.get_paths()],
+        "selected_paths": [p.get_name() for p in image.get_selected_paths()]})
+    fg_path = [p for p in image.get_paths() if p.get_name() == "fg"][0]
+    for x, y in JOB["fg"]:
+        fg_path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [float(x), float(y)] * 3, False)
     add_path(image, "Background", JOB["bg"])
 
     # 3. settings saved non-interactively; the matte below takes its endpoint from them
@@ -137,9 +158,14 @@ def main():
     describe(image, layer, "matte")
     dump_mask(layer, "mask_matte")
     dump_rgb(layer, "rgb_matte")
+    guide_of(image).set_visible(True)  # the user shows the guide: the next matte keeps it shown
     call("matte_again", "matte", image, layer, endpoint=JOB["endpoint"], **{"top-n": 0})
     describe(image, layer, "matte_again")
     dump_mask(layer, "mask_again")
+    # the guide selected (as GIMP leaves it after Edit > Redo of a matte): the matte goes to its layer
+    call("matte_from_guide", "matte", image, guide_of(image), endpoint=JOB["endpoint"], **{"top-n": 0})
+    describe(image, layer, "matte_from_guide")
+    dump_mask(layer, "mask_from_guide")
     # as from the menu: no dialog for this one; endpoint and top-N come from the saved settings
     call("matte_interactive", "matte", image, layer, run_mode=Gimp.RunMode.INTERACTIVE)
     dump_mask(layer, "mask_interactive")

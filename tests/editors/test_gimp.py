@@ -70,7 +70,7 @@ def reference(run: GimpRun) -> dict:
 
 
 def test_plugin_registers_all_procedures(run: GimpRun) -> None:
-    assert run.results["registered"] == ["matte", "refine-selection", "refine-uncertain", "settings"]
+    assert run.results["registered"] == ["matte", "point-paths", "refine-selection", "refine-uncertain", "settings"]
     assert run.results["version"].startswith("3.")
     assert "installed the plug-in" in run.install_log
 
@@ -129,6 +129,32 @@ def test_uncertainty_guide_layer_above_the_layer(run: GimpRun) -> None:
     assert st["guide_opacity"] == pytest.approx(60.0)
     assert st["guide_size"] == [run.image.shape[1], run.image.shape[0]]
     assert st["selected"] == [st["layers"][1]]  # the user's layer stays the active one
+
+
+def test_add_point_paths_makes_fg_and_bg_once_and_selects_fg(run: GimpRun) -> None:
+    assert run.step("point_paths")["status"] == "success"
+    st = run.step("point_paths_again")
+    assert st["status"] == "success", st["error"]
+    assert sorted(st["paths"]) == ["bg", "fg", "outline"]  # the second call added nothing
+    assert st["selected_paths"] == ["fg"]  # the user's next Paths-tool click is a foreground point
+
+
+def test_matte_is_one_undo_step_without_cant_undo_and_keeps_helpers_out_of_export(run: GimpRun) -> None:
+    """GIMP records "Can't undo Attach Parasite to Item" for a persistent parasite without the UNDOABLE
+    flag attached to an item already in the image: every ClickMatte tag carries both flags (1 | 2)."""
+    st = run.step("matte")
+    assert st["parasite_flags"] == [3, 3, 3]
+    assert st["guide_visible"] is False  # a new guide starts hidden: not in a flattened export
+    again = run.step("matte_again")
+    assert again["guide_visible"] is True  # the user showed it; the replacement keeps that
+    assert again["parasite_flags"] == [3, 3, 3]
+
+
+def test_matte_with_the_guide_selected_goes_to_its_layer(run: GimpRun) -> None:
+    st = run.step("matte_from_guide")
+    assert st["status"] == "success", st["error"]
+    assert st["selected"] == [st["layers"][1]] and st["guides"] == 1
+    np.testing.assert_array_equal(run.mask("mask_from_guide"), run.mask("mask_matte"))
 
 
 def test_second_matte_replaces_mask_and_guide(run: GimpRun) -> None:

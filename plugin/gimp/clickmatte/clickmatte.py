@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ClickMatte for GIMP 3: a layer mask from foreground/background points, refined where unsure.
 
-Menu: Layer > ClickMatte > Matte from points / Refine uncertain edges... / Refine selection /
+Menu: Layer > ClickMatte > Add point paths (fg, bg) / Matte from points / Refine uncertain edges... / Refine selection /
 Settings... . Points are the anchors of paths named "fg" and "bg" (any name starting with
 fg/foreground or bg/background, any case), drawn with the Paths tool. The daemon
 (``clickmatte-daemon``) computes the matte; its endpoint and CURVE keys are set in Settings
@@ -44,6 +44,7 @@ PROC_MATTE = "plug-in-clickmatte-matte"
 PROC_REFINE_UNCERTAIN = "plug-in-clickmatte-refine-uncertain"
 PROC_REFINE_SELECTION = "plug-in-clickmatte-refine-selection"
 PROC_SETTINGS = "plug-in-clickmatte-settings"
+PROC_POINT_PATHS = "plug-in-clickmatte-point-paths"
 MENU = "<Image>/Layer/ClickMatte"
 RW = GObject.ParamFlags.READWRITE
 
@@ -175,6 +176,23 @@ def run_settings(procedure, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+def run_point_paths(procedure, run_mode, image, drawables, config, data):
+    """Add point paths: the paths "fg" and "bg" (unless there), "fg" selected, one undo step."""
+    try:
+        _host, _settings, _actions, gimp_host = _core()
+    except RuntimeError as exc:
+        return _fail(procedure, str(exc))
+    image.undo_group_start()
+    try:
+        gimp_host.ensure_point_paths(image)
+    finally:
+        image.undo_group_end()
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.message(gimp_host.POINT_PATHS_HINT)
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
 def _add_connection_args(procedure):
     procedure.add_string_argument("endpoint", "Daemon _endpoint",
                                   "Daemon endpoint, e.g. tcp://127.0.0.1:5557 (empty: from Settings)", "", RW)
@@ -186,13 +204,24 @@ class ClickMatte(Gimp.PlugIn):
     """Registers the ClickMatte procedures under Layer > ClickMatte."""
 
     def do_query_procedures(self):
-        return [PROC_MATTE, PROC_REFINE_UNCERTAIN, PROC_REFINE_SELECTION, PROC_SETTINGS]
+        return [PROC_POINT_PATHS, PROC_MATTE, PROC_REFINE_UNCERTAIN, PROC_REFINE_SELECTION, PROC_SETTINGS]
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
-        if name == PROC_SETTINGS:
+        if name == PROC_POINT_PATHS:
+            proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_point_paths, None)
+            proc.set_image_types("*")
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
+            proc.set_menu_label("Add _point paths (fg, bg)")
+            proc.set_documentation(
+                "Add the paths 'fg' and 'bg' that hold ClickMatte's points, and select 'fg'",
+                "Adds the paths 'fg' and 'bg' (unless paths with those labels exist) and selects 'fg': "
+                "then each click of the Paths tool (B) is a foreground point; select 'bg' for background "
+                "points.",
+                name)
+        elif name == PROC_SETTINGS:
             proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_settings, None)
             proc.set_menu_label("_Settings...")
             proc.set_documentation(
