@@ -104,7 +104,8 @@ class MattingNet(nn.Module):
       - ``clicks``: ``(B, 2, H, W)`` disk maps (foreground, background) in {0, 1};
       - ``prev_alpha``: ``(B, 1, H, W)`` in [0, 1] or ``None`` (zeros).
     Any ``H, W`` >= 1 (padded internally to a multiple of 32). Returns ``(alpha, sigma)``, each
-    ``(B, 1, H, W)``: alpha in [0, 1], sigma >= ``SIGMA_MIN``.
+    ``(B, 1, H, W)``: alpha in [0, 1], sigma >= ``SIGMA_MIN``. ``forward_alpha`` returns the same alpha
+    without computing sigma.
     """
 
     def __init__(self, config: Optional[MattingNetConfig] = None, pretrained: bool = False) -> None:
@@ -119,9 +120,10 @@ class MattingNet(nn.Module):
     def matting_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters()) + list(self.alpha_decoder.parameters())
 
-    def forward(
-        self, rgb: torch.Tensor, clicks: torch.Tensor, prev_alpha: Optional[torch.Tensor] = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(self, rgb: torch.Tensor, clicks: torch.Tensor,
+                prev_alpha: Optional[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """Check the inputs, pad them to a multiple of 32 -> ``(features, guidance pyramid, alpha)``;
+        alpha is ``(B, 1, H', W')`` at the padded size."""
         if rgb.dim() != 4 or rgb.shape[1] != 3:
             raise ValueError(f"rgb must be (B, 3, H, W), got {tuple(rgb.shape)}")
         b, _, h, w = rgb.shape
@@ -139,7 +141,22 @@ class MattingNet(nn.Module):
         feats = self.encoder(x)
         guides = guide_pyramid(x)
         alpha = torch.sigmoid(self.alpha_decoder(feats, guides))
+        return feats, guides, alpha
+
+    def forward(
+        self, rgb: torch.Tensor, clicks: torch.Tensor, prev_alpha: Optional[torch.Tensor] = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = rgb.shape[-2:]
+        feats, guides, alpha = self._encode(rgb, clicks, prev_alpha)
         a_det = alpha.detach()
         sguides = [torch.cat([g, F.adaptive_avg_pool2d(a_det, g.shape[-2:])], 1) for g in guides]
         sigma = F.softplus(self.sigma_decoder([f.detach() for f in feats], sguides)) + SIGMA_MIN
         return alpha[..., :h, :w], sigma[..., :h, :w]
+
+    def forward_alpha(
+        self, rgb: torch.Tensor, clicks: torch.Tensor, prev_alpha: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The alpha of :meth:`forward` alone, ``(B, 1, H, W)`` in [0, 1], without running the uncertainty
+        decoder (about 40 % of a forward): for passes whose sigma nobody reads (context, prior, mirror)."""
+        h, w = rgb.shape[-2:]
+        return self._encode(rgb, clicks, prev_alpha)[2][..., :h, :w]
