@@ -116,6 +116,7 @@ class MattingEngine:
             "guided": self.guided,
             "context_size": self.context_size,
             "refine_max_soft": self.refine_max_soft,
+            "preview_working_size": int(self.predictor.preview_working_size),
         }
         self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
         self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))
@@ -144,9 +145,13 @@ class MattingEngine:
         if not (self.min_side <= height <= self.max_side and self.min_side <= width <= self.max_side):
             raise ValueError(f"image sides must be within {self.min_side}..{self.max_side} px, got {width}x{height}")
 
-    def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: Union[bool, str] = False
-                ) -> Tuple[np.ndarray, np.ndarray]:
+    def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: Union[bool, str] = False,
+                preview: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Clicks -> ``(alpha, sigma)``, ``(H, W)`` float32 at full size; stored in the session.
+
+        ``preview=N``: a live-preview answer (``Predictor.predict(..., preview=N)``: one cheap pass, outputs
+        at long side at most N), fed the same previous alpha as a full predict would be, and not stored:
+        the session keeps its last full-size matte, clicks and previous-alpha chain.
 
         ``prev_alpha``: True feeds the session's last alpha back into the net, False does not;
         ``"auto"`` feeds it back when ``clicks`` only add clicks to those of the session's last
@@ -167,10 +172,25 @@ class MattingEngine:
             extends = last is not None and len(key) > len(last) and not Counter(last) - Counter(key)
             feed = prev_alpha is True or (prev_alpha == "auto" and extends)
             prev = _to_u8(session.alpha) if feed and session.alpha is not None else None
+        if preview is not None:
+            return self.predictor.predict(list(clicks), prev_alpha=prev, preview=preview)
         alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)
         session.alpha, session.sigma = alpha, sigma
         session.clicks, session.prev_in = key, prev
         return alpha, sigma
+
+    def foreground(self, session: Session, alpha_u8: np.ndarray) -> np.ndarray:
+        """The session image's foreground colours under ``alpha_u8`` (``(H, W)`` uint8 of the image's
+        size): pymatting's ``estimate_foreground_ml`` (multi-level, no halo of the old background),
+        ``(H, W, 3)`` uint8. Pure CPU; the model is not needed."""
+        from pymatting import estimate_foreground_ml
+
+        rgb = session.image.rgb
+        if alpha_u8.shape != rgb.shape[:2] or alpha_u8.dtype != np.uint8:
+            raise ValueError(f"alpha must be uint8 {rgb.shape[1]}x{rgb.shape[0]}, got {alpha_u8.dtype} "
+                             f"{alpha_u8.shape[1] if alpha_u8.ndim > 1 else '?'}x{alpha_u8.shape[0]}")
+        fg = estimate_foreground_ml(rgb.astype(np.float64) / 255.0, alpha_u8.astype(np.float64) / 255.0)
+        return np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
                mask: Optional[np.ndarray]) -> Tuple[np.ndarray, List[Box]]:

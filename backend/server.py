@@ -655,11 +655,13 @@ class DaemonServer:
         session = self.cache.get(h["session"])
         clicks = check_clicks(h.get("clicks", []), msg.id)
         t0 = time.perf_counter()
-        alpha, sigma = self.engine.predict(session, clicks, prev_alpha=h.get("prev_alpha", False))
+        alpha, sigma = self.engine.predict(session, clicks, prev_alpha=h.get("prev_alpha", False),
+                                           preview=h.get("preview"))
         t1 = time.perf_counter()
         self.cache.evict(keep=session)
         want_sigma = h.get("uncertainty", True)
-        header, bufs = self._matte_reply(msg, alpha, sigma if want_sigma else None, *alpha.shape)
+        header, bufs = self._matte_reply(msg, alpha, sigma if want_sigma else None,
+                                         session.image.height, session.image.width)
         header["timing"] = _timing(t1 - t0, t1)
         return header, bufs
 

@@ -33,6 +33,7 @@ DEFAULT_CONTEXT_SIZE = 320  # the training sample size
 # Automatic refinement when the coarse pass ran at full resolution: only windows at most this
 # fraction soft. Fitted on training crops (model card, "Refining at full resolution").
 NATIVE_MAX_SOFT = 0.05
+DEFAULT_PREVIEW_WORKING_SIZE = 256  # long side of the coarse pass of a live preview
 
 
 def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
@@ -119,6 +120,7 @@ class Predictor:
         guide_eps: float = GUIDE_EPS,
         context_size: Optional[int] = DEFAULT_CONTEXT_SIZE,
         native_max_soft: Optional[float] = NATIVE_MAX_SOFT,
+        preview_working_size: int = DEFAULT_PREVIEW_WORKING_SIZE,
     ) -> None:
         if working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
@@ -126,6 +128,8 @@ class Predictor:
             raise ValueError(f"context_size must be >= {MIN_SIDE}, or 0 / None (off), got {context_size}")
         if native_max_soft is not None and not 0.0 <= native_max_soft <= 1.0:
             raise ValueError(f"native_max_soft must be in [0, 1] or None (off), got {native_max_soft}")
+        if preview_working_size < MIN_SIDE:
+            raise ValueError(f"preview_working_size must be >= {MIN_SIDE}, got {preview_working_size}")
         if guide_radius < 1 or not guide_eps > 0:
             raise ValueError(f"guide_radius must be >= 1 and guide_eps > 0, got {guide_radius}, {guide_eps}")
         self.device = resolve_device(device)
@@ -139,6 +143,7 @@ class Predictor:
         self.guide_radius = int(guide_radius)
         self.guide_eps = float(guide_eps)
         self.context_size = int(context_size) if context_size else None
+        self.preview_working_size = int(preview_working_size)
         self.native_max_soft = None if native_max_soft is None or native_max_soft >= 1.0 else float(native_max_soft)
         self.reset_image()
 
@@ -148,6 +153,7 @@ class Predictor:
         self._work_rgb: Optional[torch.Tensor] = None
         self._guide: Optional[Guide] = None  # the image's part of the guided filter, made at the first predict
         self._context_rgb: Optional[torch.Tensor] = None  # the context pass's copy, made at the first predict
+        self._preview_rgb: Optional[torch.Tensor] = None  # the preview pass's copy, made at the first preview
         self.alpha: Optional[np.ndarray] = None
         self.uncertainty: Optional[np.ndarray] = None
         self.last_patches: list[Box] = []
@@ -169,7 +175,8 @@ class Predictor:
     def settings(self) -> dict:
         """The inference settings in force (what ``hello`` reports): plain JSON types."""
         return {"working_size": self.working_size, "flip_tta": self.flip_tta, "prior_pass": self.prior_pass,
-                "guided": self.guided, "context_size": self.context_size or 0}
+                "guided": self.guided, "context_size": self.context_size or 0,
+                "preview_working_size": self.preview_working_size}
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -202,14 +209,19 @@ class Predictor:
     # -- prediction ------------------------------------------------------------------------
     @torch.inference_mode()
     def predict(
-        self, clicks: Sequence[ClickLike], prev_alpha: Optional[np.ndarray] = None
+        self, clicks: Sequence[ClickLike], prev_alpha: Optional[np.ndarray] = None, preview: Optional[int] = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Clicks (+ optional previous ``(H, W)`` alpha, float in [0, 1] or uint8) -> ``(alpha, uncertainty)``.
 
-        Both outputs are ``(H, W)`` float32 at the full image size.
+        Both outputs are ``(H, W)`` float32 at the full image size. ``preview=N`` (>= 1) asks for a cheap
+        live-preview answer instead: one plain pass of the coarse net (no flip, prior or context pass) at
+        long side ``min(N, preview_working_size)``, outputs resized bilinearly to long side ``min(N, max(H, W))``;
+        the predictor's last prediction (what :meth:`refine` works on) is left as it was.
         """
         h, w = self.image_size
         cl = normalize_clicks(clicks, w, h)
+        if preview is not None:
+            return self._preview(cl, prev_alpha, int(preview))
         assert self._work_rgb is not None
         wh, ww = self._work_rgb.shape[-2:]
         cmap = self._click_map(cl, w, h, wh, ww)
@@ -243,6 +255,41 @@ class Predictor:
         self.alpha, self.uncertainty = alpha, sigma
         self.last_patches = []
         return alpha, sigma
+
+    def _preview(self, cl: Sequence[Click], prev_alpha: Optional[np.ndarray], preview: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`predict` ``preview``: ``(h, w)`` float32 alpha in [0, 1] and sigma > 0 at the preview size."""
+        if preview < 1:
+            raise ValueError(f"preview must be >= 1, got {preview}")
+        h, w = self.image_size
+        assert self._work_rgb is not None
+        s = min(1.0, min(preview, self.preview_working_size) / max(h, w))
+        ph, pw = max(1, round(h * s)), max(1, round(w * s))
+        if tuple(self._work_rgb.shape[-2:]) == (ph, pw):
+            rgb = self._work_rgb
+        else:
+            if self._preview_rgb is None or tuple(self._preview_rgb.shape[-2:]) != (ph, pw):
+                self._preview_rgb = F.interpolate(self._work_rgb, size=(ph, pw), mode="area")
+            rgb = self._preview_rgb
+        prev = None
+        if prev_alpha is not None:
+            pa = prev_alpha
+            if not isinstance(pa, np.ndarray) or pa.shape != (h, w):
+                raise ValueError(f"prev_alpha must be a ({h}, {w}) array, got {getattr(pa, 'shape', type(pa))}")
+            if (ph, pw) != (h, w) and pa.dtype in (np.uint8, np.float32):  # shrink first: cheap at full size
+                pa = cv2.resize(pa, (pw, ph), interpolation=cv2.INTER_AREA)
+            pa = self._check_alpha(pa, *pa.shape)
+            if pa.shape != (ph, pw):
+                pa = cv2.resize(pa, (pw, ph), interpolation=cv2.INTER_AREA)
+            prev = torch.from_numpy(pa)[None, None].to(self.device)
+        alpha_t, sigma_t = self.model.net(rgb, self._click_map(cl, w, h, ph, pw), prev)
+        alpha = alpha_t[0, 0].float().clamp(0.0, 1.0).cpu().numpy()
+        sigma = sigma_t[0, 0].float().clamp_min(1e-6).cpu().numpy()
+        so = min(1.0, preview / max(h, w))
+        oh, ow = max(1, round(h * so)), max(1, round(w * so))
+        if (oh, ow) != (ph, pw):
+            alpha = cv2.resize(alpha, (ow, oh), interpolation=cv2.INTER_LINEAR)
+            sigma = cv2.resize(sigma, (ow, oh), interpolation=cv2.INTER_LINEAR)
+        return np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False), sigma.astype(np.float32, copy=False)
 
     def _click_map(self, clicks: Sequence[Click], w: int, h: int, out_h: int, out_w: int) -> torch.Tensor:
         """Clicks in image pixels (``w`` x ``h``) as the net's ``(1, 2, out_h, out_w)`` click-disk input."""

@@ -61,3 +61,29 @@ def test_one_uncertainty_decoder_run_per_click(shipped: ClickMatteModel, prev: b
     assert calls == {"alpha": 4, "sigma": 1}
     assert alpha.shape == sigma.shape == (120, 160)
     assert alpha[60, 80] > 0.5 and float(sigma.min()) > 0
+
+
+@needs_weights
+def test_preview_is_one_small_pass_and_keeps_the_last_matte(shipped: ClickMatteModel) -> None:
+    """predict(preview=N): outputs at long side N, one alpha- and one sigma-decoder run at the preview working
+    size, the same object as the full answer, and the predictor's last full-size matte untouched."""
+    p = Predictor(shipped, device="cpu", working_size=192, context_size=96, preview_working_size=64)
+    img = _photo(150, 200)
+    p.set_image(img)
+    clicks = [(100, 75, "fg"), (5, 5, "bg")]
+    full, full_sigma = p.predict(clicks)
+    calls: list[tuple[int, ...]] = []
+    hook = shipped.net.encoder.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    try:
+        a, s = p.predict(clicks, prev_alpha=(full * 255).astype(np.uint8), preview=100)
+    finally:
+        hook.remove()
+    assert calls == [(1, 6, 64, 64)]  # one pass at 64 x 48, padded to 64 x 64
+    assert a.shape == s.shape == (75, 100) and a.dtype == s.dtype == np.float32
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0 and float(s.min()) > 0
+    small = full[::2, ::2] > 0.5
+    iou = np.logical_and(a > 0.5, small).sum() / np.logical_or(a > 0.5, small).sum()
+    assert iou > 0.8
+    assert p.alpha is full and p.uncertainty is full_sigma
+    with pytest.raises(ValueError):
+        p.predict(clicks, preview=0)
