@@ -54,6 +54,10 @@ class DaemonConfig:
     max_top_n: int = 1024
     max_region_mp: float = 16.0
     log_level: str = "INFO"
+    #: stop serving when this process ends (the editor that started the daemon); None = never
+    owner_pid: Optional[int] = None
+    #: FOR TESTS ONLY: sleep this long before each predict / refine, as a slow model would (0 = off)
+    test_delay_s: float = 0.0
 
     @property
     def max_image_pixels(self) -> int:
@@ -154,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="largest area in megapixels that one refine's regions (or its mask's bounding box) may "
                          "cover (16); more is 'too_large'")
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ap.add_argument("--owner-pid", type=int, default=None, metavar="PID",
+                    help="exit when process PID ends (what an editor plugin that starts the daemon passes: its "
+                         "daemon goes when the editor goes; POSIX only)")
+    ap.add_argument("--test-delay-s", type=float, default=0.0, metavar="S",
+                    help="FOR TESTS ONLY: wait S seconds before each predict and refine, as a slow model would "
+                         "(0 = off, the default)")
     return ap
 
 
@@ -165,7 +175,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
                        working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
                        guided=a.guided, context_size=a.context_size, refine_max_soft=a.refine_max_soft,
                        max_queue_mb=a.max_queue_mb, max_top_n=a.max_top_n, max_region_mp=a.max_region_mp,
-                       log_level=a.log_level)
+                       log_level=a.log_level, owner_pid=a.owner_pid, test_delay_s=a.test_delay_s)
     validate_config(cfg)
     return cfg
 
@@ -193,6 +203,10 @@ def validate_config(cfg: DaemonConfig) -> None:
         raise ConfigError(f"--max-top-n must be within 1..{MAX_TOP_N}, got {cfg.max_top_n}")
     if not cfg.max_region_mp > 0:
         raise ConfigError(f"--max-region-mp must be > 0, got {cfg.max_region_mp}")
+    if cfg.owner_pid is not None and cfg.owner_pid < 1:
+        raise ConfigError(f"--owner-pid must be a process id >= 1, got {cfg.owner_pid}")
+    if not 0.0 <= cfg.test_delay_s <= 3600.0:
+        raise ConfigError(f"--test-delay-s must be within 0..3600, got {cfg.test_delay_s}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {dev!r}")

@@ -2,7 +2,11 @@
 
 ``clickmatte-daemon [--bind tcp://127.0.0.1:5557] [--device auto|cpu|cuda] [--checkpoint PATH]
 [--max-sessions N] [--max-cache-mb M] [--max-image-mp P] [--max-queue-mb Q] [--max-top-n N]
-[--max-region-mp R] [--curve-keys DIR]``
+[--max-region-mp R] [--curve-keys DIR] [--owner-pid PID] [--test-delay-s S]``
+
+``--owner-pid PID``: exit (as on SIGTERM) once process PID is gone, so a daemon an editor plugin
+started goes with the editor. ``--test-delay-s S`` is for tests only: every predict and refine
+waits S seconds first, as a slow model would (off by default).
 
 Logs go to stderr; the line ``clickmatte-daemon ready on ENDPOINT`` marks the start of serving.
 A configuration it cannot run with (port in use, checkpoint missing, CUDA requested but absent,

@@ -2,7 +2,8 @@
 
 Two threads. The **I/O thread** (the one that calls :meth:`DaemonServer.serve`) owns the ROUTER
 socket and never waits for the model: it reads every message as it arrives, admits it or refuses it
-(see below), answers ``hello`` and every malformed message itself, and sends the replies the worker
+(see below), answers ``hello``, ``status`` (queue length, the request the model is on, what became of
+the asker's request) and every malformed message itself, and sends the replies the worker
 hands it (over an ``inproc://`` PUSH/PULL pair: ZeroMQ sockets stay in one thread each). The
 **worker thread** owns the model and the session cache and runs the queued ``open`` / ``predict`` /
 ``refine`` / ``close`` requests in arrival order.
@@ -64,6 +65,7 @@ from clickmatte.plugin.protocol import (
     error_reply,
     image_digest,
     parse_version,
+    check_request_id,
     peek_request_id,
 )
 
@@ -77,7 +79,17 @@ log = logging.getLogger("clickmatte.daemon")
 MAX_QUEUE = 256  # requests queued at once (whatever their size)
 REFINE_STEP_S = 0.25  # a long refine gives way to other requests about this often
 KEY_CHECK_S = 1.0  # how often the CURVE allow-list folder is checked for changes
+OWNER_CHECK_S = 1.0  # how often the owner process (--owner-pid) is checked
 SEND_HWM = 64  # replies queued per peer that does not read them (more are dropped by ZeroMQ)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True if ``pid`` has exited but was not reaped yet (Linux ``/proc``; False where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def server_version() -> str:
@@ -172,6 +184,8 @@ class DaemonServer:
         self.cache = SessionCache(config.max_sessions, config.max_cache_bytes)
         self.queue: Deque[Entry] = deque()
         self.held_bytes = 0  # bytes of requests queued or being served (<= config.max_queue_bytes)
+        self.running: Optional[Entry] = None  # the entry the worker is on (read under _cv)
+        self.started = time.monotonic()
         self.peak_held_bytes = 0
         self._cv = threading.Condition()
         self.stop = threading.Event()
@@ -186,6 +200,7 @@ class DaemonServer:
         self._allowed: Optional[set] = None  # z85 public keys allowed (CURVE), None without CURVE
         self._key_state: Tuple[Tuple[str, int, int], ...] = ()
         self._next_key_check = 0.0
+        self._next_owner_check = 0.0
         self.endpoint = config.bind
         self.stats: Dict[str, int] = {"requests": 0, "errors": 0, "superseded": 0, "refused": 0, "revoked": 0}
         self._stats_lock = threading.Lock()
@@ -301,11 +316,35 @@ class DaemonServer:
                         if not self._receive_one():
                             break
                 self._maybe_reload_keys()
+                self._check_owner()
             except Exception:  # last resort: log and keep serving
                 log.error("internal error in the I/O loop: %s", traceback.format_exc())
                 time.sleep(0.01)
         self._stop_worker()
         self._forward_replies()
+
+    def _check_owner(self) -> None:
+        """With ``owner_pid`` (``--owner-pid``): stop serving once that process is gone (checked every
+        :data:`OWNER_CHECK_S`; POSIX only)."""
+        pid = self.config.owner_pid
+        if pid is None or os.name != "posix":
+            return
+        now = time.monotonic()
+        if now < self._next_owner_check:
+            return
+        self._next_owner_check = now + OWNER_CHECK_S
+        try:
+            os.kill(pid, 0)
+            gone = False
+        except ProcessLookupError:
+            gone = True
+        except PermissionError:  # exists, owned by someone else
+            gone = False
+        if not gone and os.getppid() != pid and pid != os.getpid():
+            gone = _is_zombie(pid)
+        if gone:
+            log.info("the process that started this daemon (pid %d) is gone: shutting down", pid)
+            self.stop.set()
 
     def _stop_worker(self) -> None:
         self.stop.set()
@@ -401,10 +440,10 @@ class DaemonServer:
                 self._reply_now(envelope, error_reply(exc.request_id, exc.code, exc.message[:2000]))
                 return True
             rid = msg.id
-            if msg.op == "hello":  # answered here: never waits for the model
+            if msg.op in ("hello", "status"):  # answered here: never waits for the model
                 self._count("requests")
                 try:
-                    self._reply_now(envelope, self._hello(msg))
+                    self._reply_now(envelope, self._hello(msg) if msg.op == "hello" else self._status(msg, envelope))
                 except ProtocolError as exc:
                     self._count("errors")
                     self._reply_now(envelope, error_reply(rid, exc.code, exc.message[:2000]))
@@ -476,6 +515,7 @@ class DaemonServer:
                         return
                     entry = self.queue.popleft()
                     superseded = self._superseded_locked(entry)
+                    self.running = entry
                 keep = False
                 try:
                     keep = self._run(entry, superseded)
@@ -483,6 +523,8 @@ class DaemonServer:
                     log.error("internal error while answering a request: %s", traceback.format_exc())
                     self._send(entry, error_reply(entry.id, INTERNAL, "internal error in the daemon (logged)"))
                 finally:
+                    with self._cv:
+                        self.running = None
                     if not keep:
                         self._release(entry)
         finally:
@@ -521,6 +563,8 @@ class DaemonServer:
                 job = entry
                 self.cache.get(job.item.session or "")  # closed or evicted meanwhile: unknown_session
             else:
+                if self.config.test_delay_s > 0 and entry.msg.op in ("predict", "refine"):
+                    time.sleep(self.config.test_delay_s)  # --test-delay-s: a slow model, for tests only
                 result = self._dispatch(entry.msg)
                 if isinstance(result, RefineJob):
                     job = result
@@ -599,6 +643,37 @@ class DaemonServer:
                 "max_top_n": cfg.max_top_n, "max_region_pixels": cfg.max_region_pixels,
             },
         }
+
+    def _status(self, msg: Message, envelope: List[bytes]) -> Dict[str, Any]:
+        """(I/O thread.) The queue, the request being run, and the asker's request ``request`` if given:
+        looked up by id among the entries received on the same connection (routing envelope)."""
+        now = time.monotonic()
+        asked = msg.header.get("request")
+        asked = check_request_id(asked) if asked is not None else None
+        with self._cv:
+            queue = list(self.queue)
+            running = self.running
+            held = self.held_bytes
+        item = running.item if isinstance(running, RefineJob) else running
+        reply: Dict[str, Any] = {
+            "id": msg.id, "op": "status", "queued": len(queue),
+            "queued_bytes": max(0, held - (running.nbytes if running is not None else 0)),
+            "running": ({"op": item.msg.op, "elapsed_s": round(now - item.received, 3)}
+                        if item is not None else None),
+            "uptime_s": round(now - self.started, 3),
+        }
+        if asked is not None:
+            state, ahead, since = "unknown", 0, now
+            if item is not None and item.id == asked and item.envelope == envelope:
+                state, since = "running", item.received
+            else:
+                for i, e in enumerate(queue):
+                    ei = e.item if isinstance(e, RefineJob) else e
+                    if ei.id == asked and ei.envelope == envelope:
+                        state, ahead, since = "queued", i + (1 if item is not None else 0), ei.received
+                        break
+            reply["request"] = {"id": asked, "state": state, "ahead": ahead, "elapsed_s": round(now - since, 3)}
+        return reply
 
     def _open(self, msg: Message) -> Dict[str, Any]:
         h, rid = msg.header, msg.id

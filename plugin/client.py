@@ -11,6 +11,7 @@ Blocking (scripts, tests, batch jobs)::
     m.alpha        # bytes, m.height rows of m.width samples of m.dtype ("uint8"/"uint16")
     m.uncertainty  # bytes, uint8, same size (255 = very unsure), or None
     r = c.refine(s.session, top_n=8)                   # MatteResult with .patches [(x, y, w, h)]
+    st = c.status()                                    # StatusInfo: queue, what the model is on
     c.close(s.session); c.disconnect()
 
 Errors raise :class:`DaemonError` (``.code``, ``.message``; codes in ``protocol.ERROR_CODES``); no
@@ -27,6 +28,11 @@ Non-blocking (editor UI timers)::
         m = reply.result()     # MatteResult (or OpenResult / ServerInfo / bool for close)
     elif reply is not None and reply.superseded:
         pass                   # a newer predict for the session replaced it: ignore
+
+Busy or gone? ``send_status(request=rid)`` asks the daemon (answered at once, even while the model
+works) what became of request ``rid``: its reply says ``queued`` / ``running`` / ``unknown`` and for
+how long (:class:`StatusInfo`). A long request is best sent with a long ``timeout_ms`` and watched
+with short ``status`` requests: a daemon that answers them is working; one that does not is gone.
 
 A pending request with no reply after ``timeout_ms`` comes back from ``poll`` as a Reply whose
 ``error`` is a :class:`DaemonTimeout` (and the socket is re-created). Non-blocking sends are not
@@ -68,12 +74,13 @@ from .protocol import (
     open_request,
     predict_request,
     refine_request,
+    status_request,
 )
 
 KeyLike = Union[str, bytes, os.PathLike]
 
 # ops that may be sent again after a timeout without changing the result
-RETRYABLE_OPS = frozenset({"hello", "open", "predict", "close"})
+RETRYABLE_OPS = frozenset({"hello", "open", "predict", "close", "status"})
 
 
 class ClientError(Exception):
@@ -152,6 +159,24 @@ class MatteResult:
 
 
 @dataclass
+class StatusInfo:
+    """``status`` result (protocol 1.3): requests ``queued`` (and their bytes), the request the model is
+    on (``running_op`` / ``running_s``, None when idle), the daemon's ``uptime_s``, and, when asked
+    about a request, its ``state`` (``"queued"`` behind ``ahead`` others, ``"running"``, ``"unknown"``:
+    answered already or never received) and ``elapsed_s`` since the daemon received it."""
+
+    queued: int
+    queued_bytes: int
+    running_op: Optional[str]
+    running_s: Optional[float]
+    uptime_s: float
+    request: Optional[str] = None
+    state: Optional[str] = None
+    ahead: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass
 class Reply:
     """A finished request, as returned by :meth:`DaemonClient.poll`.
 
@@ -220,6 +245,14 @@ class Reply:
             )
         if self.op == "close":
             return bool(h["closed"])
+        if self.op == "status":
+            run, req = h.get("running"), h.get("request")
+            return StatusInfo(
+                queued=int(h["queued"]), queued_bytes=int(h["queued_bytes"]),
+                running_op=str(run["op"]) if run else None,
+                running_s=float(run["elapsed_s"]) if run else None, uptime_s=float(h["uptime_s"]),
+                request=str(req["id"]) if req else None, state=str(req["state"]) if req else None,
+                ahead=int(req["ahead"]) if req else 0, elapsed_s=float(req["elapsed_s"]) if req else 0.0)
         raise DaemonError("bad_reply", f"unexpected reply op {self.op!r}", self.id)
 
 
@@ -484,6 +517,10 @@ class DaemonClient:
     def send_close(self, session: str, timeout_ms: Optional[int] = None) -> str:
         return self.send_request(close_request("", session), timeout_ms=timeout_ms)
 
+    def send_status(self, request: Optional[str] = None, timeout_ms: Optional[int] = None) -> str:
+        """Ask how busy the daemon is and, with ``request`` (an id this client sent), what became of it."""
+        return self.send_request(status_request("", request), timeout_ms=timeout_ms)
+
     # -- blocking API --------------------------------------------------------------------------
     def hello(self, timeout_ms: Optional[int] = None) -> ServerInfo:
         """Protocol/server versions, device, model and limits of the daemon."""
@@ -520,6 +557,10 @@ class DaemonClient:
         spec = BufferSpec("mask", mask_width, mask_height, 1, "uint8", "A") if mask is not None else None
         header = refine_request("", session, top_n, regions, spec, preview, alpha_dtype, uncertainty)
         return self.call(header, [mask] if mask is not None else [], timeout_ms).result()
+
+    def status(self, request: Optional[str] = None, timeout_ms: Optional[int] = None) -> StatusInfo:
+        """The daemon's queue and the state of ``request`` (see :meth:`send_status`); protocol 1.3 daemons."""
+        return self.call(status_request("", request), timeout_ms=timeout_ms).result()
 
     def close(self, session: str, timeout_ms: Optional[int] = None) -> bool:
         """Forget a session on the daemon; True if it existed."""

@@ -26,6 +26,14 @@ alone is sent first; the pixels only when the daemon asks for them). One job is 
 time; further jobs queue (a newer preview replaces a queued one). A job remembers the point-list
 *generation* it started with: replies for an outdated point list are dropped, never written.
 
+Busy or gone: a job's requests are sent with a long timeout (:data:`JOB_TIMEOUT_S`) and, while one
+is in flight, a ``status`` request (protocol 1.3; ``hello`` for older daemons) goes out every
+:data:`HEARTBEAT_S` with the settings' timeout. An answer means the daemon is working: the status
+line shows "working… N s" (or the requests ahead of ours) and the late result is applied when it
+comes, unless newer points superseded it. Only a heartbeat without answer within ``timeout_s`` ends
+the job with "no answer ... is clickmatte-daemon running?". ``connection`` is the connection label
+for the last exchange: ``"connected to ..."``, ``"working ..."`` or ``"not answering ..."``.
+
 Errors never raise into the editor: timeouts, daemon errors and ``HostError`` become the status
 line (``host.notify(text, level)``) and end the job.
 """
@@ -42,6 +50,12 @@ from .settings import Settings
 
 #: how close (image pixels) a host point must be to ours to count as the same point
 POINT_TOLERANCE = 0.75
+#: a job request's own timeout: long, since the heartbeat tells a busy daemon from a gone one
+JOB_TIMEOUT_S = 3600.0
+#: seconds between heartbeats (``status`` requests) while a job's request is in flight
+HEARTBEAT_S = 1.0
+#: heartbeats in a row that say "unknown" before a request counts as lost (the daemon restarted)
+LOST_AFTER = 3
 
 ClientFactory = Callable[[Settings], Any]
 
@@ -80,6 +94,8 @@ class Job:
     retried: bool = False
     started: float = 0.0
     sent_at: float = 0.0
+    rid: str = ""
+    unknown: int = 0  # heartbeats in a row that found the daemon without our request
 
 
 class Controller:
@@ -119,6 +135,11 @@ class Controller:
         self._queue: Deque[Job] = deque()
         self._inflight: Dict[str, Tuple[Optional[Job], str]] = {}
         self._last_wait_note = 0.0
+        self._heartbeat: Optional[str] = None  # id of the status / hello request in flight
+        self._last_sent = ""
+        self._next_heartbeat = 0.0
+        self._status_supported = True  # False once a daemon answered status with bad_request (< 1.3)
+        self.connection = f"not connected ({self.settings.endpoint})"
         self.status = ""
         self.status_level = "info"
 
@@ -174,12 +195,14 @@ class Controller:
             self._client.disconnect()
         self._client = None
         self._inflight.clear()
+        self._heartbeat = None
         self._job = None
         self._queue.clear()
         self.session = None
         self._session_digest = ""
         self.server_info = None
         self._predicted_generation = -1
+        self.connection = f"not connected ({self.settings.endpoint})"
 
     close = disconnect
 
@@ -413,11 +436,8 @@ class Controller:
                 if reply is None:
                     break
                 self._on_reply(reply)
-        if self._job is not None and self._job.step != "new":
-            waited = self._clock() - self._job.sent_at
-            if waited >= 3.0 and self._clock() - self._last_wait_note >= 1.0:
-                self._last_wait_note = self._clock()
-                self._notify(f"waiting for the daemon at {self.settings.endpoint} ({waited:.0f} s) ...", "busy")
+        if self._job is not None and self._job.step != "new" and self._job.rid in self._inflight:
+            self._maybe_heartbeat(self._job)
         if self._job is None and self._queue:
             self._start_next()
         return self.busy
@@ -431,6 +451,70 @@ class Controller:
             self.tick(wait_ms=50)
         return True
 
+    def _maybe_heartbeat(self, job: Job) -> None:
+        """While ``job``'s request is in flight: a status request every HEARTBEAT_S (one at a time), and
+        "waiting ..." on the status line until the daemon has answered one."""
+        now = self._clock()
+        waited = now - job.sent_at
+        if self._heartbeat is None and now >= self._next_heartbeat and waited >= HEARTBEAT_S / 2:
+            self._next_heartbeat = now + HEARTBEAT_S
+            timeout_ms = int(self.settings.timeout_s * 1000)
+            if self._status_supported:
+                ok = self._send(None, "status", "send_status", job.rid, timeout_ms=timeout_ms)
+            else:
+                ok = self._send(None, "heartbeat_hello", "send_hello", timeout_ms=timeout_ms)
+            if ok:
+                self._heartbeat = self._last_sent
+        if (not self.connection.startswith("working") and waited >= 3.0
+                and now - self._last_wait_note >= 1.0):
+            self._last_wait_note = now
+            self._notify(f"waiting for the daemon at {self.settings.endpoint} ({waited:.0f} s) ...", "busy")
+
+    def _on_heartbeat(self, step: str, reply: Any) -> None:
+        """A status (or hello) answer while a job runs: progress on the status line, or a lost request."""
+        self._heartbeat = None
+        job = self._job
+        if not reply.ok:
+            code = getattr(reply.error, "code", "")
+            if code == "timeout":
+                self.connection = f"not answering ({self.settings.endpoint})"
+            elif step == "status" and code == "bad_request":
+                self._status_supported = False  # a daemon older than protocol 1.3
+                self._next_heartbeat = 0.0
+            return
+        if job is None or job.rid not in self._inflight:
+            return
+        elapsed = self._clock() - job.started
+        if step == "status":
+            st = reply.result()
+            if st.state == "queued":
+                text = f"working ... {elapsed:.0f} s (the daemon has {st.ahead} request(s) before this one)"
+            elif st.state == "running":
+                text = f"working ... {elapsed:.0f} s"
+            else:
+                job.unknown += 1
+                if job.unknown >= LOST_AFTER:  # its reply would have come by now: the daemon lost it
+                    self._lost(job)
+                return
+            job.unknown = 0
+        else:
+            text = f"working ... {elapsed:.0f} s"
+        self.connection = f"working ({self.settings.endpoint})"
+        self._notify(text, "busy")
+
+    def _lost(self, job: Job) -> None:
+        """The daemon answers but no longer knows ``job``'s request (it restarted): start the job again
+        once, from opening the image."""
+        self._inflight.pop(job.rid, None)
+        if job.retried:
+            self._fail(f"the daemon at {self.settings.endpoint} lost the request twice (restarting?); try again")
+            return
+        job.retried = True
+        job.unknown = 0
+        self.session = None
+        self._session_digest = ""
+        self._step_open(job)
+
     def _drop_client(self) -> None:
         try:
             if self._client is not None:
@@ -439,6 +523,7 @@ class Controller:
             pass
         self._client = None
         self._inflight.clear()
+        self._heartbeat = None
 
     def _start_next(self) -> None:
         while self._job is None and self._queue:
@@ -471,6 +556,8 @@ class Controller:
         """Send one request for ``job`` (None: fire-and-forget, e.g. close); a failure ends the job."""
         try:
             client = self._get_client()
+            if job is not None:
+                kwargs.setdefault("timeout_ms", int(JOB_TIMEOUT_S * 1000))
             rid = getattr(client, fn)(*args, **kwargs)
         except HostError as exc:
             if job is not None:
@@ -483,7 +570,10 @@ class Controller:
         if job is not None:
             job.step = step
             job.sent_at = self._clock()
+            job.rid = rid
+            job.unknown = 0
         self._inflight[rid] = (job, step)
+        self._last_sent = rid
         return True
 
     # -- steps -----------------------------------------------------------------------------------
@@ -538,8 +628,13 @@ class Controller:
         if entry is None:
             return  # fire-and-forget (close) or a request of a dropped job
         job, step = entry
+        if reply.ok or getattr(reply.error, "code", "") != "timeout":
+            self.connection = self._connected_text()  # it answered (the heartbeat may say "working")
         if step == "hello":
             self._on_hello(reply)
+            return
+        if step in ("status", "heartbeat_hello"):
+            self._on_heartbeat(step, reply)
             return
         if job is None or job is not self._job:
             return  # the job was reset/cancelled meanwhile
@@ -571,16 +666,24 @@ class Controller:
         except Exception as exc:  # noqa: BLE001 - never raise into the editor's event loop
             self._fail(f"internal error in {step}: {type(exc).__name__}: {exc}")
 
+    def _connected_text(self) -> str:
+        info = self.server_info
+        if info is None:
+            return f"connected to {self.settings.endpoint}"
+        model = info.model.get("name") or info.model.get("checkpoint") or "model"
+        note = " (UNTRAINED weights)" if info.model.get("trained") is False else ""
+        return f"connected to {self.settings.endpoint}: {info.device}, {model}{note}"
+
     def _on_hello(self, reply: Any) -> None:
         if not reply.ok:
+            if getattr(reply.error, "code", "") == "timeout":
+                self.connection = f"not answering ({self.settings.endpoint})"
             self._notify(self._error_text(reply), "error")
             return
         info = reply.result()
         self.server_info = info
-        model = info.model.get("name") or info.model.get("checkpoint") or "model"
-        trained = info.model.get("trained")
-        note = " (UNTRAINED weights)" if trained is False else ""
-        self._notify(f"connected to {self.settings.endpoint}: {info.device}, {model}{note}", "info")
+        self.connection = self._connected_text()
+        self._notify(self.connection, "info")
 
     def _error_text(self, reply: Any) -> str:
         err = reply.error
@@ -605,6 +708,7 @@ class Controller:
             return
         if code == "timeout":
             self.server_info = None
+            self.connection = f"not answering ({self.settings.endpoint})"
         self._fail(self._error_text(reply))
 
     def _outdated(self, job: Job) -> bool:

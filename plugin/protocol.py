@@ -24,8 +24,8 @@ ZeroMQ multipart messages. The plugin uses a ``DEALER`` socket, the daemon a ``R
 
 Ops (request -> reply ``op``)
 -----------------------------
-``hello``   ``{"protocol": "1.2", "client": str}`` (both optional)
-            -> ``hello`` ``{"protocol": "1.2", "server": str, "device": str, "model": {...},
+``hello``   ``{"protocol": "1.3", "client": str}`` (both optional)
+            -> ``hello`` ``{"protocol": "1.3", "server": str, "device": str, "model": {...},
             "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
             "max_sessions", "max_clicks", "max_regions", "max_queue_bytes", "max_top_n",
             "max_region_pixels"}}`` (the last three since daemons of issue 20; read a missing one as
@@ -69,6 +69,16 @@ Ops (request -> reply ``op``)
             newer request for the same session makes the rest of it ``superseded`` (the session
             keeps the matte it had before the refine).
 ``close``   ``{"session"}`` -> ``close`` ``{"session", "closed": bool}`` (idempotent).
+``status``  (since 1.3) ``{"request": <request id>?}``: how busy the daemon is, answered at once by its
+            I/O thread (like ``hello``) while the model works, so that a client can tell a busy
+            daemon from a gone one. -> ``status`` ``{"queued": int (requests waiting),
+            "queued_bytes": int, "running": {"op": str, "elapsed_s": float} | null (the request the
+            model is on), "uptime_s": float, "request": {"id", "state": "queued"|"running"|"unknown",
+            "ahead": int, "elapsed_s": float}?}``. ``request`` (only when asked) describes the asking
+            connection's request with that id: ``queued`` behind ``ahead`` others, ``running``, or
+            ``unknown`` (already answered: its reply is on the way, or never received: the daemon
+            restarted). ``elapsed_s``: seconds since the daemon received it. A daemon older than 1.3
+            answers ``status`` with ``bad_request``; ``hello`` then serves as the sign of life.
 
 Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_width",
 "full_height", "uncertainty_scale": 0.25, "buffers": [alpha, uncertainty?]}``: ``alpha`` is one
@@ -101,7 +111,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 MAGIC = b"clickmatte/1"
 MAGIC_PREFIX = b"clickmatte/"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 2
+PROTOCOL_MINOR = 3
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 
@@ -116,7 +126,8 @@ MAX_SIDE_LIMIT = 65535  # hard bound on any declared side; the daemon announces 
 MAX_COORDINATE = 10 ** 9  # |x|, |y| of a click (anything beyond is outside every image anyway)
 UNCERTAINTY_SCALE = 0.25
 
-REQUEST_OPS = ("hello", "open", "predict", "refine", "close")
+REQUEST_OPS = ("hello", "open", "predict", "refine", "close", "status")
+REQUEST_STATES = ("queued", "running", "unknown")  # status reply: what became of the asked request
 REPLY_OPS = REQUEST_OPS + ("need_pixels", "error")
 
 # error codes
@@ -268,6 +279,11 @@ def _check_id(v: Any) -> RequestId:
         return v
     raise ProtocolError(f"'id' must be a string of 1..{MAX_ID_CHARS} characters or a non-negative integer, "
                         f"got {_short(v, 80)}", BAD_REQUEST, None)
+
+
+def check_request_id(v: Any) -> RequestId:
+    """A valid request id (string of 1..64 characters or non-negative integer); else :class:`ProtocolError`."""
+    return _check_id(v)
 
 
 def _check_session(h: Dict[str, Any], rid: Optional[RequestId]) -> str:
@@ -427,6 +443,14 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         elif op == "close":
             _check_session(h, rid)
             _only_buffers(specs, {}, op, rid)
+        elif op == "status":
+            if h.get("request") is not None:
+                try:
+                    _check_id(h["request"])
+                except ProtocolError as exc:
+                    raise ProtocolError(f"field 'request' must be a request id: {exc.message}", BAD_REQUEST,
+                                        rid) from None
+            _only_buffers(specs, {}, op, rid)
         else:
             raise ProtocolError(f"unknown op {op!r} (expected one of {list(REQUEST_OPS)})", BAD_REQUEST, rid)
         return
@@ -479,8 +503,44 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         _check_session(h, rid)
         _get(h, "closed", bool, rid)
         _only_buffers(specs, {}, op, rid)
+    elif op == "status":
+        _check_status_reply(h, rid)
+        _only_buffers(specs, {}, op, rid)
     else:
         raise ProtocolError(f"unknown reply op {op!r}", BAD_REQUEST, rid)
+
+
+def _check_seconds(v: Any, what: str, rid: Optional[RequestId]) -> float:
+    f = _check_number(v, what, rid)
+    if f < 0:
+        raise ProtocolError(f"{what} must be >= 0, got {_short(v)}", BAD_REQUEST, rid)
+    return f
+
+
+def _check_status_reply(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
+    _get_int(h, "queued", rid)
+    _get_int(h, "queued_bytes", rid)
+    _check_seconds(h.get("uptime_s"), "'uptime_s'", rid)
+    running = h.get("running")
+    if running is not None:
+        if not isinstance(running, dict):
+            raise ProtocolError(f"field 'running' must be an object or null, got {_tname(running)}", BAD_REQUEST, rid)
+        _get(running, "op", str, rid)
+        _check_seconds(running.get("elapsed_s"), "'running.elapsed_s'", rid)
+    req = h.get("request")
+    if req is not None:
+        if not isinstance(req, dict):
+            raise ProtocolError(f"field 'request' must be an object, got {_tname(req)}", BAD_REQUEST, rid)
+        try:
+            _check_id(req.get("id"))
+        except ProtocolError as exc:
+            raise ProtocolError(f"'request.id': {exc.message}", BAD_REQUEST, rid) from None
+        state = req.get("state")
+        if not isinstance(state, str) or state not in REQUEST_STATES:
+            raise ProtocolError(f"'request.state' must be one of {list(REQUEST_STATES)}, got {_short(state)}",
+                                BAD_REQUEST, rid)
+        _get_int(req, "ahead", rid)
+        _check_seconds(req.get("elapsed_s"), "'request.elapsed_s'", rid)
 
 
 # -- encode / decode -------------------------------------------------------------------------------
@@ -641,6 +701,13 @@ def refine_request(rid: RequestId, session: str, top_n: Optional[int] = 8, regio
 
 def close_request(rid: RequestId, session: str) -> Dict[str, Any]:
     return {"id": rid, "op": "close", "session": session}
+
+
+def status_request(rid: RequestId, request: Optional[RequestId] = None) -> Dict[str, Any]:
+    h: Dict[str, Any] = {"id": rid, "op": "status"}
+    if request is not None:
+        h["request"] = request
+    return h
 
 
 def error_reply(rid: Optional[RequestId], code: str, message: str) -> Dict[str, Any]:

@@ -91,11 +91,12 @@ def templates(session: str) -> Dict[str, Tuple[Dict[str, Any], List[bytes]]]:
         "refine_mask": ({"id": "f", "op": "refine", "session": session, "top_n": 2, "buffers": [dict(MASK)], **output},
                         [b"\x01" * (W * H)]),
         "close": ({"id": "f", "op": "close", "session": "fuzz-no-such-session"}, []),
+        "status": ({"id": "f", "op": "status", "request": "fuzz-1"}, []),
     }
 
 
 OK_REPLIES = {"hello": {"hello"}, "open": {"open", "need_pixels"}, "predict": {"predict"}, "refine": {"refine"},
-              "close": {"close"}}
+              "close": {"close"}, "status": {"status"}}
 NON_INTERNAL = {"bad_request", "too_large", "unknown_session", "superseded", "busy", "unsupported_version"}
 
 

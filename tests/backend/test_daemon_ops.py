@@ -25,7 +25,7 @@ def dclient(daemon):
 
 def test_hello_reports_versions_device_model_limits(dclient):
     info = dclient.hello()
-    assert info.protocol == "1.2"
+    assert info.protocol == "1.3"
     assert info.server.startswith("clickmatte")
     assert info.device == "cpu"
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")

@@ -73,6 +73,10 @@ TEMPLATES: Dict[str, Tuple[Callable[[DaemonClient], str], List[Tuple[Dict[str, A
     "refine": (lambda c: c.send_refine("s", top_n=2), [
         (dict(MATTE, op="refine", patches=[[0, 0, 4, 4], [4, 0, 4, 4]]), [bytes(W * H), bytes(W * H)])]),
     "close": (lambda c: c.send_close("s"), [({"op": "close", "session": "s", "closed": True}, [])]),
+    "status": (lambda c: c.send_status("r-1"), [
+        ({"op": "status", "queued": 2, "queued_bytes": 100, "running": {"op": "predict", "elapsed_s": 1.5},
+          "uptime_s": 9.0, "request": {"id": "r-1", "state": "queued", "ahead": 1, "elapsed_s": 0.5}}, []),
+        ({"op": "status", "queued": 0, "queued_bytes": 0, "running": None, "uptime_s": 0.0}, [])]),
 }
 ERROR = ({"op": "error", "code": "bad_request", "message": "no"}, [])
 

@@ -194,3 +194,28 @@ def test_plugin_modules_import_only_stdlib_zmq_and_relative():
             else:
                 continue
             assert not roots & {"numpy", "torch", "clickmatte", "cv2", "PIL"}, (name, roots)
+
+
+def test_status_request_and_reply_are_validated() -> None:
+    from clickmatte.plugin.protocol import status_request
+
+    assert decode(encode(status_request("s1", "r-7"))).header["request"] == "r-7"
+    assert "request" not in decode(encode(status_request("s2"))).header
+    for bad in ("", "x" * 65, -1, 1.5, [], {}):
+        with pytest.raises(ProtocolError) as ei:
+            decode(encode_raw({"id": "s3", "op": "status", "request": bad}))
+        assert ei.value.code == "bad_request" and ei.value.request_id == "s3"
+    ok = {"id": "s4", "op": "status", "queued": 1, "queued_bytes": 10, "running": {"op": "predict", "elapsed_s": 2.5},
+          "uptime_s": 3.0, "request": {"id": "r-7", "state": "running", "ahead": 0, "elapsed_s": 2.5}}
+    assert decode(encode(ok, kind="reply"), kind="reply").header["request"]["state"] == "running"
+    for change in ({"queued": -1}, {"uptime_s": -1}, {"running": {"op": 1, "elapsed_s": 0}}, {"running": []},
+                   {"request": {"id": "r", "state": "done", "ahead": 0, "elapsed_s": 0}}, {"request": {}},
+                   {"request": {"id": "r", "state": "queued", "ahead": 0, "elapsed_s": "1"}}):
+        with pytest.raises(ProtocolError) as ei:
+            decode(encode_raw(dict(ok, **change)), kind="reply")
+        assert ei.value.request_id == "s4", change
+
+
+def encode_raw(header: dict) -> list:
+    """Frames of ``header`` without the sender-side checks (what a broken peer could send)."""
+    return [MAGIC, json.dumps(header).encode("utf-8")]
