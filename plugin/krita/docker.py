@@ -220,6 +220,9 @@ class ClickMatteDocker(DockWidget):
             self.controller.tick()
             self.undo_button.setEnabled(self.controller.can_undo)
             self.redo_button.setEnabled(self.controller.can_redo)
+            connection = getattr(self.controller, "connection", "")
+            if connection and connection != self.connection_label.text():
+                self.connection_label.setText(connection)  # the last exchange: connected / working / not answering
         except Exception as exc:  # noqa: BLE001
             self.show_status(f"ClickMatte: {type(exc).__name__}: {exc}", "error")
 
