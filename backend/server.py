@@ -618,6 +618,8 @@ class DaemonServer:
             return self._predict(msg)
         if op == "refine":
             return self._refine(msg)
+        if op == "foreground":
+            return self._foreground(msg)
         if op == "close":
             closed = self.cache.close(msg.header["session"])
             return {"id": msg.id, "op": "close", "session": msg.header["session"], "closed": closed}, []
@@ -739,6 +741,25 @@ class DaemonServer:
                                          session.image.height, session.image.width)
         header["timing"] = _timing(t1 - t0, t1)
         return header, bufs
+
+    def _foreground(self, msg: Message) -> tuple:
+        """Decontaminate: the session image's foreground colours under the alpha buffer sent."""
+        import numpy as np
+
+        h, rid = msg.header, msg.id
+        session = self.cache.get(h["session"])
+        iw, ih = session.image.width, session.image.height
+        spec, data = msg.buffer("alpha")
+        if (spec.width, spec.height) != (iw, ih):
+            raise ProtocolError(f"alpha is {spec.width}x{spec.height} but the image is {iw}x{ih}", BAD_REQUEST, rid)
+        alpha = np.frombuffer(data, np.uint8).reshape(ih, iw)
+        t0 = time.perf_counter()
+        fg = self.engine.foreground(session, alpha)
+        t1 = time.perf_counter()
+        header = {"id": rid, "op": "foreground", "session": h["session"], "width": iw, "height": ih,
+                  "buffers": [BufferSpec("foreground", iw, ih, 3, "uint8", "RGB").to_dict()],
+                  "timing": _timing(t1 - t0, t1)}
+        return header, [np.ascontiguousarray(fg)]
 
     def _refine(self, msg: Message) -> RefineJob:
         """Check a refine against the limits and plan it; the worker runs it step by step."""

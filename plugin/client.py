@@ -69,6 +69,7 @@ from .protocol import (
     close_request,
     decode,
     encode,
+    foreground_request,
     hello_request,
     image_digest,
     open_request,
@@ -159,6 +160,17 @@ class MatteResult:
 
 
 @dataclass
+class ForegroundResult:
+    """``foreground`` result: ``rgb`` holds ``height`` rows x ``width`` RGB uint8 pixels, the image's
+    foreground colours estimated under the alpha that was sent (no background spill)."""
+
+    session: str
+    width: int
+    height: int
+    rgb: bytes
+
+
+@dataclass
 class StatusInfo:
     """``status`` result (protocol 1.3): requests ``queued`` (and their bytes), the request the model is
     on (``running_op`` / ``running_s``, None when idle), the daemon's ``uptime_s``, and, when asked
@@ -243,6 +255,12 @@ class Reply:
                 patches=[tuple(int(v) for v in p) for p in h.get("patches", [])],  # type: ignore[misc]
                 timing=dict(h["timing"]) if isinstance(h.get("timing"), dict) else {},
             )
+        if self.op == "foreground":
+            specs = [BufferSpec.from_dict(d) for d in h.get("buffers", [])]
+            if len(specs) != 1 or specs[0].name != "foreground" or len(self.buffers) != 1:
+                raise DaemonError("bad_reply", "'foreground' reply without its foreground buffer", self.id)
+            return ForegroundResult(session=h["session"], width=int(h["width"]), height=int(h["height"]),
+                                    rgb=self.buffers[0])
         if self.op == "close":
             return bool(h["closed"])
         if self.op == "status":
@@ -513,6 +531,19 @@ class DaemonClient:
         spec = BufferSpec("mask", mask_width, mask_height, 1, "uint8", "A") if mask is not None else None
         header = refine_request("", session, top_n, regions, spec, preview, alpha_dtype, uncertainty)
         return self.send_request(header, [mask] if mask is not None else [], timeout_ms)
+
+    def send_foreground(self, session: str, alpha: Any, width: int, height: int,
+                        timeout_ms: Optional[int] = None) -> str:
+        """Ask for the session image's foreground colours under ``alpha`` (bytes, ``height`` x ``width``
+        uint8, the full image size): "decontaminate colours"."""
+        header = foreground_request("", session, BufferSpec("alpha", width, height, 1, "uint8", "A"))
+        return self.send_request(header, [alpha], timeout_ms)
+
+    def foreground(self, session: str, alpha: Any, width: int, height: int,
+                   timeout_ms: Optional[int] = None) -> ForegroundResult:
+        """Blocking :meth:`send_foreground`."""
+        header = foreground_request("", session, BufferSpec("alpha", width, height, 1, "uint8", "A"))
+        return self.call(header, [alpha], timeout_ms).result()
 
     def send_close(self, session: str, timeout_ms: Optional[int] = None) -> str:
         return self.send_request(close_request("", session), timeout_ms=timeout_ms)

@@ -379,6 +379,11 @@ class Controller:
             return
         self._enqueue(Job("refine_top", top_n=n))
 
+    def decontaminate(self) -> None:
+        """Add a layer with the foreground colours estimated under the layer's current mask (no spill of
+        the old background), the mask copied onto it; the layer itself is not changed."""
+        self._enqueue(Job("foreground"))
+
     def refine_selection(self) -> None:
         """Refine the patches covering the host's selection; only selected pixels change."""
         if not self.points:
@@ -598,6 +603,8 @@ class Controller:
         self.size = (job.image.width, job.image.height)
         if job.kind == "preview":
             self._step_predict(job, preview=self.settings.preview_size or None)
+        elif job.kind == "foreground":
+            self._step_foreground(job)
         elif job.kind == "matte":
             self._step_predict(job, preview=None)
         elif self._full_generation == job.generation and self._predicted_generation == job.generation:
@@ -611,6 +618,20 @@ class Controller:
         self._notify(f"matting with {len(job.points)} point(s){' (preview)' if preview else ''} ...", "busy")
         self._send(job, "predict_preview" if preview else "predict_full", "send_predict", self.session,
                    [p.as_click() for p in job.points], preview=preview, uncertainty=True)
+
+    def _step_foreground(self, job: Job) -> None:
+        w, h = self.size
+        try:
+            mask = self.host.read_mask()
+        except HostError as exc:
+            self._fail(str(exc))
+            return
+        if mask is None:
+            self._fail("no ClickMatte mask on this layer yet: press Matte first", "warning")
+            return
+        job.selection = mask  # the alpha the colours are estimated under; copied onto the new layer
+        self._notify("estimating the foreground colours ...", "busy")
+        self._send(job, "foreground", "send_foreground", self.session, mask, w, h)
 
     def _step_refine(self, job: Job) -> None:
         w, h = self.size
@@ -661,6 +682,10 @@ class Controller:
                 self._on_matte(job, step, reply.result())
             elif step == "refine":
                 self._on_refined(job, reply.result())
+            elif step == "foreground":
+                res = reply.result()
+                name = self.host.write_foreground(res.rgb, job.selection or b"", res.width, res.height)
+                self._finish(f"decontaminated colours on the new layer \"{name}\"", "info")
         except HostError as exc:
             self._fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - never raise into the editor's event loop

@@ -114,6 +114,11 @@ class HostAdapter(abc.ABC):
         """The current selection as a ``width * height`` plane (0 = outside), or ``None`` if none."""
         return None
 
+    def read_mask(self) -> Optional[bytes]:
+        """The layer's ClickMatte mask as a ``width * height`` plane, or ``None`` when it has none.
+        Default: none (hosts that can read their mask back override it)."""
+        return None
+
     def document_key(self) -> str:
         """An identifier of the current document + layer (a new one starts a new session)."""
         return "default"
@@ -140,6 +145,12 @@ class HostAdapter(abc.ABC):
 
         ``raster.guide_rgba()`` turns it into colour-mapped, semi-transparent RGBA.
         """
+
+    def write_foreground(self, rgb: bytes, alpha: bytes, width: int, height: int) -> str:
+        """Add a new layer holding ``rgb`` (``width * height * 3`` bytes, RGB u8: the decontaminated
+        foreground colours) with ``alpha`` as its mask, above the matted layer, which stays unchanged
+        and selected. Returns the new layer's name. Default: ``HostError`` (not supported)."""
+        raise HostError("this editor cannot add a decontaminated layer")
 
     def clear_outputs(self) -> None:
         """Remove the mask and the guide (after a reset). Default: nothing."""

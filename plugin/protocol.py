@@ -79,6 +79,12 @@ Ops (request -> reply ``op``)
             ``unknown`` (already answered: its reply is on the way, or never received: the daemon
             restarted). ``elapsed_s``: seconds since the daemon received it. A daemon older than 1.3
             answers ``status`` with ``bad_request``; ``hello`` then serves as the sign of life.
+``foreground`` ``{"session", "buffers": [alpha]}`` with one full-size uint8 ``alpha`` buffer (the mask
+            as the editor holds it) -> ``foreground`` ``{"session", "width", "height", "buffers":
+            [foreground]}``: the session image's foreground colours estimated under that alpha
+            (pymatting's ``estimate_foreground_ml``: no spill of the old background at soft edges),
+            RGB uint8, full size; the editor puts them on a new layer under the same mask
+            ("decontaminate colours"). A daemon without it answers ``bad_request`` (unknown op).
 
 Matte reply (``predict`` / ``refine``): ``{"session", "width", "height", "full_width",
 "full_height", "uncertainty_scale": 0.25, "buffers": [alpha, uncertainty?]}``: ``alpha`` is one
@@ -126,7 +132,7 @@ MAX_SIDE_LIMIT = 65535  # hard bound on any declared side; the daemon announces 
 MAX_COORDINATE = 10 ** 9  # |x|, |y| of a click (anything beyond is outside every image anyway)
 UNCERTAINTY_SCALE = 0.25
 
-REQUEST_OPS = ("hello", "open", "predict", "refine", "close", "status")
+REQUEST_OPS = ("hello", "open", "predict", "refine", "close", "status", "foreground")
 REQUEST_STATES = ("queued", "running", "unknown")  # status reply: what became of the asked request
 REPLY_OPS = REQUEST_OPS + ("need_pixels", "error")
 
@@ -443,6 +449,12 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         elif op == "close":
             _check_session(h, rid)
             _only_buffers(specs, {}, op, rid)
+        elif op == "foreground":
+            _check_session(h, rid)
+            _only_buffers(specs, {"alpha": mono_check}, op, rid)
+            if len(specs) != 1 or specs[0].dtype != "uint8":
+                raise ProtocolError("'foreground' needs one uint8 'alpha' buffer (the mask to decontaminate under)",
+                                    BAD_REQUEST, rid)
         elif op == "status":
             if h.get("request") is not None:
                 try:
@@ -503,6 +515,21 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         _check_session(h, rid)
         _get(h, "closed", bool, rid)
         _only_buffers(specs, {}, op, rid)
+    elif op == "foreground":
+        _check_session(h, rid)
+        _get_int(h, "width", rid, lo=1, hi=MAX_SIDE_LIMIT)
+        _get_int(h, "height", rid, lo=1, hi=MAX_SIDE_LIMIT)
+
+        def rgb_check(s: BufferSpec) -> None:
+            if (s.channels, s.dtype, s.order) != (3, "uint8", "RGB"):
+                raise ProtocolError("the foreground buffer must be 3-channel uint8 RGB", BAD_REQUEST, rid)
+            if (s.width, s.height) != (h["width"], h["height"]):
+                raise ProtocolError("the foreground buffer's size differs from the reply's width/height",
+                                    BAD_REQUEST, rid)
+
+        _only_buffers(specs, {"foreground": rgb_check}, op, rid)
+        if len(specs) != 1:
+            raise ProtocolError("'foreground' reply must hold one 'foreground' buffer", BAD_REQUEST, rid)
     elif op == "status":
         _check_status_reply(h, rid)
         _only_buffers(specs, {}, op, rid)
@@ -701,6 +728,12 @@ def refine_request(rid: RequestId, session: str, top_n: Optional[int] = 8, regio
 
 def close_request(rid: RequestId, session: str) -> Dict[str, Any]:
     return {"id": rid, "op": "close", "session": session}
+
+
+def foreground_request(rid: RequestId, session: str, alpha: BufferSpec) -> Dict[str, Any]:
+    """Decontaminate: the session image's foreground colours estimated under ``alpha`` (a full-size
+    uint8 mask); the reply's buffer ``foreground`` is RGB uint8 of the image's size."""
+    return {"id": rid, "op": "foreground", "session": session, "buffers": [alpha.to_dict()]}
 
 
 def status_request(rid: RequestId, request: Optional[RequestId] = None) -> Dict[str, Any]:

@@ -12,6 +12,9 @@ from a UI timer); GIMP instead runs one of these actions per menu call, each a s
                       the mask are rewritten.
 ``refine-selection``  the same prediction, then ``refine(mask=selection)``; only the selection's
                       bounding box is rewritten (and the host confines it to the selection).
+``decontaminate``     the layer's pixels and its current ClickMatte mask -> ``open`` ->
+                      ``foreground`` -> a new layer with the estimated foreground colours under a
+                      copy of the mask (the layer itself unchanged). No points needed.
 
 Each GIMP call is a fresh process that keeps nothing, so the daemon keeps the state: ``open`` asks
 it (``resume``) for the session an earlier call left on the same pixels (the content digest also
@@ -36,7 +39,7 @@ from ..settings import Settings
 Box = Tuple[int, int, int, int]
 Progress = Callable[[float, str], None]
 
-ACTIONS = ("matte", "refine-uncertain", "refine-selection")
+ACTIONS = ("matte", "refine-uncertain", "refine-selection", "decontaminate")
 HELLO_TIMEOUT_S = 5.0
 
 
@@ -145,6 +148,31 @@ def selection_bbox(plane: bytes, width: int, height: int) -> Optional[Box]:
     return (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
 
 
+def _decontaminate(host: HostAdapter, client: Any, endpoint: str, progress: Progress) -> ActionResult:
+    """The ``decontaminate`` action (see the module docstring)."""
+    progress(0.05, "reading the mask and pixels")
+    mask = host.read_mask()
+    if mask is None:
+        raise HostError("Decontaminate colours needs the ClickMatte layer mask: run Matte from points first.")
+    image = host.read_image()
+    progress(0.10, "connecting to the daemon")
+    check_daemon(client, endpoint)
+    progress(0.20, "sending the image")
+    opened = _daemon_call("open the image", endpoint, lambda: client.open(
+        image.data, image.width, image.height, channels=image.channels, dtype=image.dtype,
+        order=image.order, resume=True))
+    progress(0.45, "estimating the foreground colours")
+    fg = _daemon_call("estimate the foreground colours", endpoint, lambda: client.foreground(
+        opened.session, mask, image.width, image.height))
+    if (fg.width, fg.height) != (image.width, image.height):
+        raise ActionError(f"The daemon answered with {fg.width}x{fg.height} colours for a "
+                          f"{image.width}x{image.height} layer.")
+    progress(0.90, "adding the decontaminated layer")
+    host.write_foreground(bytes(fg.rgb), mask, image.width, image.height)
+    progress(1.0, "done")
+    return ActionResult("decontaminate", image.width, image.height, 0, None, False, [])
+
+
 def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", top_n: int = 0,
                guide: bool = True, progress: Progress = _no_progress) -> ActionResult:
     """Run one action (see the module docstring) and write its result through ``host``.
@@ -160,6 +188,8 @@ def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", 
     if action == "refine-uncertain" and top_n < 1:
         raise ValueError("refine-uncertain needs top_n >= 1")
     endpoint = endpoint or getattr(client, "endpoint", "")
+    if action == "decontaminate":
+        return _decontaminate(host, client, endpoint, progress)
 
     progress(0.02, "reading points")
     points = host.read_points()

@@ -192,6 +192,37 @@ class GimpHost(HostAdapter):
             )
         return mask
 
+    def read_mask(self) -> Optional[bytes]:
+        """The layer's ClickMatte mask (``HostError`` for a mask someone else made), or None."""
+        mask = self._own_mask()
+        if mask is None:
+            return None
+        full = _rect(0, 0, self.width, self.height)
+        return bytes(mask.get_buffer().get(full, 1.0, MASK_FORMAT, Gegl.AbyssPolicy.NONE))
+
+    def write_foreground(self, rgb: bytes, alpha: bytes, width: int, height: int) -> str:
+        """A new layer "<layer> (decontaminated)" above the layer: ``rgb`` (sRGB u8) under a copy of
+        ``alpha`` as its layer mask (untagged: it is the user's to edit); the layer stays selected."""
+        if (width, height) != (self.width, self.height) or len(rgb) != width * height * 3 \
+                or len(alpha) != width * height:
+            raise HostError(f"internal: colours of {width}x{height} do not fit the {self.width}x{self.height} layer")
+        name = f"{self.layer.get_name()} (decontaminated)"
+        new = Gimp.Layer.new(self.image, name, width, height, Gimp.ImageType.RGB_IMAGE, 100.0,
+                             Gimp.LayerMode.NORMAL)
+        buf = new.get_buffer()
+        buf.set(_rect(0, 0, width, height), "R'G'B' u8", bytes(rgb))
+        buf.flush()
+        mask = new.create_mask(Gimp.AddMaskType.WHITE)
+        mbuf = mask.get_buffer()
+        mbuf.set(_rect(0, 0, width, height), MASK_FORMAT, bytes(alpha))
+        mbuf.flush()
+        new.add_mask(mask)
+        self.image.insert_layer(new, self.layer.get_parent(), self.image.get_item_position(self.layer))
+        new.set_offsets(*self.offset)
+        new.update(0, 0, width, height)
+        self.image.set_selected_layers([self.layer])
+        return name
+
     def check_outputs(self) -> None:
         """Raise ``HostError`` now (before any daemon work) if the mask could not be written."""
         self._own_mask()

@@ -187,16 +187,21 @@ class KritaHost(HostAdapter):
         if node is None:
             return []
         doc = self.document()
-        xres, yres = doc.xRes() or 72.0, doc.yRes() or 72.0
-        pts = []
-        for s in node.shapes():
+        pts = [p for _, p in self._shape_points(node, doc.xRes() or 72.0, doc.yRes() or 72.0)]
+        return points_layer.inside(pts, doc.width(), doc.height())
+
+    @staticmethod
+    def _shape_points(node: object, xres: float, yres: float) -> List[tuple]:
+        """``[(shape, Point)]`` for the shapes of the points layer that stand for a point, in layer order."""
+        out = []
+        for s in node.shapes():  # type: ignore[attr-defined]
             r = s.boundingBox()
             name = s.name()
             svg = "" if points_layer.named_label(name) else s.toSvg()  # only user-drawn shapes need a look
             p = points_layer.shape_point((r.x(), r.y(), r.width(), r.height()), name, s.type(), xres, yres, svg)
             if p is not None:
-                pts.append(p)
-        return points_layer.inside(pts, doc.width(), doc.height())
+                out.append((s, p))
+        return out
 
     def read_selection(self) -> Optional[bytes]:
         doc = self.document()
@@ -218,7 +223,24 @@ class KritaHost(HostAdapter):
         node = self.points_node(create=bool(points))
         if node is None:
             return
+        xres, yres = doc.xRes() or 72.0, doc.yRes() or 72.0
         if self._has_view(doc):
+            # the fewest shape edits, so that one point added or removed is one step of Krita's undo
+            shapes = self._shape_points(node, xres, yres)
+            kind, k = points_layer.edit_plan([p for _, p in shapes], list(points), same_points)
+            if kind == "same":
+                return
+            if kind == "remove":
+                shapes[k][0].remove()
+                self._pending_until = time.monotonic() + PENDING_S
+                doc.refreshProjection()
+                return
+            if kind == "add":
+                svg = points_layer.points_svg(points[k:], doc.width(), doc.height(), xres, yres, start=k + 1)
+                node.addShapesFromSvg(svg)
+                self._pending_until = time.monotonic() + PENDING_S
+                doc.refreshProjection()
+                return
             for s in node.shapes():
                 s.remove()
         elif node.shapes():
@@ -232,8 +254,7 @@ class KritaHost(HostAdapter):
             node.remove()
             node = fresh
         if points:
-            svg = points_layer.points_svg(points, doc.width(), doc.height(), doc.xRes() or 72.0, doc.yRes() or 72.0)
-            node.addShapesFromSvg(svg)
+            node.addShapesFromSvg(points_layer.points_svg(points, doc.width(), doc.height(), xres, yres))
         self._pending_until = time.monotonic() + PENDING_S
         doc.refreshProjection()
 
@@ -278,6 +299,46 @@ class KritaHost(HostAdapter):
                 part = raster.u8_to_u16(part)
             mask.setPixelData(QByteArray(part), x, y, w, h)
         doc.refreshProjection()
+
+    def read_mask(self) -> Optional[bytes]:
+        """The target layer's "ClickMatte alpha" mask as a u8 plane, or None when it has none."""
+        mask = self.mask_node()
+        if mask is None:
+            return None
+        doc = self.document()
+        w, h = doc.width(), doc.height()
+        data = bytes(mask.pixelData(0, 0, w, h))
+        if mask.colorDepth() == "U16":
+            data = raster.u16_to_u8(data)
+        if len(data) != w * h:
+            raise HostError(f"unexpected mask data ({len(data)} bytes for {w}x{h})")
+        return data
+
+    def write_foreground(self, rgb: bytes, alpha: bytes, width: int, height: int) -> str:
+        """A paint layer "<layer> (decontaminated)" above the target layer: ``rgb`` as 8-bit sRGB, under a
+        transparency mask holding ``alpha``; the target layer stays active and unchanged."""
+        doc = self.document()
+        layer = self.target_layer()
+        if (width, height) != (doc.width(), doc.height()) or len(rgb) != width * height * 3:
+            raise HostError(f"colours of {width}x{height} do not fit the {doc.width()}x{doc.height()} image")
+        name = f"{layer.name()} (decontaminated)"
+        node = doc.createNode(name, "paintlayer")
+        layer.parentNode().addChildNode(node, layer)
+        if (node.colorModel(), node.colorDepth(), node.colorProfile()) != ("RGBA", "U8", SRGB_PROFILE):
+            node.setColorSpace("RGBA", "U8", SRGB_PROFILE)
+        bgra = bytearray(width * height * 4)
+        bgra[0::4], bgra[1::4], bgra[2::4] = rgb[2::3], rgb[1::3], rgb[0::3]
+        bgra[3::4] = b"\xff" * (width * height)
+        node.setPixelData(QByteArray(bytes(bgra)), 0, 0, width, height)
+        mask = doc.createTransparencyMask(f"{name} alpha")
+        if mask is None:
+            raise HostError("this Krita cannot create transparency masks from Python (Krita 5.2 or newer needed)")
+        node.addChildNode(mask, None)
+        part = raster.u8_to_u16(alpha) if mask.colorDepth() == "U16" else alpha
+        mask.setPixelData(QByteArray(part), 0, 0, width, height)
+        self._keep_active(layer)
+        doc.refreshProjection()
+        return name
 
     def guide_node(self, create: bool = False) -> Optional[object]:
         doc = self.document()

@@ -162,6 +162,11 @@ class ClickMatteDocker(DockWidget):
         grid.addWidget(self.undo_button, 2, 1)
         grid.addWidget(self.redo_button, 2, 2)
         grid.addWidget(self.reset_button, 3, 0)
+        self.decontaminate_button = QPushButton("Decontaminate colours")
+        self.decontaminate_button.setToolTip("Add a layer with the subject's colours estimated without the old "
+                                             "background's spill, under a copy of the mask (the layer is unchanged)")
+        self.decontaminate_button.clicked.connect(lambda: self._with_controller(lambda c: c.decontaminate()))
+        grid.addWidget(self.decontaminate_button, 4, 0, 1, 3)
 
         self.opacity_slider = QSlider(Qt.Horizontal)
         self.opacity_slider.setRange(0, 100)

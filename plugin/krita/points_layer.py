@@ -13,7 +13,7 @@ its centre is at (i + 0.5, j + 0.5) in Krita's image space.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..host import BG, FG, Point
 
@@ -53,13 +53,14 @@ def point_svg(p: Point, index: int, radius_px: float, xres: float, yres: float) 
             f'stroke-width="{_fmt(sw)}" stroke-linecap="round"/>')
 
 
-def points_svg(points: Sequence[Point], width: int, height: int, xres: float, yres: float) -> str:
-    """An SVG document holding one marker per point, sized like the image (for ``addShapesFromSvg``)."""
+def points_svg(points: Sequence[Point], width: int, height: int, xres: float, yres: float, start: int = 1) -> str:
+    """An SVG document holding one marker per point, sized like the image (for ``addShapesFromSvg``);
+    markers are numbered from ``start`` (``fg-3``, ``bg-4``, ...)."""
     if xres <= 0 or yres <= 0:
         raise ValueError(f"resolution must be positive, got {xres}x{yres}")
     wpt, hpt = width * 72.0 / xres, height * 72.0 / yres
     r = marker_radius(width, height)
-    body = "".join(point_svg(p, i + 1, r, xres, yres) for i, p in enumerate(points))
+    body = "".join(point_svg(p, i + start, r, xres, yres) for i, p in enumerate(points))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(wpt)}pt" height="{_fmt(hpt)}pt" '
             f'viewBox="0 0 {_fmt(wpt)} {_fmt(hpt)}">{body}</svg>')
 
@@ -107,6 +108,22 @@ def shape_point(bbox: Tuple[float, float, float, float], name: str, shape_type: 
     px = (x + w / 2.0) * xres / 72.0 - 0.5
     py = (y + h / 2.0) * yres / 72.0 - 0.5
     return Point.make(px, py, shape_label(name, shape_type, svg))
+
+
+def edit_plan(old: Sequence[Point], new: Sequence[Point], same: Callable[[Sequence[Point], Sequence[Point]], bool]
+              ) -> Tuple[str, int]:
+    """How to turn the shapes showing ``old`` into ``new`` with the fewest shape edits (each is one step
+    of Krita's undo history): ``("add", k)`` - add ``new[k:]`` (``old`` is ``new[:k]``); ``("remove", i)``
+    - remove the shape of ``old[i]``; ``("same", 0)``; else ``("replace", 0)`` - remove all, add all."""
+    if same(old, new):
+        return ("same", 0)
+    if len(new) > len(old) and same(old, new[:len(old)]):
+        return ("add", len(old))
+    if len(new) == len(old) - 1:
+        for i in range(len(old)):
+            if same(list(old[:i]) + list(old[i + 1:]), new):
+                return ("remove", i)
+    return ("replace", 0)
 
 
 def inside(points: Sequence[Point], width: int, height: int) -> List[Point]:

@@ -92,11 +92,13 @@ def templates(session: str) -> Dict[str, Tuple[Dict[str, Any], List[bytes]]]:
                         [b"\x01" * (W * H)]),
         "close": ({"id": "f", "op": "close", "session": "fuzz-no-such-session"}, []),
         "status": ({"id": "f", "op": "status", "request": "fuzz-1"}, []),
+        "foreground": ({"id": "f", "op": "foreground", "session": session, "buffers": [dict(MASK, name="alpha")]},
+                       [bytes(range(256)) * (W * H // 256) + bytes(W * H % 256)]),
     }
 
 
 OK_REPLIES = {"hello": {"hello"}, "open": {"open", "need_pixels"}, "predict": {"predict"}, "refine": {"refine"},
-              "close": {"close"}, "status": {"status"}}
+              "close": {"close"}, "status": {"status"}, "foreground": {"foreground"}}
 NON_INTERNAL = {"bad_request", "too_large", "unknown_session", "superseded", "busy", "unsupported_version"}
 
 

@@ -77,6 +77,10 @@ TEMPLATES: Dict[str, Tuple[Callable[[DaemonClient], str], List[Tuple[Dict[str, A
         ({"op": "status", "queued": 2, "queued_bytes": 100, "running": {"op": "predict", "elapsed_s": 1.5},
           "uptime_s": 9.0, "request": {"id": "r-1", "state": "queued", "ahead": 1, "elapsed_s": 0.5}}, []),
         ({"op": "status", "queued": 0, "queued_bytes": 0, "running": None, "uptime_s": 0.0}, [])]),
+    "foreground": (lambda c: c.send_foreground("s", bytes(W * H), W, H), [
+        ({"op": "foreground", "session": "s", "width": W, "height": H,
+          "buffers": [{"name": "foreground", "width": W, "height": H, "channels": 3, "dtype": "uint8",
+                       "order": "RGB"}]}, [bytes(W * H * 3)])]),
 }
 ERROR = ({"op": "error", "code": "bad_request", "message": "no"}, [])
 

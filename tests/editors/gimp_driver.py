@@ -34,6 +34,7 @@ NAMES = {
     "refine-selection": "plug-in-clickmatte-refine-selection",
     "settings": "plug-in-clickmatte-settings",
     "point-paths": "plug-in-clickmatte-point-paths",
+    "decontaminate": "plug-in-clickmatte-decontaminate",
 }
 
 
@@ -166,6 +167,15 @@ def main():
     call("matte_from_guide", "matte", image, guide_of(image), endpoint=JOB["endpoint"], **{"top-n": 0})
     describe(image, layer, "matte_from_guide")
     dump_mask(layer, "mask_from_guide")
+    # decontaminate: a new layer with the estimated colours under a copy of the mask, one undo step
+    call("decontaminate", "decontaminate", image, layer, endpoint=JOB["endpoint"])
+    describe(image, layer, "decontaminate")
+    deco = [lyr for lyr in image.get_layers() if lyr.get_name().endswith("(decontaminated)")]
+    RESULTS["steps"]["decontaminate"]["new_layers"] = len(deco)
+    if deco:
+        dump_rgb(deco[0], "rgb_deco")
+        dump_mask(deco[0], "mask_deco")
+        image.remove_layer(deco[0])  # the later steps expect the layers as they were
     # as from the menu: no dialog for this one; endpoint and top-N come from the saved settings
     call("matte_interactive", "matte", image, layer, run_mode=Gimp.RunMode.INTERACTIVE)
     dump_mask(layer, "mask_interactive")

@@ -145,6 +145,24 @@ def run(job: dict) -> dict:
     path = os.path.join(job["outdir"], "gui.kra")
     out["saved"] = shared.save_as(doc, path)
 
+    # Decontaminate colours: a new layer above the photo, the daemon's colours under a copy of the mask
+    deco_mask_in = bytes(mask[0].pixelData(0, 0, w, h)) if mask else b""
+    docker.decontaminate_button.click()
+    _wait(lambda: docker.controller.busy, 2.0)
+    out["deco_finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
+    out["deco_status"] = docker.status_label.text()
+    deco = doc.nodeByName("Photo (decontaminated)")
+    out["deco_layers"] = [n.name() for n in root.childNodes()]
+    if deco is not None:
+        deco_masks = [n for n in deco.childNodes() if n.type() == "transparencymask"]
+        out["deco_mask_same"] = bool(deco_masks) and bytes(deco_masks[0].pixelData(0, 0, w, h)) == deco_mask_in
+        bgra = bytes(deco.pixelData(0, 0, w, h))
+        rgb = bytearray(w * h * 3)
+        rgb[0::3], rgb[1::3], rgb[2::3] = bgra[2::4], bgra[1::4], bgra[0::4]
+        out["deco_digest"] = image_digest(bytes(rgb), w, h, 3, "uint8", "RGB")
+        deco.remove()  # the checks below expect the layers as they were
+        doc.refreshProjection()
+
     # Refine selection: only pixels inside the selection may change
     from krita import Selection
 
@@ -174,6 +192,16 @@ def run(job: dict) -> dict:
     _wait(lambda: False, 0.3)
     out["points_after_undo"] = [list(p) for p in ctl.points]
     out["points_on_layer_after_undo"] = [list(p) for p in docker.host.read_points()]
+    # Krita's own Edit > Undo / Redo (Ctrl+Z, Ctrl+Shift+Z): the docker's list follows the points layer
+    out["krita_undo_redo"] = []
+    for name in ("edit_undo", "edit_undo", "edit_redo", "edit_redo"):
+        # a docker edit is taken as done once the layer shows it (shapes appear asynchronously)
+        out.setdefault("pending_settled", []).append(_wait(lambda: docker.host._pending is None, 3.0))
+        app.action(name).trigger()
+        _wait(lambda: False, 0.6)
+        docker.controller.tick()
+        out["krita_undo_redo"].append([name, [list(p) for p in ctl.points],
+                                       [list(p) for p in docker.host._read_shapes()]])
     docker.reset_button.click()
     _wait(lambda: False, 0.5)
     out["points_after_reset"] = [list(p) for p in ctl.points]
@@ -187,9 +215,11 @@ def run(job: dict) -> dict:
         s = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order)
         m = c.predict(s.session, [Point(*p).as_click() for p in matte_points])
         alpha = m.alpha if not docker.settings.top_n else c.refine(s.session, top_n=docker.settings.top_n).alpha
+        fg = c.foreground(s.session, deco_mask_in, w, h) if deco_mask_in else None
     with open(os.path.join(job["outdir"], "gui-expected.alpha"), "wb") as f:
         f.write(alpha)
     out["expected_digest"] = image_digest(alpha, w, h, 1, "uint8", "A")
+    out["expected_deco_digest"] = image_digest(fg.rgb, w, h, 3, "uint8", "RGB") if fg is not None else None
     return out
 
 

@@ -70,7 +70,8 @@ def reference(run: GimpRun) -> dict:
 
 
 def test_plugin_registers_all_procedures(run: GimpRun) -> None:
-    assert run.results["registered"] == ["matte", "point-paths", "refine-selection", "refine-uncertain", "settings"]
+    assert run.results["registered"] == ["decontaminate", "matte", "point-paths", "refine-selection",
+                                         "refine-uncertain", "settings"]
     assert run.results["version"].startswith("3.")
     assert "installed the plug-in" in run.install_log
 
@@ -155,6 +156,21 @@ def test_matte_with_the_guide_selected_goes_to_its_layer(run: GimpRun) -> None:
     assert st["status"] == "success", st["error"]
     assert st["selected"] == [st["layers"][1]] and st["guides"] == 1
     np.testing.assert_array_equal(run.mask("mask_from_guide"), run.mask("mask_matte"))
+
+
+def test_decontaminate_adds_the_daemons_colours_under_the_same_mask(run: GimpRun) -> None:
+    st = run.step("decontaminate")
+    assert st["status"] == "success", st["error"]
+    assert st["new_layers"] == 1 and st["selected"] == [st["layers"][2]]  # above it; the photo stays selected
+    mask = run.mask("mask_from_guide")
+    np.testing.assert_array_equal(run.mask("mask_deco"), mask)
+    img = np.ascontiguousarray(run.image)
+    h, w = img.shape[:2]
+    with DaemonClient(run.endpoint, timeout_ms=120000) as c:
+        s = c.open(img.tobytes(), w, h, channels=3, dtype="uint8", order="RGB").session
+        fg = np.frombuffer(c.foreground(s, np.ascontiguousarray(mask).tobytes(), w, h).rgb, np.uint8).reshape(h, w, 3)
+    np.testing.assert_array_equal(run.rgb("rgb_deco"), fg)
+    np.testing.assert_array_equal(run.rgb("rgb_final"), run.image)  # the photo layer untouched
 
 
 def test_second_matte_replaces_mask_and_guide(run: GimpRun) -> None:

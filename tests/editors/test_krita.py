@@ -284,6 +284,10 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     assert res["finished"] and res["mask_found"] and res["saved"], res["status"]
     assert res["mask_digest"] == res["expected_digest"]
     assert res["guide_visible_after_matte"] is False  # kept out of a flattened export until shown
+    # Decontaminate colours: a new layer holding the daemon's colours under a copy of the mask
+    assert res["deco_finished"] and "decontaminated" in res["deco_status"], res["deco_status"]
+    assert res["deco_layers"].index("Photo (decontaminated)") == res["deco_layers"].index("Photo") + 1
+    assert res["deco_mask_same"] and res["deco_digest"] == res["expected_deco_digest"]
     kra = KraFile(outdir / "gui.kra")
     photo = kra.layer("Photo")
     mask = kra.pixels(next(m for m in photo.masks if m.name == "ClickMatte alpha"), mask=True)[..., 0]
@@ -296,6 +300,14 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     assert [p[2] for p in res["points_after_undo"]] == ["fg", "fg", "bg", "fg", "fg"]  # the removed point is back
     assert np.allclose([p[:2] for p in res["points_on_layer_after_undo"]], [p[:2] for p in res["points_after_undo"]],
                        atol=0.05)
+    for name, listed, on_layer in res["krita_undo_redo"]:  # Krita's own undo/redo of point edits
+        assert [p[2] for p in listed] == [p[2] for p in on_layer], (name, listed, on_layer)
+        assert np.allclose([p[:2] for p in listed], [p[:2] for p in on_layer], atol=0.05), (name, listed, on_layer)
+    # one point added is one step of Krita's undo: the first Ctrl+Z takes exactly the re-added point back,
+    # and redoing everything gives the 5 points again
+    counts = [len(a) for _, a, _ in res["krita_undo_redo"]]
+    assert counts[0] == 4 and counts[-1] == 5, res["krita_undo_redo"]
+    print(f"Krita undo, undo, redo, redo: {counts} points (docker list == points layer at each step)")
     assert res["points_after_reset"] == [] and not res["mask_after_reset"] and not res["guide_after_reset"]
     assert res["layer_unchanged"]
     print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}; refine-selection changed "

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """ClickMatte for GIMP 3: a layer mask from foreground/background points, refined where unsure.
 
-Menu: Layer > ClickMatte > Add point paths (fg, bg) / Matte from points / Refine uncertain edges... / Refine selection /
-Settings... . Points are the anchors of paths named "fg" and "bg" (any name starting with
-fg/foreground or bg/background, any case), drawn with the Paths tool. The daemon
+Menu: Layer > ClickMatte > Add point paths (fg, bg) / Matte from points / Refine uncertain edges... /
+Refine selection / Decontaminate colours / Settings... . Points are the anchors of paths named "fg"
+and "bg" (any name starting with fg/foreground or bg/background, any case), drawn with the Paths tool. The daemon
 (``clickmatte-daemon``) computes the matte; its endpoint and CURVE keys are set in Settings
 (shared with the Krita plugin) or passed as procedure arguments.
 
@@ -45,6 +45,7 @@ PROC_REFINE_UNCERTAIN = "plug-in-clickmatte-refine-uncertain"
 PROC_REFINE_SELECTION = "plug-in-clickmatte-refine-selection"
 PROC_SETTINGS = "plug-in-clickmatte-settings"
 PROC_POINT_PATHS = "plug-in-clickmatte-point-paths"
+PROC_DECONTAMINATE = "plug-in-clickmatte-decontaminate"
 MENU = "<Image>/Layer/ClickMatte"
 RW = GObject.ParamFlags.READWRITE
 
@@ -52,6 +53,7 @@ _ACTION_OF = {
     PROC_MATTE: "matte",
     PROC_REFINE_UNCERTAIN: "refine-uncertain",
     PROC_REFINE_SELECTION: "refine-selection",
+    PROC_DECONTAMINATE: "decontaminate",
 }
 
 
@@ -204,7 +206,8 @@ class ClickMatte(Gimp.PlugIn):
     """Registers the ClickMatte procedures under Layer > ClickMatte."""
 
     def do_query_procedures(self):
-        return [PROC_POINT_PATHS, PROC_MATTE, PROC_REFINE_UNCERTAIN, PROC_REFINE_SELECTION, PROC_SETTINGS]
+        return [PROC_POINT_PATHS, PROC_MATTE, PROC_REFINE_UNCERTAIN, PROC_REFINE_SELECTION, PROC_DECONTAMINATE,
+                PROC_SETTINGS]
 
     def do_set_i18n(self, name):
         return False
@@ -275,6 +278,14 @@ class ClickMatte(Gimp.PlugIn):
                     name)
                 proc.add_int_argument("top-n", "_Number of patches", "How many 64x64 patches to refine",
                                       1, 256, 8, RW)
+            elif name == PROC_DECONTAMINATE:
+                proc.set_menu_label("_Decontaminate colours")
+                proc.set_documentation(
+                    "Add a layer with the foreground colours estimated under the ClickMatte mask",
+                    "Adds '<layer> (decontaminated)' above the layer: the colours of the subject without the "
+                    "old background's spill at soft edges (hair, fur), under a copy of the mask. The layer "
+                    "itself is not changed. One undo step.",
+                    name)
             else:
                 proc.set_menu_label("Refine _selection")
                 proc.set_documentation(
