@@ -652,7 +652,8 @@ def _decode(frames: Sequence[Any], kind: str, max_bytes: int, seen: List[Optiona
     try:
         header = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"header is not valid JSON: {str(exc)[:200]}") from None
+        raise ProtocolError(f"header is not valid JSON: {str(exc)[:200]}", BAD_REQUEST,
+                            _salvage_id(text)) from None
     if not isinstance(header, dict):
         raise ProtocolError(f"header must be a JSON object, got {_tname(header)}")
     rid = _check_id(header["id"]) if "id" in header and header["id"] is not None else None
@@ -684,6 +685,16 @@ def _decode(frames: Sequence[Any], kind: str, max_bytes: int, seen: List[Optiona
                                 f"bytes, got {v.nbytes}", BAD_REQUEST, rid)
     validate_header(header, specs, kind)
     return Message(header, views[2:])
+
+
+def _salvage_id(text: str) -> Optional[RequestId]:
+    """The request id of a header that is not strict JSON only because of NaN / Infinity (so the error
+    can still be matched to its request); None when there is no valid id to read."""
+    try:
+        h = json.loads(text)
+        return _check_id(h["id"]) if isinstance(h, dict) and h.get("id") is not None else None
+    except Exception:  # noqa: BLE001 - anything unreadable simply has no id
+        return None
 
 
 def _reject_constant(name: str) -> Any:

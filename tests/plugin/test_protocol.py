@@ -219,3 +219,13 @@ def test_status_request_and_reply_are_validated() -> None:
 def encode_raw(header: dict) -> list:
     """Frames of ``header`` without the sender-side checks (what a broken peer could send)."""
     return [MAGIC, json.dumps(header).encode("utf-8")]
+
+
+def test_a_header_with_nan_or_infinity_is_refused_with_its_id() -> None:
+    for text in (b'{"op": Infinity, "id": "c-7"}', b'{"op": "hello", "id": "c-7", "x": NaN}'):
+        with pytest.raises(ProtocolError) as info:
+            decode([MAGIC, text], kind="reply")
+        assert info.value.request_id == "c-7" and "not valid JSON" in info.value.message
+    with pytest.raises(ProtocolError) as info:
+        decode([MAGIC, b'{"op": NaN, "id": NaN}'], kind="reply")
+    assert info.value.request_id is None
