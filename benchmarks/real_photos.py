@@ -1,7 +1,7 @@
 """How the net does on real photographs that are not composites: errors where a trimap is sure.
 
     .venv/bin/python benchmarks/real_photos.py [--data ../shared/data] [--checkpoint PATH] [--max-clicks 5]
-                                               [--out DIR]
+                                               [--refine-top-n N [--refine-random] [--seed S]] [--threads N] [--out DIR]
 
 The real photos in ``../shared/data`` have no ground-truth alpha, but they have hand-drawn trimaps:
 ``alphamatting_test_noGT`` (donkey, net, pineapple, troll; alphamatting.com Trimap1) and the
@@ -13,11 +13,20 @@ Clicks come from the evaluation simulator (``click_simulator.next_click``) run o
 known pixels only (the unknown band never asks for a click). Prints, per photo and per click count:
 the mean absolute alpha error over the known pixels, and the share of known pixels on the wrong
 side of 0.5. ``--out DIR`` also writes a preview per photo (clicks | alpha | uncertainty | cut-out).
+
+``--refine-top-n N``: after each click the coarse matte is also refined in the N most uncertain 64 x 64
+patches (``Predictor.refine``, the product's automatic choice) and, with ``--refine-random``, in as many
+random non-overlapping patches (``clickmatte.model.evaluate.random_boxes``, same soft limit; seeded from
+``--seed`` and the photo's name). Both start from the same coarse matte, which stays the one fed back
+with the next click; the tables give none / top-N / random-N side by side, and the share of refined
+patch pixels that lie in the trimap's unknown band (where the error is not measured: these photos have
+no true alpha, so there is no SAD on the unknown band to report).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import zlib
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -26,6 +35,7 @@ import numpy as np
 
 from clickmatte.model.click_simulator import next_click
 from clickmatte.model.data import read_rgb
+from clickmatte.model.evaluate import random_boxes
 from clickmatte.model.predictor import DEFAULT_CONTEXT_SIZE, Predictor, load_default_model
 from clickmatte.model.visualize import preview
 
@@ -72,6 +82,49 @@ def known_errors(alpha: np.ndarray, tri: np.ndarray) -> tuple[float, float]:
     return float(np.abs(a - t).mean()), float(((a > 0.5) != (t > 0.5)).mean())
 
 
+Box = tuple[int, int, int, int]
+
+
+def refined_variants(pred: Predictor, top_n: int, with_random: bool,
+                     rng: np.random.Generator) -> dict[str, tuple[np.ndarray, list[Box]]]:
+    """The predictor's last (coarse) matte refined in its ``top_n`` most uncertain patches (``"top"``) and, with
+    ``with_random``, in as many random non-overlapping patches drawn with ``rng`` (``"random"``): ``{kind:
+    ((H, W) float32 alpha, boxes (x, y, w, h))}``. Both start from the same coarse state; the predictor holds it
+    again afterwards."""
+    if pred.alpha is None or pred.uncertainty is None:
+        raise ValueError("nothing to refine: call predict() first")
+    coarse_a, coarse_s = pred.alpha, pred.uncertainty
+    out: dict[str, tuple[np.ndarray, list[Box]]] = {"top": (pred.refine(top_n=top_n), list(pred.last_patches))}
+    if with_random:
+        pred.alpha, pred.uncertainty = coarse_a, coarse_s
+        h, w = coarse_a.shape
+        boxes = random_boxes(h, w, len(out["top"][1]), pred.model.refiner.config.patch_size, rng,
+                             alpha=coarse_a, max_soft=pred.refine_max_soft)
+        ra = pred.refine(top_n=None, regions=boxes) if boxes else coarse_a
+        out["random"] = (ra, list(pred.last_patches) if boxes else [])
+    pred.alpha, pred.uncertainty = coarse_a, coarse_s
+    pred.last_patches = []
+    return out
+
+
+def unknown_share(boxes: Sequence[Box], tri: np.ndarray) -> Optional[float]:
+    """Share of the pixels of ``boxes`` that the trimap calls unknown (None without boxes)."""
+    cover = np.zeros(tri.shape, bool)
+    for x, y, w, h in boxes:
+        cover[y:y + h, x:x + w] = True
+    n = int(cover.sum())
+    return float((tri[cover] < 0).mean()) if n else None
+
+
+def _table(title: str, names: Sequence[str], rows: np.ndarray, ks: Sequence[int]) -> None:
+    """Print ``rows`` (photos x ks x (mae, wrong)) and their mean."""
+    print(title)
+    print("photo       " + "  ".join(f"  MAE@{k} wrong@{k}" for k in ks))
+    for name, row in zip(names, rows):
+        print(f"{name:10s}  " + "  ".join(f"{m:7.4f} {w * 100:6.2f}%" for m, w in row))
+    print(f"{'mean':10s}  " + "  ".join(f"{m:7.4f} {w * 100:6.2f}%" for m, w in rows.mean(axis=0)))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data", help="folder holding alphamatting_test_noGT/ and lemur/")
@@ -83,8 +136,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse pass")
     ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE,
                     help="long side of the first, coarser pass (0 = off)")
+    ap.add_argument("--refine-top-n", type=int, default=0, metavar="N",
+                    help="also refine the N most uncertain patches after each click (0 = off)")
+    ap.add_argument("--refine-random", action="store_true",
+                    help="with --refine-top-n: also refine as many random patches (the uncertainty-vs-random ablation)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random patches")
+    ap.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's own)")
     ap.add_argument("--out", help="folder for the previews (created)")
     a = ap.parse_args(argv)
+    if a.refine_top_n < 0:
+        ap.error("--refine-top-n must be >= 0")
+    if a.refine_random and a.refine_top_n < 1:
+        ap.error("--refine-random needs --refine-top-n N")
+    if a.threads is not None:
+        if a.threads < 1:
+            ap.error("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(a.threads)
     photos = find_photos(Path(a.data))
     if not photos:
         print(f"no photos with trimaps under {a.data}", file=sys.stderr)
@@ -95,28 +164,54 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out:
         out.mkdir(parents=True, exist_ok=True)
     ks = list(range(1, a.max_clicks + 1))
-    print("photo       " + "  ".join(f"  MAE@{k} wrong@{k}" for k in ks))
-    table = []
+    kinds = ["none"] + ([f"top-{a.refine_top_n}"] if a.refine_top_n else []) + (
+        [f"random-{a.refine_top_n}"] if a.refine_random else [])
+    tables: dict[str, list] = {kind: [] for kind in kinds}
+    shares: dict[str, list[float]] = {kind: [] for kind in kinds[1:]}
+    names = []
+    print("photo       " + "  ".join(f"  MAE@{k} wrong@{k}" for k in ks) + "   (none: the coarse matte)")
     for name, img_path, tri_path in photos:
         rgb = read_rgb(img_path)
         tri = read_trimap(tri_path, rgb.shape[:2])
         pred.set_image(rgb)
+        rng = np.random.default_rng([a.seed, zlib.crc32(name.encode("utf-8"))])
         clicks: list[dict] = []
         alpha = sigma = None
-        row = []
+        rows: dict[str, list] = {kind: [] for kind in kinds}
         for _ in ks:
             c = simulated_click(tri, alpha, clicks)
             if c is not None:
                 clicks.append(c)
                 alpha, sigma = pred.predict(clicks, prev_alpha=alpha)
             assert alpha is not None
-            row.append(known_errors(alpha, tri))
-        table.append(row)
-        print(f"{name:10s}  " + "  ".join(f"{m:7.4f} {w * 100:6.2f}%" for m, w in row))
+            rows["none"].append(known_errors(alpha, tri))
+            if a.refine_top_n:
+                pred.alpha, pred.uncertainty = alpha, sigma  # the coarse state of this click (also when none was added)
+                for kind, (ra, boxes) in zip(kinds[1:], refined_variants(pred, a.refine_top_n, a.refine_random,
+                                                                        rng).values()):
+                    rows[kind].append(known_errors(ra, tri))
+                    share = unknown_share(boxes, tri)
+                    if share is not None:
+                        shares[kind].append(share)
+        names.append(name)
+        for kind in kinds:
+            tables[kind].append(rows[kind])
+        print(f"{name:10s}  " + "  ".join(f"{m:7.4f} {w * 100:6.2f}%" for m, w in rows["none"]), flush=True)
         if out and alpha is not None and sigma is not None:
             cv2.imwrite(str(out / f"{name}.png"), cv2.cvtColor(preview(rgb, alpha, sigma, clicks), cv2.COLOR_RGB2BGR))
-    mean = np.array(table).mean(axis=0)
-    print(f"{'mean':10s}  " + "  ".join(f"{m:7.4f} {w * 100:6.2f}%" for m, w in mean))
+    arrays = {kind: np.array(tables[kind]) for kind in kinds}
+    for kind in kinds:
+        print()
+        _table(f"refine: {kind}", names, arrays[kind], ks)
+    if len(kinds) > 1:
+        print()
+        print("mean MAE on trimap-known pixels  " + "  ".join(f"{kind:>10s}" for kind in kinds))
+        for i, k in enumerate(ks):
+            print(f"{k} clicks{'':24s}  " + "  ".join(f"{arrays[kind][:, i, 0].mean():10.5f}" for kind in kinds))
+        for kind in kinds[1:]:
+            sh = shares[kind]
+            print(f"{kind}: refined patch pixels in the trimap's unknown band "
+                  + (f"{100 * float(np.mean(sh)):.1f} % (mean over {len(sh)} refinements)" if sh else "– (no patches)"))
     return 0
 
 

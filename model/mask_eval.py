@@ -25,6 +25,16 @@ NoC@85 / NoC@90 are always measured, never carried; only the per-k curve past 5 
 values for the images that stopped. An image whose binarised prediction has no error left gets no
 further click either (IoU 1 from there on).
 
+Refinement ablation (``refine_top_n`` N > 0, net engine only): after each click k <= ``stop_after``
+(5) the coarse prediction is also refined at full resolution in the N most uncertain 64 x 64
+patches (:meth:`clickmatte.model.predictor.Predictor.refine`, the product's automatic choice, soft
+limit included) and, with ``refine_random``, in as many random non-overlapping patches
+(:func:`clickmatte.model.evaluate.random_boxes`, same grid and soft limit; seeded per image from
+``seed`` and the image name, so a run is reproducible and independent of ``--limit``). Both start
+from the same coarse state and are scored like it (IoU, SAD, definite-pixel SAD: ``per_click[i]
+["refine"]``); the coarse alpha is what is fed back and what the simulator sees, so the click
+chain, NoC and every coarse number are those of a run without refinement.
+
 Outputs in ``--out``: ``report.json`` (``"mode": "mask"``, every number), ``summary.md``,
 ``iou_vs_clicks.png`` and ``worst.png`` (lowest IoU at 5 clicks).
 """
@@ -34,6 +44,7 @@ import argparse
 import heapq
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -43,10 +54,10 @@ import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .eval_report import _fmt, contact_sheet, local_markdown, summarize_local, _json_default, _label
-from .evaluate import (MASK_NOC_CAP, Engine, _finish, _progress, _read_names_file, find_pairs, load_pair, load_report, make_engine,
-                       merge_reports)
+from .evaluate import (MASK_NOC_CAP, Engine, NetEngine, _finish, _progress, _read_names_file, find_pairs, load_pair,
+                       load_report, make_engine, merge_reports, random_boxes)
 from .metrics import LOCAL_RADIUS, iou, local_change, sad_split
-from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT
+from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT, Predictor
 
 NOC_THRESHOLDS = (0.85, 0.90)
 IOU_KS = (1, 2, 3, 5)
@@ -74,6 +85,59 @@ def _key(t: float) -> str:
     return f"{round(100 * t)}"
 
 
+REFINE_KINDS = ("top", "random")
+
+
+def _mask_scores(alpha: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """IoU (both at 0.5), whole-image SAD and SAD on the mask's definite pixels (/1000) of one ``(H, W)`` alpha."""
+    split = sad_split(alpha, mask, DEFINITE_BG, DEFINITE_FG)
+    return {"iou": iou(alpha, mask), "sad": split["definite"] + split["soft"], "sad_definite": split["definite"]}
+
+
+def image_rng(seed: int, name: str) -> np.random.Generator:
+    """The random-patch generator of one image: seeded from ``seed`` and the name (not its position in the run)."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def refine_ablation(predictor: Predictor, mask: np.ndarray, top_n: int, with_random: bool,
+                    rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray]]:
+    """Refine the predictor's last (coarse) prediction two ways and score both against ``mask``.
+
+    ``"top"``: :meth:`Predictor.refine` with ``top_n`` (the ``top_n`` most uncertain non-overlapping
+    patches, the predictor's soft limit applied). ``"random"`` (with ``with_random``): as many random
+    non-overlapping patches as the top-N refined, drawn with ``rng`` by :func:`random_boxes` under the
+    same soft limit. Both start from the same coarse alpha and uncertainty, and the predictor is left
+    holding them again. ``mask``: ``(H, W)`` uint8 of the image's size. Returns ``(record, alphas)``:
+    ``record[kind]`` = ``{"iou", "sad", "sad_definite", "boxes": [[x, y, w, h]], "seconds"}`` and
+    ``alphas[kind]`` the refined ``(H, W)`` float32 alpha. ``ValueError`` for ``top_n < 1`` or no prediction.
+    """
+    if top_n < 1:
+        raise ValueError(f"top_n must be >= 1, got {top_n}")
+    if predictor.alpha is None or predictor.uncertainty is None:
+        raise ValueError("nothing to refine: the predictor has no prediction")
+    coarse_a, coarse_s = predictor.alpha, predictor.uncertainty
+    record: dict[str, dict] = {}
+    alphas: dict[str, np.ndarray] = {}
+    t0 = time.perf_counter()
+    top = predictor.refine(top_n=top_n)
+    record["top"] = {**_mask_scores(top, mask), "boxes": [list(map(int, b)) for b in predictor.last_patches],
+                     "seconds": time.perf_counter() - t0}
+    alphas["top"] = top
+    if with_random:
+        predictor.alpha, predictor.uncertainty = coarse_a, coarse_s
+        h, w = coarse_a.shape
+        boxes = random_boxes(h, w, len(record["top"]["boxes"]), predictor.model.refiner.config.patch_size, rng,
+                             alpha=coarse_a, max_soft=predictor.refine_max_soft)
+        t0 = time.perf_counter()
+        ra = predictor.refine(top_n=None, regions=boxes) if boxes else coarse_a
+        done = [list(map(int, b)) for b in predictor.last_patches] if boxes else []
+        record["random"] = {**_mask_scores(ra, mask), "boxes": done, "seconds": time.perf_counter() - t0}
+        alphas["random"] = ra
+    predictor.alpha, predictor.uncertainty = coarse_a, coarse_s
+    predictor.last_patches = []
+    return record, alphas
+
+
 def evaluate_mask_image(
     engine: Engine,
     rgb: np.ndarray,
@@ -83,6 +147,9 @@ def evaluate_mask_image(
     stop_after: int = max(IOU_KS),
     feed_prev_alpha: bool = True,
     local_radius: float = LOCAL_RADIUS,
+    refine_top_n: int = 0,
+    refine_random: bool = False,
+    rng: Optional[np.random.Generator] = None,
 ) -> tuple[dict, dict]:
     """Simulate up to ``max_clicks`` clicks on one image and score each prediction against ``mask``.
 
@@ -92,6 +159,9 @@ def evaluate_mask_image(
     ``"85"``, ``"90"``; ``clicks``; ``local``; ``simulated``: clicks actually made; ``stop``: why the
     simulation ended: ``"iou"``, ``"no error"`` or ``"cap"``); ``final`` holds the arrays after
     ``min(stop_after, clicks made)`` clicks (``alpha``, ``uncertainty``, ``clicks``) for the contact sheet.
+    ``refine_top_n`` > 0 with a :class:`NetEngine`: after each click k <= ``stop_after`` the row also
+    holds ``"refine"`` (:func:`refine_ablation`, random patches from ``rng`` when ``refine_random``);
+    the coarse alpha stays the one fed back and scored in the other fields. Other engines are not refined.
     Raises ``ValueError`` for bad arguments or an image the engine does not accept.
     """
     if max_clicks < 1:
@@ -100,6 +170,12 @@ def evaluate_mask_image(
         raise ValueError(f"stop_iou must be in (0, 1], got {stop_iou}")
     if not isinstance(mask, np.ndarray) or mask.ndim != 2 or mask.shape != rgb.shape[:2]:
         raise ValueError(f"mask must be (H, W) = {rgb.shape[:2]}, got {getattr(mask, 'shape', type(mask))}")
+    if refine_top_n < 0:
+        raise ValueError(f"refine_top_n must be >= 0, got {refine_top_n}")
+    if refine_random and refine_top_n < 1:
+        raise ValueError("refine_random needs refine_top_n >= 1 (the number of random patches)")
+    refining = refine_top_n > 0 and isinstance(engine, NetEngine)
+    rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.perf_counter()
     engine.set_image(rgb)
     set_image_s = time.perf_counter() - t0
@@ -121,10 +197,12 @@ def evaluate_mask_image(
         t1 = time.perf_counter()
         alpha, sigma = engine.predict(clicks, prev_alpha=fed)
         secs = time.perf_counter() - t1
-        j = iou(alpha, mask)
-        split = sad_split(alpha, mask, DEFINITE_BG, DEFINITE_FG)
-        per_click.append({"k": k, "iou": j, "sad": split["definite"] + split["soft"],
-                          "sad_definite": split["definite"], "seconds": secs, "carried": False})
+        scores = _mask_scores(alpha, mask)
+        j = scores["iou"]
+        per_click.append({"k": k, **scores, "seconds": secs, "carried": False})
+        if refining and k <= stop_after:
+            assert isinstance(engine, NetEngine)
+            per_click[-1]["refine"] = refine_ablation(engine.predictor, mask, refine_top_n, refine_random, rng)[0]
         if prev is not None:
             local.append({"k": k, **local_change(c, prev, alpha, mask, local_radius)})
         prev = alpha
@@ -140,6 +218,8 @@ def evaluate_mask_image(
     while len(per_click) < max_clicks:  # stopped early: the last prediction stands
         last = dict(per_click[-1])
         last.update(k=len(per_click) + 1, seconds=None, carried=True)
+        if last["k"] > stop_after:  # the refinement ablation is made at k <= stop_after only
+            last.pop("refine", None)
         per_click.append(last)
     if not final:
         final = {"alpha": prev, "uncertainty": sigma, "clicks": list(clicks)}
@@ -188,7 +268,34 @@ def summarize_mask_engine(images: dict[str, dict], max_clicks: int) -> dict:
     local = summarize_local(images)
     if local is not None:
         out["local"] = local
+    refine = summarize_refine(images)
+    if refine is not None:
+        out["refine"] = refine
     return out
+
+
+def summarize_refine(images: dict[str, dict]) -> Optional[dict]:
+    """The refinement ablation over images, per click count k that every image has refined: means of IoU, SAD and
+    definite-pixel SAD for ``"coarse"`` (none) and each refined kind, its mean patch count and seconds, and
+    ``"lower_share"``: the share of images whose definite-pixel SAD that kind lowered. None without refinement."""
+    recs = list(images.values())
+    if not recs or not all("refine" in rec["per_click"][0] for rec in recs):
+        return None
+    at: dict[str, dict] = {}
+    for i in range(len(recs[0]["per_click"])):
+        rows = [rec["per_click"][i] if i < len(rec["per_click"]) else {} for rec in recs]
+        if not all("refine" in r for r in rows):
+            break
+        entry: dict[str, Any] = {"coarse": {m: float(np.mean([r[m] for r in rows])) for m in ("iou", "sad", "sad_definite")}}
+        for kind in REFINE_KINDS:
+            ref = [(r, r["refine"][kind]) for r in rows if kind in r["refine"]]
+            if len(ref) != len(rows):
+                continue
+            entry[kind] = {m: float(np.mean([x[m] for _, x in ref])) for m in ("iou", "sad", "sad_definite", "seconds")}
+            entry[kind]["patches"] = float(np.mean([len(x["boxes"]) for _, x in ref]))
+            entry[kind]["lower_share"] = float(np.mean([x["sad_definite"] < r["sad_definite"] for r, x in ref]))
+        at[str(i + 1)] = entry
+    return {"n_images": len(recs), "at": at}
 
 
 def mask_summary_markdown(report: dict) -> str:
@@ -245,11 +352,39 @@ def mask_summary_markdown(report: dict) -> str:
                 cells += [_fmt(row["iou"]), str(row["n_measured"])] if row else ["–", "–"]
             lines.append("| " + " | ".join(cells) + " |")
     lines += local_markdown(engines)
+    lines += refine_markdown(report)
     if report["skipped"] or report["failed"]:
         lines += ["", "## Skipped / failed", ""]
         lines += [f"- skipped `{s['name']}`: {s['reason']}" for s in report["skipped"]]
         lines += [f"- failed `{f['name']}` ({f['engine']}): {f['reason']}" for f in report["failed"]]
     return "\n".join(lines) + "\n"
+
+
+def refine_markdown(report: dict) -> list[str]:
+    """The summary's refinement section: per engine and click count, none / top-N / random-N side by side."""
+    cfg = report["config"]
+    rows = [(n, e["summary"]["refine"]) for n, e in report["engines"].items() if e["summary"].get("refine")]
+    if not rows:
+        return ["", "Patch refinement applies to the net engine only."] if cfg.get("refine_top_n") else []
+    n = cfg.get("refine_top_n")
+    kinds = f"none / top-{n} by uncertainty" + (f" / {n} random" if cfg.get("refine_random") else "")
+    lines = ["", f"## Patch refinement after each click ({kinds})", "",
+             "Each refinement starts from the coarse prediction of that click; the coarse one is fed back. "
+             "`lower`: share of images whose definite-pixel SAD it lowered.", "",
+             "| engine | clicks | IoU none | IoU top | IoU random | SAD def none | SAD def top | SAD def random "
+             "| SAD none | SAD top | SAD random | lower top | lower random | patches top / random |",
+             "|---|---:|" + "---:|" * 12]
+    for name, ref in rows:
+        for k, e in ref["at"].items():
+            t, r = e.get("top", {}), e.get("random", {})
+            cells = [name, k]
+            for m in ("iou", "sad_definite", "sad"):
+                cells += [_fmt(e["coarse"][m], 4 if m == "iou" else 3), _fmt(t.get(m), 4 if m == "iou" else 3),
+                          _fmt(r.get(m), 4 if m == "iou" else 3)]
+            cells += [_fmt(t.get("lower_share"), 2), _fmt(r.get("lower_share"), 2),
+                      f"{_fmt(t.get('patches'), 1)} / {_fmt(r.get('patches'), 1)}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_iou_vs_clicks(report: dict, path: Path) -> None:
@@ -312,6 +447,9 @@ class MaskEvalConfig:
     stop_iou: float = STOP_IOU
     worst: int = 4
     feed_prev_alpha: bool = True
+    refine_top_n: int = 0
+    refine_random: bool = False
+    seed: int = 0
     compare: list[str] = field(default_factory=list)
     clicks_file: Optional[str] = None  # always None: the simulator places the clicks (kept for --compare's checks)
     mode: str = "mask"
@@ -327,6 +465,10 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
         raise ValueError(f"max_clicks must be >= 1, got {cfg.max_clicks}")
     if not 0.0 < cfg.stop_iou <= 1.0:
         raise ValueError(f"stop_iou must be in (0, 1], got {cfg.stop_iou}")
+    if cfg.refine_top_n < 0:
+        raise ValueError(f"refine_top_n must be >= 0, got {cfg.refine_top_n}")
+    if cfg.refine_random and cfg.refine_top_n < 1:
+        raise ValueError("refine_random needs refine_top_n >= 1 (the number of random patches)")
     others = [(d, load_report(d, mode="mask")) for d in cfg.compare]  # fail early, before the long run
     pairs, skipped = find_pairs(Path(cfg.data), cfg.names, truth="mask")
     if cfg.limit is not None:
@@ -351,7 +493,8 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
         for name, engine in engines.items():
             try:
                 rec, final = evaluate_mask_image(engine, rgb, mask, cfg.max_clicks, cfg.stop_iou,
-                                                 feed_prev_alpha=cfg.feed_prev_alpha)
+                                                 feed_prev_alpha=cfg.feed_prev_alpha, refine_top_n=cfg.refine_top_n,
+                                                 refine_random=cfg.refine_random, rng=image_rng(cfg.seed, pair.name))
             except (ValueError, cv2.error) as exc:
                 failed.append({"name": pair.name, "engine": name, "reason": str(exc).strip()})
                 bar.update(1)
@@ -398,10 +541,15 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
 def main_masks(parser: argparse.ArgumentParser, args: argparse.Namespace, engines: list[str]) -> int:
     """``clickmatte-eval --masks``: the parsed command line (of :func:`clickmatte.model.evaluate.build_parser`)
     -> a mask-mode run; the exit status (0 ok, 1 nothing evaluated, 2 bad input)."""
-    for flag, used in (("--clicks", args.clicks), ("--refine-top-n", args.refine_top_n),
-                       ("--refine-random", args.refine_random), ("--split", args.split)):
+    for flag, used in (("--clicks", args.clicks), ("--split", args.split)):
         if used:
-            parser.error(f"{flag} does not apply with --masks (the simulator places the clicks; no refinement)")
+            parser.error(f"{flag} does not apply with --masks (the simulator places the clicks on ecssd-style data)")
+    if args.refine_top_n < 0:
+        parser.error("--refine-top-n must be >= 0")
+    if args.refine_random and args.refine_top_n <= 0:
+        parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
+    if not 0.0 <= args.refine_max_soft <= 1.0:
+        parser.error("--refine-max-soft must be in [0, 1]")
     names, source = None, None
     try:
         if args.names_file:
@@ -413,6 +561,7 @@ def main_masks(parser: argparse.ArgumentParser, args: argparse.Namespace, engine
             prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
             native_max_soft=args.refine_max_soft, names=names, names_source=source, limit=args.limit,
             worst=max(0, args.worst), feed_prev_alpha=not args.no_prev_alpha, compare=list(args.compare),
+            refine_top_n=args.refine_top_n, refine_random=args.refine_random, seed=args.seed,
         )
         report = run_mask_evaluation(cfg, progress=not args.quiet)
     except ValueError as exc:

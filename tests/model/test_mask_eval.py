@@ -13,7 +13,8 @@ import torch
 from clickmatte.model.click_simulator import click_labels_ok, next_click
 from clickmatte.model.eval_report import summarize_local
 from clickmatte.model.evaluate import evaluate_image, main
-from clickmatte.model.mask_eval import _to_u8, evaluate_mask_image, noc_at, summarize_mask_engine
+from clickmatte.model.mask_eval import (_to_u8, evaluate_mask_image, image_rng, noc_at, refine_ablation,
+                                        summarize_mask_engine)
 from clickmatte.model.metrics import disk_mask, iou, local_change, local_mae
 from clickmatte.model.registry import DEFAULT_CHECKPOINT
 
@@ -229,17 +230,36 @@ def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: p
     _small_copies(data)
     out = tmp_path / "run1"
     args = ["--masks", str(data), "--max-clicks", "6", "--device", "cpu", "--quiet", "--worst", "1", "--threads", "1"]
-    assert main([*args, "--limit", "2", "--out", str(out)]) == 0
+    refine = ["--refine-top-n", "2", "--refine-random", "--refine-max-soft", "1", "--seed", "3"]
+    assert main([*args, *refine, "--limit", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "NoC@90" in printed and "Do clicks fix what they point at?" in printed
+    assert "Patch refinement after each click (none / top-2 by uncertainty / 2 random)" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["mode"] == "mask" and report["config"]["limit"] == 2
+    assert report["config"]["refine_top_n"] == 2 and report["config"]["refine_random"] and report["config"]["seed"] == 3
     images = report["engines"]["net"]["images"]
     assert list(images) == ["0001.png", "0007.png"]  # the first two names in sorted order
     assert (out / "iou_vs_clicks.png").is_file() and (out / "worst.png").is_file()
+    # the ablation after each click k <= 5, from that click's coarse prediction; none after it
+    for rec in images.values():
+        for row in rec["per_click"]:
+            if row["k"] > 5:
+                assert "refine" not in row
+                continue
+            for kind in ("top", "random"):
+                r = row["refine"][kind]
+                assert len(r["boxes"]) == len(row["refine"]["top"]["boxes"]) >= 1  # a 96-px photo fits one patch
+                assert 0.0 <= r["iou"] <= 1.0 and 0.0 <= r["sad_definite"] <= r["sad"]
+    at = report["engines"]["net"]["summary"]["refine"]["at"]
+    assert list(at) == ["1", "2", "3", "4", "5"]
+    assert at["5"]["coarse"]["iou"] == pytest.approx(np.mean([r["per_click"][4]["iou"] for r in images.values()]))
+    assert at["5"]["top"]["sad_definite"] == pytest.approx(
+        np.mean([r["per_click"][4]["refine"]["top"]["sad_definite"] for r in images.values()]))
 
     # replay one image with the product's predictor: the same clicks, fed back as the daemon does,
-    # give the same IoU per click; every click follows the protocol
+    # give the same IoU per click (the refinement above left the coarse click chain alone); every click
+    # follows the protocol
     rec = images["0001.png"]
     rgb, mask = read_image(data / "image" / "0001.png"), read_alpha(data / "mask" / "0001.png")
     p = Predictor(device="cpu")
@@ -271,12 +291,76 @@ def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: p
     assert not (tmp_path / "run3").exists()
 
 
+@needs_real
+def test_refine_ablation_changes_only_its_patches_and_random_is_seeded() -> None:
+    """A real photo at 200 px with the shipped weights: the top-N are the most uncertain windows, only their
+    pixels change, the random patches are reproducible from the seed, differ from the top-N, and both start
+    from (and leave the predictor with) the same coarse state."""
+    from clickmatte.model.predictor import Predictor
+    from clickmatte.model.refiner import select_patches
+
+    img = cv2.imread(str(ECSSD / "image" / "0007.jpg"))[:, :, ::-1]
+    mask = cv2.imread(str(ECSSD / "mask" / "0007.png"), cv2.IMREAD_GRAYSCALE)
+    s = 200 / max(img.shape[:2])
+    size = (round(img.shape[1] * s), round(img.shape[0] * s))
+    rgb = np.ascontiguousarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+    mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    p = Predictor(device="cpu", native_max_soft=None)  # no soft limit: a 200-px photo has room for 3 patches
+    p.set_image(rgb)
+    coarse, sigma = p.predict([next_click(mask)])
+    coarse, sigma = coarse.copy(), sigma.copy()
+
+    rec, alphas = refine_ablation(p, mask, 3, True, image_rng(5, "0007.png"))
+    top = [tuple(b) for b in rec["top"]["boxes"]]
+    assert top == select_patches(sigma, 3, 64)  # the most uncertain non-overlapping windows
+    assert len(top) == 3 and len(rec["random"]["boxes"]) == 3
+    for kind in ("top", "random"):
+        inside = np.zeros(mask.shape, bool)
+        for x, y, w, h in rec[kind]["boxes"]:
+            assert w == h == 64 and 0 <= x <= mask.shape[1] - 64 and 0 <= y <= mask.shape[0] - 64
+            inside[y:y + h, x:x + w] = True
+        changed = alphas[kind] != coarse
+        assert changed.any() and not (changed & ~inside).any()  # only pixels inside its patches change
+        assert rec[kind]["iou"] == pytest.approx(iou(alphas[kind], mask))
+    assert sorted(rec["random"]["boxes"]) != sorted(rec["top"]["boxes"])
+    assert np.array_equal(p.alpha, coarse) and np.array_equal(p.uncertainty, sigma) and p.last_patches == []
+
+    again, again_alphas = refine_ablation(p, mask, 3, True, image_rng(5, "0007.png"))  # same seed, same name
+    assert again["random"]["boxes"] == rec["random"]["boxes"] and again["top"]["boxes"] == rec["top"]["boxes"]
+    assert np.array_equal(again_alphas["random"], alphas["random"])
+    others = [refine_ablation(p, mask, 3, True, image_rng(seed, "0007.png"))[0]["random"]["boxes"] for seed in (6, 7)]
+    assert any(b != rec["random"]["boxes"] for b in others)
+    only_top, only_top_alphas = refine_ablation(p, mask, 3, False, image_rng(5, "0007.png"))
+    assert set(only_top) == {"top"} and np.array_equal(only_top_alphas["top"], alphas["top"])
+    with pytest.raises(ValueError):
+        refine_ablation(p, mask, 0, True, image_rng(5, "0007.png"))
+
+
+def test_mask_loop_refines_only_the_net_engine() -> None:
+    rgb, mask = _square()
+    eng = _Scripted([10, 19, 19, 19, 19, 19])
+    rec, _ = evaluate_mask_image(eng, rgb, mask, max_clicks=6, refine_top_n=8, refine_random=True)
+    assert all("refine" not in r for r in rec["per_click"])  # a stand-in engine has no refiner
+    assert summarize_mask_engine({"a": rec}, 6).get("refine") is None
+    with pytest.raises(ValueError):
+        evaluate_mask_image(eng, rgb, mask, max_clicks=6, refine_top_n=0, refine_random=True)
+    with pytest.raises(ValueError):
+        evaluate_mask_image(eng, rgb, mask, max_clicks=6, refine_top_n=-1)
+
+
 def test_mask_mode_rejects_what_does_not_apply(tmp_path: Path) -> None:
     d = tmp_path / "d"
     with pytest.raises(SystemExit):
-        main(["--masks", str(d), "--out", str(tmp_path / "o"), "--refine-top-n", "4"])
+        main(["--masks", str(d), "--out", str(tmp_path / "o"), "--refine-random"])  # random needs --refine-top-n
+    with pytest.raises(SystemExit):
+        main(["--masks", str(d), "--out", str(tmp_path / "o"), "--refine-top-n", "-1"])
+    with pytest.raises(SystemExit):
+        main(["--masks", str(d), "--out", str(tmp_path / "o"), "--clicks", "c.json"])
     with pytest.raises(SystemExit):
         main(["--masks", str(d), "--data", str(d), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit):
         main(["--masks", str(d), "--out", str(tmp_path / "o"), "--threads", "0"])
     assert main(["--masks", str(d), "--out", str(tmp_path / "o"), "--quiet"]) == 2  # no image/ folder
+    # the refinement flags are accepted (the run then fails on the missing folder, not on the flags)
+    assert main(["--masks", str(d), "--out", str(tmp_path / "o"), "--quiet", "--refine-top-n", "8",
+                 "--refine-random", "--seed", "1"]) == 2
