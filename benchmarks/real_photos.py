@@ -210,8 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{k} clicks{'':24s}  " + "  ".join(f"{arrays[kind][:, i, 0].mean():10.5f}" for kind in kinds))
         for kind in kinds[1:]:
             sh = shares[kind]
-            print(f"{kind}: refined patch pixels in the trimap's unknown band "
-                  + (f"{100 * float(np.mean(sh)):.1f} % (mean over {len(sh)} refinements)" if sh else "– (no patches)"))
+            where = f"{100 * float(np.mean(sh)):.1f} % (mean over {len(sh)} refinements)" if sh else "– (no patches)"
+            print(f"{kind}: refined patch pixels in the trimap's unknown band {where}")
     return 0
 
 

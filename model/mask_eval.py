@@ -286,7 +286,8 @@ def summarize_refine(images: dict[str, dict]) -> Optional[dict]:
         rows = [rec["per_click"][i] if i < len(rec["per_click"]) else {} for rec in recs]
         if not all("refine" in r for r in rows):
             break
-        entry: dict[str, Any] = {"coarse": {m: float(np.mean([r[m] for r in rows])) for m in ("iou", "sad", "sad_definite")}}
+        metrics = ("iou", "sad", "sad_definite")
+        entry: dict[str, Any] = {"coarse": {m: float(np.mean([r[m] for r in rows])) for m in metrics}}
         for kind in REFINE_KINDS:
             ref = [(r, r["refine"][kind]) for r in rows if kind in r["refine"]]
             if len(ref) != len(rows):
