@@ -10,6 +10,9 @@ What an install creates (and ``--uninstall`` removes again, guided by the manife
     <profile>/plug-ins/clickmatte/vendor/                pyzmq unpacked from a wheel for GIMP's Python
                                                          (used when the system has no pyzmq)
     <profile>/interpreters/clickmatte.interp             Linux: run "python3" plug-ins with /usr/bin/python3
+    <profile>/plug-ins/clickmatte/clickmatte_core/daemon.json  the clickmatte-daemon program (``--daemon``;
+                                                         default: this installation's), started by
+                                                         Matte when no local daemon answers
 
 ``<profile>`` is GIMP 3's user folder: ``~/.config/GIMP/3.0`` on Linux (the Flatpak's
 ``~/.var/app/org.gimp.GIMP/config/GIMP/3.0`` when only that exists), ``%APPDATA%\\GIMP\\3.0`` on
@@ -35,7 +38,17 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from .common import InstallError, Manifest, Reporter, iter_plugin_files, os_name, vendor_wheels, wheel_platform_tags
+from .common import (
+    InstallError,
+    Manifest,
+    Reporter,
+    daemon_command,
+    iter_plugin_files,
+    os_name,
+    vendor_wheels,
+    wheel_platform_tags,
+    write_daemon_file,
+)
 
 NAME = "gimp"
 HELP = "GIMP 3: the plug-in Layer > ClickMatte (points from paths named fg / bg)"
@@ -106,12 +119,13 @@ def _install_tree(manifest: Manifest, src_files: Sequence[Path], dst_dir: Path, 
 def install(profile: Optional[Path] = None, link: bool = False, python_version: Optional[str] = None,
             vendor: bool = True, wheel_dir: Optional[Path] = None, interpreter: Optional[str] = None,
             write_interp: Optional[bool] = None, platform: Optional[str] = None,
-            report: Callable[[str], None] = print) -> Path:
+            report: Callable[[str], None] = print, daemon: Optional[List[str]] = None) -> Path:
     """Install the plug-in (see the module docstring); returns the plug-in folder.
 
     An earlier install (found by its manifest) is removed first. ``link`` symlinks the files to
     this source tree instead of copying (for development). ``write_interp`` defaults to True on
-    Linux. Raises ``InstallError`` for anything the user must fix.
+    Linux. ``daemon``: the command recorded in ``daemon.json`` (default: ``common.daemon_command()``).
+    Raises ``InstallError`` for anything the user must fix.
     """
     os_kind = os_name(platform)
     profile = Path(profile) if profile is not None else find_profile(platform)
@@ -146,6 +160,7 @@ def install(profile: Optional[Path] = None, link: bool = False, python_version: 
         _install_tree(manifest, [f for f in iter_plugin_files(core) if f.name != "__init__.py"], pkg, link)
         manifest.write_file(pkg / "__init__.py", b'"""clickmatte plugin core, installed by clickmatte-install."""\n')
         _install_tree(manifest, iter_plugin_files(gimp), pkg / "gimp", link)
+        write_daemon_file(manifest, pkg, daemon or daemon_command(), report)
         report(f"installed the core modules into {pkg}")
 
         if vendor:
@@ -213,6 +228,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Python that runs GIMP's plug-ins (default {DEFAULT_INTERPRETER}; Linux only)")
     p.add_argument("--no-interpreter-file", action="store_true", help="do not write interpreters/clickmatte.interp")
     p.add_argument("--no-vendor", action="store_true", help="do not download pyzmq (use the system's)")
+    p.add_argument("--daemon", default=None, metavar="PROGRAM",
+                   help="the clickmatte-daemon program Matte starts (default: the one beside this Python, else on PATH)")
     p.add_argument("--wheel-dir", type=Path, default=None, help="take the pyzmq wheel from this folder (offline)")
 
 
@@ -225,7 +242,8 @@ def run(args: argparse.Namespace, report: Optional[Callable[[str], None]] = None
         else:
             install(args.profile, link=args.link, python_version=args.python_version, vendor=not args.no_vendor,
                     wheel_dir=args.wheel_dir, interpreter=args.interpreter,
-                    write_interp=False if args.no_interpreter_file else None, report=report)
+                    write_interp=False if args.no_interpreter_file else None, report=report,
+                    daemon=daemon_command(args.daemon))
     except InstallError as exc:
         print(f"clickmatte-install gimp: error: {exc}", file=sys.stderr)
         return 1

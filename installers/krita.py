@@ -14,7 +14,12 @@ What it does (each step printed, all recorded in a manifest so ``--uninstall`` u
    with Krita 5.2 — on Windows/macOS and for AppImages pass ``--python-version 3.10``) into
    ``pykrita/clickmatte/_vendor``; when no wheel can be had it says so, and the plugin uses a
    system pyzmq (Debian/Ubuntu: ``python3-zmq``);
-4. enables the plugin in ``kritarc`` (``[python]`` ``enable_clickmatte=true``).
+4. records the ``clickmatte-daemon`` program of this installation (``--daemon PATH``: another one)
+   in ``pykrita/clickmatte/daemon.json``: the docker starts it when no daemon answers at a local
+   endpoint, and stops it when Krita quits;
+5. enables the plugin in ``kritarc`` (``[python]`` ``enable_clickmatte=true``); the docker shows
+   itself on Krita's first start with the plugin (``[clickmatte]`` ``docker_shown`` in kritarc,
+   written by the plugin) and connects by itself.
 
 The manifest is ``pykrita/clickmatte.install-manifest.json``.
 """
@@ -31,11 +36,13 @@ from typing import Callable, List, Optional
 from .common import (
     InstallError,
     Manifest,
+    daemon_command,
     iter_plugin_files,
     os_name,
     parse_python_version,
     vendor_wheels,
     wheel_platform_tags,
+    write_daemon_file,
 )
 
 NAME = "krita"
@@ -136,8 +143,11 @@ def default_python_version(os_kind: str) -> tuple:
 
 def install(paths: KritaPaths, source: Path, report: Callable[[str], None], link: bool = False,
             python_version: Optional[str] = None, vendor: bool = True, wheel_dir: Optional[Path] = None,
-            os_kind: str = "linux", machine: Optional[str] = None) -> Manifest:
-    """Install (replacing an earlier clickmatte-install of the same place); returns the manifest."""
+            os_kind: str = "linux", machine: Optional[str] = None,
+            daemon: Optional[List[str]] = None) -> Manifest:
+    """Install (replacing an earlier clickmatte-install of the same place); returns the manifest.
+
+    ``daemon``: the command recorded in ``daemon.json`` (default: :func:`common.daemon_command`)."""
     if paths.manifest.exists():
         report(f"replacing the earlier install recorded in {paths.manifest}")
         uninstall(paths, report)
@@ -166,6 +176,7 @@ def install(paths: KritaPaths, source: Path, report: Callable[[str], None], link
         if manual.is_file():
             put(manual.resolve() if link else manual, paths.package / "Manual.html")
         manifest.write_file(paths.package / "__init__.py", INIT_TEMPLATE.format(vendor=VENDOR_DIR).encode())
+        write_daemon_file(manifest, paths.package, daemon or daemon_command(), report)
         put(desktop.resolve() if link else desktop, paths.desktop)
         how = "linked" if link else "copied"
         report(f"{how} the plugin ({len(core)} core + {len(adapter)} Krita files) into {paths.package}")
@@ -196,7 +207,7 @@ def install(paths: KritaPaths, source: Path, report: Callable[[str], None], link
         manifest.undo(lambda _msg: None)
         raise
     report(f"recorded what was installed in {paths.manifest} (clickmatte-install krita --uninstall removes it)")
-    report("restart Krita, then open Settings > Dockers > ClickMatte")
+    report("restart Krita: the ClickMatte docker shows itself and starts the daemon when it is needed")
     return manifest
 
 
@@ -221,6 +232,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-vendor", action="store_true", help="do not vendor pyzmq (use a system pyzmq)")
     parser.add_argument("--wheel-dir", type=Path, metavar="DIR",
                         help="take the pyzmq wheel from DIR instead of downloading it (offline installs)")
+    parser.add_argument("--daemon", metavar="PROGRAM",
+                        help="the clickmatte-daemon program the docker starts (default: the one beside this "
+                             "Python, else on PATH)")
     parser.add_argument("--os", choices=("linux", "windows", "macos"), help=argparse.SUPPRESS)
 
 
@@ -234,7 +248,8 @@ def run(args: argparse.Namespace, report: Callable[[str], None]) -> int:
         uninstall(paths, report)
         return 0
     install(paths, plugin_source(), report, link=args.link, python_version=args.python_version,
-            vendor=not args.no_vendor, wheel_dir=args.wheel_dir, os_kind=os_kind)
+            vendor=not args.no_vendor, wheel_dir=args.wheel_dir, os_kind=os_kind,
+            daemon=daemon_command(args.daemon))
     return 0
 
 

@@ -34,6 +34,15 @@ comes, unless newer points superseded it. Only a heartbeat without answer within
 the job with "no answer ... is clickmatte-daemon running?". ``connection`` is the connection label
 for the last exchange: ``"connected to ..."``, ``"working ..."`` or ``"not answering ..."``.
 
+Managed local daemon: with ``settings.auto_start`` (the default) and a local endpoint (loopback TCP
+or ipc://) where nothing listens, the first ``connect()`` or job starts the daemon program the
+installer recorded (``launcher.py``), with ``--owner-pid`` of the editor. Jobs wait while it loads;
+the status line counts "starting the model ... N s" and ``connection`` says "starting
+clickmatte-daemon ...". A daemon that exits meanwhile, or a program that cannot be run, becomes an
+error line at once; the next action tries again. The launcher (one per editor process) hands the
+same daemon to every controller and stops it when the editor quits; a daemon that was already
+listening (the user's) is used and never stopped; a remote endpoint is never started.
+
 Errors never raise into the editor: timeouts, daemon errors and ``HostError`` become the status
 line (``host.notify(text, level)``) and end the job.
 """
@@ -42,8 +51,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
+from . import launcher as launcher_mod
 from .host import BG, FG, HostAdapter, HostError, ImageData, Point
 from .protocol import image_digest
 from .settings import Settings
@@ -58,6 +69,23 @@ HEARTBEAT_S = 1.0
 LOST_AFTER = 3
 
 ClientFactory = Callable[[Settings], Any]
+
+
+class Step(Enum):
+    """What a request in flight is for; a reply is handled by the step it was sent as."""
+
+    NEW = "new"  # a job whose first request is not sent yet
+    HELLO = "hello"  # connect(): the reply sets server_info
+    START_HELLO = "start_hello"  # hello to a daemon we just started: ready when it answers
+    STATUS = "status"  # heartbeat while a job's request is in flight (protocol 1.3)
+    HEARTBEAT_HELLO = "heartbeat_hello"  # heartbeat for daemons older than 1.3
+    CLOSE = "close"  # fire-and-forget
+    OPEN_DIGEST = "open_digest"
+    OPEN_PIXELS = "open_pixels"
+    PREDICT_PREVIEW = "predict_preview"
+    PREDICT_FULL = "predict_full"
+    REFINE = "refine"
+    FOREGROUND = "foreground"
 
 
 def default_client_factory(settings: Settings) -> Any:
@@ -87,7 +115,7 @@ class Job:
     top_n: int = 0
     generation: int = -1
     points: List[Point] = field(default_factory=list)
-    step: str = "new"
+    step: Step = Step.NEW
     image: Optional[ImageData] = None
     digest: str = ""
     selection: Optional[bytes] = None
@@ -109,12 +137,18 @@ class Controller:
 
     def __init__(self, host: HostAdapter, settings: Optional[Settings] = None,
                  client_factory: ClientFactory = default_client_factory,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 launcher: Optional[launcher_mod.Launcher] = None) -> None:
         self.host = host
         self.settings = (settings or Settings()).validate()
         self._client_factory = client_factory
         self._clock = clock
         self._client: Any = None
+        self._launcher = launcher
+        self._starting: Optional[launcher_mod.ManagedDaemon] = None  # a daemon we started, not ready yet
+        self._daemon_checked = False  # the endpoint was probed (and a daemon started if needed)
+        self._next_start_note = 0.0
+        self.started_daemon: Optional[launcher_mod.ManagedDaemon] = None  # the daemon this controller started
         self.points: List[Point] = []
         self._undo: List[List[Point]] = []
         self._redo: List[List[Point]] = []
@@ -133,7 +167,7 @@ class Controller:
         self.server_info: Any = None
         self._job: Optional[Job] = None
         self._queue: Deque[Job] = deque()
-        self._inflight: Dict[str, Tuple[Optional[Job], str]] = {}
+        self._inflight: Dict[str, Tuple[Optional[Job], Step]] = {}
         self._last_wait_note = 0.0
         self._heartbeat: Optional[str] = None  # id of the status / hello request in flight
         self._last_sent = ""
@@ -175,14 +209,115 @@ class Controller:
             self.connect()
 
     def connect(self) -> None:
-        """Send ``hello``; the reply sets ``server_info`` and the status line."""
+        """Send ``hello``; the reply sets ``server_info`` and the status line.
+
+        With ``settings.auto_start`` and a local endpoint where nothing listens, the daemon is started
+        first (``launcher.py``): the status line counts "starting the model ... N s" until it answers.
+        """
+        state = self._ensure_daemon()
+        if state != "ready":
+            return  # "starting": the START_HELLO reply connects; "failed": the status line says why
         try:
             rid = self._get_client().send_hello()
         except HostError as exc:
             self._notify(str(exc), "error")
             return
-        self._inflight[rid] = (None, "hello")
+        self._inflight[rid] = (None, Step.HELLO)
         self._notify(f"connecting to {self.settings.endpoint} ...", "busy")
+
+    # -- the managed local daemon ------------------------------------------------------------------
+    def _get_launcher(self) -> launcher_mod.Launcher:
+        if self._launcher is None:
+            self._launcher = launcher_mod.default_launcher()
+        return self._launcher
+
+    def _ensure_daemon(self) -> str:
+        """Make sure a daemon will answer at the endpoint: ``"ready"`` (send requests), ``"starting"``
+        (a daemon started by this editor loads its model; jobs wait) or ``"failed"`` (the status line
+        says why; queued jobs are dropped). Probes the endpoint once per connection."""
+        if self._starting is not None:
+            return "starting"
+        if self._daemon_checked:
+            return "ready"
+        s = self.settings
+        if not s.auto_start or not launcher_mod.is_local(s.endpoint):
+            self._daemon_checked = True  # a remote daemon is never started
+            return "ready"
+        launcher = self._get_launcher()
+        daemon = launcher.get(s.endpoint)
+        if daemon is None:
+            if launcher_mod.something_listens(s.endpoint):
+                self._daemon_checked = True  # the user's daemon (or another editor's): use it, never stop it
+                return "ready"
+            try:
+                daemon = launcher.start(s.endpoint, launcher_mod.resolve_command(s.daemon_path))
+            except (launcher_mod.LaunchError, ValueError) as exc:
+                self._launch_failed(str(exc))
+                return "failed"
+            self.started_daemon = daemon
+        if daemon.ready:
+            self._daemon_checked = True
+            return "ready"
+        try:  # loading (started now, or by another document's controller): one hello that may wait long
+            rid = self._get_client().send_hello(timeout_ms=int(launcher_mod.STARTUP_TIMEOUT_S * 1000))
+        except HostError as exc:
+            self._launch_failed(str(exc))
+            return "failed"
+        self._inflight[rid] = (None, Step.START_HELLO)
+        self._starting = daemon
+        self._next_start_note = 0.0
+        self.connection = f"starting clickmatte-daemon ({s.endpoint})"
+        self._progress(True)
+        self._watch_start()  # it may have exited already (a program that fails at once)
+        return "starting" if self._starting is not None else "failed"
+
+    def _watch_start(self) -> None:
+        """From tick() while the started daemon loads: elapsed time on the status line, or its failure."""
+        daemon = self._starting
+        if daemon is None:
+            return
+        if daemon.exit_code() is not None:
+            self._starting = None
+            self._drop_client()  # forget the hello it will never answer
+            self._launch_failed(daemon.failure_text())
+            return
+        now = self._clock()
+        if now >= self._next_start_note:
+            self._next_start_note = now + 1.0
+            self._notify(f"starting the model ... {daemon.elapsed():.0f} s", "busy")
+
+    def _launch_failed(self, text: str) -> None:
+        self._starting = None
+        self._daemon_checked = False  # the next action tries again (e.g. after the path was fixed)
+        self._queue.clear()
+        self._job = None
+        self.connection = f"not connected ({self.settings.endpoint})"
+        self._progress(False)
+        self._notify(text, "error")
+
+    def _on_started(self, reply: Any) -> None:
+        """The answer to the first hello of a daemon we started: ready (queued jobs go), or it never answered."""
+        daemon, self._starting = self._starting, None
+        if daemon is None:
+            return
+        if not reply.ok:
+            if getattr(reply.error, "code", "") == "timeout":
+                daemon.stop()
+                self._launch_failed(f"the clickmatte-daemon started for {self.settings.endpoint} did not answer "
+                                    f"within {launcher_mod.STARTUP_TIMEOUT_S:g} s and was stopped "
+                                    f"(log: {daemon.log_path})")
+            else:
+                self._launch_failed(self._error_text(reply))
+            return
+        daemon.mark_ready()
+        self._daemon_checked = True
+        self.server_info = reply.result()
+        self.connection = self._connected_text()
+        self._notify(f"{self.connection} (started clickmatte-daemon; the model was ready after "
+                     f"{daemon.ready_s:.0f} s)", "info")
+        if not self._queue:
+            self._progress(False)
+        self._start_next()
 
     def disconnect(self) -> None:
         """Drop the connection and forget the session (the daemon expires it by itself)."""
@@ -198,6 +333,8 @@ class Controller:
         self._heartbeat = None
         self._job = None
         self._queue.clear()
+        self._starting = None
+        self._daemon_checked = False
         self.session = None
         self._session_digest = ""
         self.server_info = None
@@ -441,7 +578,9 @@ class Controller:
                 if reply is None:
                     break
                 self._on_reply(reply)
-        if self._job is not None and self._job.step != "new" and self._job.rid in self._inflight:
+        if self._starting is not None:
+            self._watch_start()
+        if self._job is not None and self._job.step is not Step.NEW and self._job.rid in self._inflight:
             self._maybe_heartbeat(self._job)
         if self._job is None and self._queue:
             self._start_next()
@@ -465,9 +604,9 @@ class Controller:
             self._next_heartbeat = now + HEARTBEAT_S
             timeout_ms = int(self.settings.timeout_s * 1000)
             if self._status_supported:
-                ok = self._send(None, "status", "send_status", job.rid, timeout_ms=timeout_ms)
+                ok = self._send(None, Step.STATUS, lambda c, t: c.send_status(job.rid, timeout_ms=t), timeout_ms)
             else:
-                ok = self._send(None, "heartbeat_hello", "send_hello", timeout_ms=timeout_ms)
+                ok = self._send(None, Step.HEARTBEAT_HELLO, lambda c, t: c.send_hello(timeout_ms=t), timeout_ms)
             if ok:
                 self._heartbeat = self._last_sent
         if (not self.connection.startswith("working") and waited >= 3.0
@@ -475,7 +614,7 @@ class Controller:
             self._last_wait_note = now
             self._notify(f"waiting for the daemon at {self.settings.endpoint} ({waited:.0f} s) ...", "busy")
 
-    def _on_heartbeat(self, step: str, reply: Any) -> None:
+    def _on_heartbeat(self, step: Step, reply: Any) -> None:
         """A status (or hello) answer while a job runs: progress on the status line, or a lost request."""
         self._heartbeat = None
         job = self._job
@@ -483,14 +622,14 @@ class Controller:
             code = getattr(reply.error, "code", "")
             if code == "timeout":
                 self.connection = f"not answering ({self.settings.endpoint})"
-            elif step == "status" and code == "bad_request":
+            elif step is Step.STATUS and code == "bad_request":
                 self._status_supported = False  # a daemon older than protocol 1.3
                 self._next_heartbeat = 0.0
             return
         if job is None or job.rid not in self._inflight:
             return
         elapsed = self._clock() - job.started
-        if step == "status":
+        if step is Step.STATUS:
             st = reply.result()
             if st.state == "queued":
                 text = f"working ... {elapsed:.0f} s (the daemon has {st.ahead} request(s) before this one)"
@@ -531,6 +670,13 @@ class Controller:
         self._heartbeat = None
 
     def _start_next(self) -> None:
+        if self._job is None and self._queue:
+            state = self._ensure_daemon()
+            if state == "starting":
+                self._progress(True)
+                return  # the queued jobs go once the daemon answers (_on_started)
+            if state == "failed":
+                return
         while self._job is None and self._queue:
             job = self._queue.popleft()
             job.generation = self.generation
@@ -557,13 +703,16 @@ class Controller:
     def _fail(self, text: str, level: str = "error") -> None:
         self._finish(text, level)
 
-    def _send(self, job: Optional[Job], step: str, fn: str, *args: Any, **kwargs: Any) -> bool:
-        """Send one request for ``job`` (None: fire-and-forget, e.g. close); a failure ends the job."""
+    def _send(self, job: Optional[Job], step: Step, send: Callable[[Any, Optional[int]], str],
+              timeout_ms: Optional[int] = None) -> bool:
+        """Send one request for ``job`` (None: a heartbeat or fire-and-forget close) as ``step``:
+        ``send(client, timeout_ms)`` calls one ``DaemonClient.send_*`` method and returns its id. A job's
+        requests get :data:`JOB_TIMEOUT_S` unless ``timeout_ms`` says otherwise; a failure ends the job."""
         try:
             client = self._get_client()
-            if job is not None:
-                kwargs.setdefault("timeout_ms", int(JOB_TIMEOUT_S * 1000))
-            rid = getattr(client, fn)(*args, **kwargs)
+            if job is not None and timeout_ms is None:
+                timeout_ms = int(JOB_TIMEOUT_S * 1000)
+            rid = send(client, timeout_ms)
         except HostError as exc:
             if job is not None:
                 self._fail(str(exc))
@@ -596,7 +745,7 @@ class Controller:
             return
         self._session_doc = doc
         self._notify(f"opening the image ({img.width}x{img.height}) ...", "busy")
-        self._send(job, "open_digest", "send_open", digest=digest)
+        self._send(job, Step.OPEN_DIGEST, lambda c, t: c.send_open(digest=digest, timeout_ms=t))
 
     def _after_open(self, job: Job) -> None:
         assert job.image is not None
@@ -616,8 +765,10 @@ class Controller:
         if preview is not None and job.image is not None and max(job.image.width, job.image.height) <= preview:
             preview = None
         self._notify(f"matting with {len(job.points)} point(s){' (preview)' if preview else ''} ...", "busy")
-        self._send(job, "predict_preview" if preview else "predict_full", "send_predict", self.session,
-                   [p.as_click() for p in job.points], preview=preview, uncertainty=True)
+        clicks = [p.as_click() for p in job.points]
+        session = self.session
+        self._send(job, Step.PREDICT_PREVIEW if preview else Step.PREDICT_FULL,
+                   lambda c, t: c.send_predict(session, clicks, preview=preview, uncertainty=True, timeout_ms=t))
 
     def _step_foreground(self, job: Job) -> None:
         w, h = self.size
@@ -631,17 +782,20 @@ class Controller:
             return
         job.selection = mask  # the alpha the colours are estimated under; copied onto the new layer
         self._notify("estimating the foreground colours ...", "busy")
-        self._send(job, "foreground", "send_foreground", self.session, mask, w, h)
+        session = self.session
+        self._send(job, Step.FOREGROUND, lambda c, t: c.send_foreground(session, mask, w, h, timeout_ms=t))
 
     def _step_refine(self, job: Job) -> None:
         w, h = self.size
         if job.kind == "refine_selection":
             self._notify("refining inside the selection ...", "busy")
-            self._send(job, "refine", "send_refine", self.session, top_n=None, mask=job.selection,
-                       mask_width=w, mask_height=h)
+            session, selection = self.session, job.selection
+            self._send(job, Step.REFINE, lambda c, t: c.send_refine(session, top_n=None, mask=selection,
+                                                                     mask_width=w, mask_height=h, timeout_ms=t))
         else:
             self._notify(f"refining the {job.top_n} most uncertain patches ...", "busy")
-            self._send(job, "refine", "send_refine", self.session, top_n=job.top_n)
+            session, top_n = self.session, job.top_n
+            self._send(job, Step.REFINE, lambda c, t: c.send_refine(session, top_n=top_n, timeout_ms=t))
 
     # -- replies ---------------------------------------------------------------------------------
     def _on_reply(self, reply: Any) -> None:
@@ -651,10 +805,13 @@ class Controller:
         job, step = entry
         if reply.ok or getattr(reply.error, "code", "") != "timeout":
             self.connection = self._connected_text()  # it answered (the heartbeat may say "working")
-        if step == "hello":
+        if step is Step.HELLO:
             self._on_hello(reply)
             return
-        if step in ("status", "heartbeat_hello"):
+        if step is Step.START_HELLO:
+            self._on_started(reply)
+            return
+        if step in (Step.STATUS, Step.HEARTBEAT_HELLO):
             self._on_heartbeat(step, reply)
             return
         if job is None or job is not self._job:
@@ -663,33 +820,34 @@ class Controller:
             self._on_error(job, step, reply)
             return
         try:
-            if step == "open_digest" and reply.need_pixels:
+            if step is Step.OPEN_DIGEST and reply.need_pixels:
                 img = job.image
                 assert img is not None
                 self._notify(f"sending the image ({img.width}x{img.height}) ...", "busy")
-                self._send(job, "open_pixels", "send_open", img.data, img.width, img.height, img.channels,
-                           img.dtype, img.order, digest=job.digest)
-            elif step in ("open_digest", "open_pixels"):
+                digest = job.digest
+                self._send(job, Step.OPEN_PIXELS, lambda c, t: c.send_open(
+                    img.data, img.width, img.height, img.channels, img.dtype, img.order, digest=digest, timeout_ms=t))
+            elif step in (Step.OPEN_DIGEST, Step.OPEN_PIXELS):
                 res = reply.result()
                 old = self.session
                 self.session, self._session_digest = res.session, job.digest
                 self._predicted_generation = -1
                 self._full_generation = -1
                 if old and old != res.session:
-                    self._send(None, "close", "send_close", old)
+                    self._send(None, Step.CLOSE, lambda c, t: c.send_close(old, timeout_ms=t))
                 self._after_open(job)
-            elif step in ("predict_preview", "predict_full"):
+            elif step in (Step.PREDICT_PREVIEW, Step.PREDICT_FULL):
                 self._on_matte(job, step, reply.result())
-            elif step == "refine":
+            elif step is Step.REFINE:
                 self._on_refined(job, reply.result())
-            elif step == "foreground":
+            elif step is Step.FOREGROUND:
                 res = reply.result()
                 name = self.host.write_foreground(res.rgb, job.selection or b"", res.width, res.height)
                 self._finish(f"decontaminated colours on the new layer \"{name}\"", "info")
         except HostError as exc:
             self._fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - never raise into the editor's event loop
-            self._fail(f"internal error in {step}: {type(exc).__name__}: {exc}")
+            self._fail(f"internal error in {step.value}: {type(exc).__name__}: {exc}")
 
     def _connected_text(self) -> str:
         info = self.server_info
@@ -714,13 +872,16 @@ class Controller:
         err = reply.error
         code = getattr(err, "code", "")
         if code == "timeout":
+            ours = self.started_daemon
+            if ours is not None and ours.endpoint == self.settings.endpoint and ours.exit_code() is not None:
+                return f"{ours.failure_text()}; the next action starts it again"
             return (f"no answer from the daemon at {self.settings.endpoint} within {self.settings.timeout_s:g} s: "
                     "is clickmatte-daemon running?")
         if code == "too_large":
             return f"the daemon refused the image as too large: {getattr(err, 'message', err)}"
         return f"daemon error: {err}"
 
-    def _on_error(self, job: Job, step: str, reply: Any) -> None:
+    def _on_error(self, job: Job, step: Step, reply: Any) -> None:
         if reply.superseded:
             self._finish()
             return
@@ -734,12 +895,13 @@ class Controller:
         if code == "timeout":
             self.server_info = None
             self.connection = f"not answering ({self.settings.endpoint})"
+            self._daemon_checked = False  # the next action probes again (and restarts a daemon we started)
         self._fail(self._error_text(reply))
 
     def _outdated(self, job: Job) -> bool:
         return job.generation != self.generation
 
-    def _on_matte(self, job: Job, step: str, m: Any) -> None:
+    def _on_matte(self, job: Job, step: Step, m: Any) -> None:
         if m.dtype != "uint8":
             raise HostError(f"unexpected alpha dtype {m.dtype}")
         self._predicted_generation = job.generation
@@ -756,14 +918,14 @@ class Controller:
         if unc is not None:
             self.host.write_guide(unc, full_w, full_h)
         self.alpha, self.uncertainty = alpha, unc
-        if step == "predict_full":
+        if step is Step.PREDICT_FULL:
             self._full_generation = job.generation
         else:
             self._full_generation = -1
         if job.kind in ("refine_top", "refine_selection") or (job.kind == "matte" and job.top_n > 0):
             self._step_refine(job)
             return
-        what = "preview" if step == "predict_preview" else "matte"
+        what = "preview" if step is Step.PREDICT_PREVIEW else "matte"
         self._finish(f"{what} done ({len(job.points)} point(s), {full_w}x{full_h})", "info")
 
     def _on_refined(self, job: Job, m: Any) -> None:

@@ -7,6 +7,8 @@ Location: ``$CLICKMATTE_CONFIG_DIR`` if set, else ``%APPDATA%\\clickmatte`` on W
 
 A missing file gives the defaults; a broken file gives the defaults plus ``Settings.problem``
 (a message for the status line) and is left untouched until the user saves.
+The daemon program that ``auto_start`` runs is recorded by the installer next to the plugin
+code (``plugin/launcher.py``), not here; ``daemon_path`` overrides it.
 """
 from __future__ import annotations
 
@@ -53,6 +55,10 @@ class Settings:
     #: guide layer opacity in percent
     guide_opacity: int = 60
     live: bool = False
+    #: start clickmatte-daemon when none answers at a local endpoint (never for a remote one)
+    auto_start: bool = True
+    #: the daemon program to start; empty = the one clickmatte-install recorded (``launcher.DAEMON_FILE``)
+    daemon_path: str = ""
     problem: str = field(default="", compare=False, repr=False)
 
     def validate(self) -> "Settings":

@@ -24,15 +24,24 @@ clicks do in Krita (in whichever path the new points are: the daemon ignores the
 or removed points start afresh. Refine actions re-run that (cheap, cached-features) prediction
 from the current points before refining.
 
+The daemon: when nothing listens at a local endpoint (and ``Settings.auto_start``),
+:func:`ensure_daemon` starts the program ``clickmatte-install`` recorded (``plugin/launcher.py``)
+with ``--owner-pid`` of GIMP (the plug-in's parent process), so it serves every later call and
+exits when GIMP quits, and waits for its model with "starting the model ... N s" on the progress
+bar. A daemon that already listens (the user's) is used as it is; a remote one is never started.
+
 Every problem the user can fix raises ``ActionError`` (or the host's ``HostError``) with a message
 meant for GIMP's error console: a missing daemon, a daemon error (its own text), no points, no
 selection, a missing pyzmq.
 """
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Tuple
 
+from .. import launcher as launcher_mod
 from ..host import HostAdapter, HostError
 from ..settings import Settings
 
@@ -127,6 +136,45 @@ def check_daemon(client: Any, endpoint: str, timeout_s: float = HELLO_TIMEOUT_S)
         ) from exc
     except DaemonError as exc:
         raise ActionError(f"The ClickMatte daemon at {endpoint} refused to talk: [{exc.code}] {exc.message}") from exc
+
+
+def ensure_daemon(settings: Settings, endpoint: str = "", progress: Progress = _no_progress,
+                  launcher: Optional[launcher_mod.Launcher] = None,
+                  clock: Callable[[], float] = time.monotonic) -> Optional[launcher_mod.ManagedDaemon]:
+    """Start the daemon and wait until it answers, when ``endpoint`` (default: the settings') is local,
+    ``settings.auto_start`` is on and nothing listens there; returns the started daemon, or None when
+    none had to be started (a remote endpoint, auto-start off, or a daemon already there).
+
+    ``launcher`` defaults to one that passes ``--owner-pid`` of GIMP (this plug-in's parent process).
+    ``progress(fraction, text)`` gets "starting the model ... N s" about twice a second. Raises
+    ``ActionError``: a program that cannot be run, one that exits, or no answer within
+    ``launcher.STARTUP_TIMEOUT_S`` (then it is stopped).
+    """
+    ep = endpoint or settings.endpoint
+    if not settings.auto_start or not launcher_mod.is_local(ep) or launcher_mod.something_listens(ep):
+        return None
+    launcher = launcher or launcher_mod.Launcher(owner_pid=os.getppid())
+    try:
+        daemon = launcher.start(ep, launcher_mod.resolve_command(settings.daemon_path))
+    except launcher_mod.LaunchError as exc:
+        raise ActionError(f"No ClickMatte daemon answers at {ep}, and it cannot be started: {exc}") from exc
+    client = make_client(settings, ep, launcher_mod.STARTUP_TIMEOUT_S)
+    try:
+        client.send_hello()
+        while True:
+            progress(0.08, f"starting the model ... {daemon.elapsed():.0f} s")
+            reply = client.poll(500)
+            if reply is not None:
+                if reply.ok:
+                    daemon.mark_ready()
+                    return daemon
+                daemon.stop()
+                raise ActionError(f"The ClickMatte daemon started at {ep} did not answer within "
+                                  f"{launcher_mod.STARTUP_TIMEOUT_S:g} s and was stopped (log: {daemon.log_path})")
+            if daemon.exit_code() is not None:
+                raise ActionError(daemon.failure_text())
+    finally:
+        client.disconnect()
 
 
 def selection_bbox(plane: bytes, width: int, height: int) -> Optional[Box]:

@@ -5,6 +5,7 @@ or vendoring is switched off. The real download is exercised by tests/editors/te
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -208,3 +209,24 @@ def test_plugin_file_is_committed_executable() -> None:
     if out.returncode != 0 or not out.stdout:
         pytest.skip("not a git checkout")
     assert out.stdout.startswith("100755 ")
+
+
+def test_the_daemon_program_is_recorded_for_matte(profile: Path, tmp_path: Path) -> None:
+    """daemon.json beside the installed core names this environment's clickmatte-daemon (or --daemon);
+    the installed launcher reads it, and --uninstall removes it."""
+    before = snapshot(profile)
+    plugin_dir = gimp.install(profile, vendor=False, report=lambda s: None, platform="linux")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from clickmatte_core import launcher; "
+            "print(launcher.resolve_command()[0])")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(plugin_dir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(Path(sys.executable).with_name("clickmatte-daemon").absolute())
+    gimp.uninstall(profile, report=lambda s: None)
+    assert snapshot(profile) == before
+    mine = tmp_path / "bin" / "clickmatte-daemon"
+    mine.parent.mkdir()
+    mine.write_text("#!/bin/sh\n")
+    mine.chmod(0o755)
+    assert gimp.main(["--profile", str(profile), "--no-vendor", "--daemon", str(mine)]) == 0
+    assert json.loads((plugin_dir / "clickmatte_core" / "daemon.json").read_text())["command"] == [str(mine)]
+    gimp.uninstall(profile, report=lambda s: None)

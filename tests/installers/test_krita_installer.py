@@ -234,3 +234,24 @@ def test_manifest_records_and_undoes(tmp_path: Path) -> None:
     lines: List[str] = []
     assert loaded.undo(lines.append) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_daemon_program_is_recorded_for_the_docker(home: Path, tmp_path: Path, capsys) -> None:
+    from clickmatte.plugin.launcher import installed_command
+
+    before = snapshot(home)
+    assert run_cli("krita", "--profile", str(home), "--no-vendor") == 0
+    pkg = paths_of(home).package
+    venv_daemon = Path(sys.executable).with_name("clickmatte-daemon").absolute()
+    assert installed_command(pkg) == [str(venv_daemon)]  # this environment's, used even when not activated
+    assert run_cli("krita", "--profile", str(home), "--uninstall") == 0
+    assert snapshot(home) == before  # daemon.json went with the rest
+    other = tmp_path / "my-daemon"
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    assert run_cli("krita", "--profile", str(home), "--no-vendor", "--daemon", str(other)) == 0
+    assert installed_command(pkg) == [str(other)]
+    assert run_cli("krita", "--profile", str(home), "--uninstall") == 0
+    capsys.readouterr()
+    assert run_cli("krita", "--profile", str(home), "--no-vendor", "--daemon", str(tmp_path / "nope")) == 1
+    assert "--daemon" in capsys.readouterr().err and not pkg.exists()

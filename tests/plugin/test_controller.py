@@ -37,6 +37,7 @@ def disc_image(wide: bool = False) -> ImageData:
 
 def make(endpoint: str, image: ImageData = None, **kw) -> tuple:
     host = FakeHost(image or disc_image())
+    kw.setdefault("auto_start", False)  # these tests start their daemons themselves (test_launcher: the plugin does)
     settings = Settings(endpoint=endpoint, timeout_s=kw.pop("timeout_s", 120.0), **kw)
     return host, Controller(host, settings)
 

@@ -259,3 +259,51 @@ def test_make_client_needs_both_curve_keys() -> None:
     s = Settings(server_public_key="x" * 40)
     with pytest.raises(ActionError, match="client key"):
         make_client(s)
+
+
+# -- the daemon started by Matte (GIMP: blocking, a fresh plug-in process per call) --------------------
+def test_matte_starts_the_local_daemon_and_leaves_it_for_the_next_call(tmp_path) -> None:
+    import re
+
+    from clickmatte.installers.common import daemon_command
+    from clickmatte.plugin import launcher as L
+    from clickmatte.plugin.gimp.actions import ensure_daemon
+
+    ep = free_tcp_endpoint()
+    settings = Settings(endpoint=ep, daemon_path=daemon_command()[0], timeout_s=5.0)
+    launcher = L.Launcher(log_dir=tmp_path, extra_args=["--device", "cpu"])
+    texts = []
+    try:
+        daemon = ensure_daemon(settings, progress=lambda f, t: texts.append(t), launcher=launcher)
+        assert daemon is not None and daemon.ready and launcher.get(ep) is daemon
+        counts = [int(re.fullmatch(r"starting the model \.\.\. (\d+) s", t).group(1)) for t in texts]
+        assert counts and counts == sorted(counts) and counts[-1] >= 1
+        host = host_with_points()
+        c = make_client(settings)
+        run_action("matte", host, c)
+        c.disconnect()
+        assert host.mask == bytes(reference(ep)["alpha"].tobytes())
+        # the next call (another plug-in process) finds it listening: nothing is started again
+        assert ensure_daemon(settings, launcher=L.Launcher(log_dir=tmp_path)) is None
+        print(f"GIMP path: model ready after {daemon.ready_s:.1f} s")
+    finally:
+        launcher.shutdown()
+
+
+def test_matte_with_a_broken_daemon_program_says_so(tmp_path) -> None:
+    from clickmatte.plugin import launcher as L
+    from clickmatte.plugin.gimp.actions import ensure_daemon
+
+    ep = free_tcp_endpoint()
+    missing = tmp_path / "nowhere" / "clickmatte-daemon"
+    with pytest.raises(ActionError, match="does not exist") as info:
+        ensure_daemon(Settings(endpoint=ep, daemon_path=str(missing)), launcher=L.Launcher(log_dir=tmp_path))
+    assert str(missing) in str(info.value) and ep in str(info.value)
+    failing = tmp_path / "failing-daemon"
+    failing.write_text("#!/bin/sh\necho 'no CUDA here' >&2\nexit 2\n")
+    failing.chmod(0o755)
+    with pytest.raises(ActionError, match="exited with status 2.*no CUDA here"):
+        ensure_daemon(Settings(endpoint=ep, daemon_path=str(failing)), launcher=L.Launcher(log_dir=tmp_path))
+    # off, or remote: nothing is started
+    assert ensure_daemon(Settings(endpoint=ep, daemon_path=str(failing), auto_start=False)) is None
+    assert ensure_daemon(Settings(endpoint="tcp://192.0.2.1:5557", daemon_path=str(failing))) is None

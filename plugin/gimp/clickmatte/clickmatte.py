@@ -123,6 +123,7 @@ def run_image_action(procedure, run_mode, image, drawables, config, data):
     try:
         layer = gimp_host.resolve_layer(drawables)
         host = gimp_host.GimpHost(image, layer, guide_opacity=settings.guide_opacity)
+        actions.ensure_daemon(settings, endpoint, progress=host.set_fraction)  # a local daemon, started if none
         client = actions.make_client(settings, endpoint, timeout)
         result = actions.run_action(action, host, client, endpoint=endpoint, top_n=top_n, guide=guide,
                                     progress=host.set_fraction)
