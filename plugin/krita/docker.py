@@ -5,6 +5,10 @@ adds a foreground point, Alt-click a background point, and a click on an existin
 Clicks are caught by an event filter on the canvas widget and mapped to image pixels through the active
 view's ``flakeToCanvasTransform()`` / ``flakeToImageTransform()`` (zoom, pan, rotation, mirror).
 Everything slow happens in the daemon; a 50 ms ``QTimer`` drives ``Controller.tick()``.
+
+Connecting: the first time the docker is visible it connects by itself; when no daemon answers at a
+local endpoint the controller starts the installed one (``launcher.py``) and the status line counts
+"starting the model ... N s". *Connect* reconnects after the endpoint was edited.
 """
 from __future__ import annotations
 
@@ -103,6 +107,8 @@ class ClickMatteDocker(DockWidget):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
+        self._auto_connected = False
+        self.visibilityChanged.connect(self.on_visibility_changed)
         if self.settings.problem:
             self.show_status(self.settings.problem, "warning")
 
@@ -182,7 +188,7 @@ class ClickMatteDocker(DockWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         lay.addWidget(self.progress)
-        self.status_label = QLabel("ClickMatte: press Connect, then pick points")
+        self.status_label = QLabel("ClickMatte: turn on Pick points, click the subject, press Matte")
         self.status_label.setWordWrap(True)
         lay.addWidget(self.status_label)
         lay.addStretch(1)
@@ -230,6 +236,12 @@ class ClickMatteDocker(DockWidget):
                 self.connection_label.setText(connection)  # the last exchange: connected / working / not answering
         except Exception as exc:  # noqa: BLE001
             self.show_status(f"ClickMatte: {type(exc).__name__}: {exc}", "error")
+
+    def on_visibility_changed(self, visible: bool) -> None:
+        """Connect (starting a local daemon if needed) the first time the docker is shown."""
+        if visible and not self._auto_connected:
+            self._auto_connected = True
+            QTimer.singleShot(0, lambda: self._with_controller(lambda c: None))
 
     def _save_settings(self) -> None:
         try:

@@ -12,9 +12,11 @@ plugin wrote, as saved in the .kra, equals the daemon's answer, and that the lay
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from dataclasses import dataclass
@@ -312,3 +314,119 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     assert res["layer_unchanged"]
     print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}; refine-selection changed "
           f"{res['changed_inside_selection']} px inside, {res['changed_outside_selection']} outside")
+
+
+# -- a new user: fresh profile, only clickmatte-install, the docker starts the daemon itself ------------
+AUTOSTART_DRIVER = "clickmatte_autostart_driver"
+AUTOSTART_TIMEOUT_S = 420
+PHOTO_CLICKS = [[330, 200], [340, 330]]  # two clicks on the lemur (examples/lemur_clicks.json)
+
+
+def _daemon_wrapper(root: Path, where: str) -> None:
+    """The daemon program recorded by the install. Krita's Debian 13 root has no torch, so the recorded
+    program runs this checkout's clickmatte-daemon in the host's root (reached through this test
+    process's /proc/PID/root); the pid namespace is shared, so the plugin's --owner-pid and its SIGTERM
+    reach the daemon itself (exec all the way). The file sits at the same path on the host (where the
+    installer checks it) and inside the root (where Krita runs it)."""
+    daemon = Path(sys.executable).with_name("clickmatte-daemon").absolute()
+    text = (f"#!/bin/sh\nexec chroot /proc/{os.getpid()}/root /usr/bin/env HOME=/tmp {daemon} --device cpu \"$@\"\n")
+    for base in (Path("/"), root):
+        p = base / where.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        p.chmod(0o755)
+
+
+def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Path) -> None:
+    """From a fresh HOME with only ``clickmatte-install krita``: open a photo, click twice, press Matte -> a
+    mask, with the daemon started by the plugin, and gone after Krita quits."""
+    from clickmatte.backend.embedded import free_tcp_endpoint
+    from clickmatte.installers.common import ini_get, ini_set
+
+    tag = uuid.uuid4().hex[:8]
+    home_inside = f"/tmp/clickmatte-fresh-krita-{tag}"
+    home = editor_root / home_inside.lstrip("/")
+    wrapper = f"/tmp/clickmatte-fresh-daemon-{tag}/clickmatte-daemon"
+    outdir = editor_root / "tmp" / f"clickmatte-autostart-{tag}"
+    outdir.mkdir(parents=True)
+    home.mkdir(parents=True)
+    try:
+        extra = []
+        if str(editor_root) != "/":
+            _daemon_wrapper(editor_root, wrapper)
+            extra = ["--daemon", wrapper]
+        exe = Path(sys.executable).with_name("clickmatte-install")
+        inst = subprocess.run([str(exe), "krita", "--profile", str(home), "--python-version", "3.13", *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert inst.returncode == 0, inst.stdout + inst.stderr
+        assert "recorded the daemon program" in inst.stdout
+        # the test's driver plugin (an instrument, not part of the install)
+        pykrita = home / ".local" / "share" / "krita" / "pykrita"
+        (pykrita / AUTOSTART_DRIVER).mkdir()
+        shutil.copyfile(Path(__file__).with_name("krita_driver_autostart.py"), pykrita / AUTOSTART_DRIVER / "__init__.py")
+        (pykrita / f"{AUTOSTART_DRIVER}.desktop").write_text(
+            "[Desktop Entry]\nType=Service\nServiceTypes=Krita/PythonPlugin\n"
+            f"X-KDE-Library={AUTOSTART_DRIVER}\nX-Python-2-Compatible=false\nName=ClickMatte autostart test driver\n")
+        rc = home / ".config" / "kritarc"
+        rc.write_text(ini_set(rc.read_text(), "python", f"enable_{AUTOSTART_DRIVER}", "true")[0])
+        assert not (home / ".config" / "clickmatte").exists()  # no settings: the defaults
+
+        endpoint = free_tcp_endpoint()  # instead of the default 5557, which another program may hold here
+        job = {"photo": f"{repo_inside(editor_root)}/examples/lemur.png", "clicks": PHOTO_CLICKS, "timeout_s": 300,
+               "driver_dir": f"{repo_inside(editor_root)}/tests/editors"}
+        (outdir / "job.json").write_text(json.dumps(job))
+        t0 = time.monotonic()
+        for attempt in range(2):  # Xvfb sometimes fails to start (a display number still held): retry once
+            display = 200 + (uuid.uuid4().int % 700)
+            proc = run_in_editor_env(
+                ["timeout", str(AUTOSTART_TIMEOUT_S), "xvfb-run", "-a", "-n", str(display), "-s",
+                 "-screen 0 1600x1000x24", "krita", "--nosplash"],
+                home=home_inside, env={"CLICKMATTE_KRITA_AUTOSTART_JOB": inner_path(editor_root, outdir / "job.json"),
+                                       "CLICKMATTE_ENDPOINT": endpoint},
+                timeout=AUTOSTART_TIMEOUT_S + 60)
+            if (outdir / "result.json").is_file() or "could not connect to display" not in proc.stderr + proc.stdout:
+                break
+        krita_s = time.monotonic() - t0
+        trace = (outdir / "trace.txt").read_text() if (outdir / "trace.txt").is_file() else ""
+        assert (outdir / "result.json").is_file(), f"no result (exit {proc.returncode}):\n{trace}\n{proc.stderr[-3000:]}"
+        res = json.loads((outdir / "result.json").read_text())
+        assert res.get("ok"), f"{res.get('error')}\n{trace}"
+        assert proc.returncode == 0, f"Krita did not quit cleanly ({proc.returncode}): {proc.stderr[-2000:]}"
+        # first start: the docker is shown and connects by itself
+        assert res["dockers"] == 1 and res["docker_visible"] and res["docker_shown_setting"] == "true"
+        assert res["auto_connecting"]
+        assert ini_get(rc.read_text(), "clickmatte", "docker_shown") == "true"
+        # the plugin started the recorded daemon for the endpoint, owned by Krita
+        pid = res["daemon_pid"]
+        assert pid and res["daemon_cmdline"][-4:] == ["--bind", endpoint, "--owner-pid", str(res["krita_pid"])]
+        starting = [text for _t, text in res["lines"] if text.startswith("starting the model ... ")]
+        assert starting, res["lines"]
+        assert any(text.startswith("starting clickmatte-daemon") for _t, text in res["labels"]), res["labels"]
+        assert not any("running?" in text for _t, text in res["lines"]), res["lines"]
+        # the mask is the daemon's answer for the two clicks; the photo is untouched
+        assert res["finished"], res["status"]
+        assert [p[2] for p in res["points"]] == ["fg", "fg"]
+        assert res["mask_digest"] == res["expected_digest"]
+        assert min(res["mask_at_points"]) >= 128, res["mask_at_points"]
+        assert res["layer_unchanged"] and res["closed"]
+        # and the daemon is gone after Krita quit: stopped by the plugin (SIGTERM), not left running
+        gone_after = None
+        for i in range(100):
+            stat = Path(f"/proc/{pid}/stat")
+            if not stat.exists() or stat.read_text().split(")")[-1].split()[0] == "Z":
+                gone_after = i * 0.1
+                break
+            time.sleep(0.1)
+        assert gone_after is not None, f"daemon {pid} still runs after Krita quit"
+        log = (home / ".config" / "clickmatte").glob("daemon-*.log")
+        log_text = "".join(p.read_text(errors="replace") for p in log)
+        assert "ready on" in log_text and "signal 15: shutting down" in log_text, log_text[-2000:]
+        print(f"fresh profile: Krita run {krita_s:.0f} s; model ready {res['daemon_ready_s']:.1f} s after the start; "
+              f"mask {res['seconds_to_mask']} s after the driver began; starting lines {starting[0]!r}..{starting[-1]!r}; "
+              f"daemon gone {gone_after:.1f} s after Krita exited; status {res['status']!r}")
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        if str(editor_root) != "/":
+            for base in (Path("/"), editor_root):
+                shutil.rmtree(base / Path(wrapper).parent.relative_to("/"), ignore_errors=True)
