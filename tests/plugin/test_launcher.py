@@ -50,11 +50,6 @@ def run_until(ctl: Controller, host: FakeHost, timeout_s: float) -> List[Tuple[f
     return seen
 
 
-def cmdline(pid: int) -> List[str]:
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        return [a.decode() for a in f.read().split(b"\0") if a]
-
-
 @pytest.fixture
 def logs() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cm-launch-") as tmp:
@@ -84,7 +79,7 @@ def test_auto_start_progress_reuse_and_shutdown(logs: Path) -> None:
         ctl.connect()
         daemon = launcher.get(ep)
         assert daemon is not None and ctl.started_daemon is daemon and not daemon.ready
-        args = cmdline(daemon.pid)
+        args = list(daemon.proc.args)  # what was run (/proc/PID/cmdline may still be the fork's before exec)
         assert args[args.index("--bind") + 1] == ep and args[args.index("--owner-pid") + 1] == str(os.getpid())
         assert ctl.connection == f"starting clickmatte-daemon ({ep})" and host.busy_changes[-1] is True
         ctl.add_point(*FG1)
