@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 FILE_NAME = "plugin.json"
+#: allowed (lowest, highest) of the numeric settings, checked by ``Settings.validate`` (dialogs use them too)
+RANGES = {"timeout_s": (0.5, 3600.0), "preview_size": (0, 8000), "top_n": (0, 256), "guide_opacity": (0, 100)}
 
 
 def config_dir(env: Optional[dict] = None, platform: Optional[str] = None, home: Optional[Path] = None) -> Path:
@@ -64,14 +66,10 @@ class Settings:
     def validate(self) -> "Settings":
         if not isinstance(self.endpoint, str) or "://" not in self.endpoint:
             raise ValueError(f"endpoint must look like tcp://HOST:PORT, got {self.endpoint!r}")
-        if not (0.5 <= float(self.timeout_s) <= 3600):
-            raise ValueError(f"timeout_s must be within 0.5..3600, got {self.timeout_s}")
-        if not (0 <= int(self.preview_size) <= 8000):
-            raise ValueError(f"preview_size must be within 0..8000, got {self.preview_size}")
-        if not (0 <= int(self.top_n) <= 256):
-            raise ValueError(f"top_n must be within 0..256, got {self.top_n}")
-        if not (0 <= int(self.guide_opacity) <= 100):
-            raise ValueError(f"guide_opacity must be within 0..100, got {self.guide_opacity}")
+        for name, (lo, hi) in RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be within {lo:g}..{hi:g}, got {value!r}")
         return self
 
     def to_json(self) -> dict[str, Any]:

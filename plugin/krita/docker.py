@@ -8,7 +8,8 @@ Everything slow happens in the daemon; a 50 ms ``QTimer`` drives ``Controller.ti
 
 Connecting: the first time the docker is visible it connects by itself; when no daemon answers at a
 local endpoint the controller starts the installed one (``launcher.py``) and the status line counts
-"starting the model ... N s". *Connect* reconnects after the endpoint was edited.
+"starting the model ... N s". *Connect* reconnects after the endpoint was edited; *Settings...*
+(``settings_dialog.py``) edits everything else.
 """
 from __future__ import annotations
 
@@ -121,8 +122,12 @@ class ClickMatteDocker(DockWidget):
         self.endpoint_edit.setToolTip("Daemon endpoint, e.g. tcp://127.0.0.1:5557 (start it with clickmatte-daemon)")
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self.on_connect)
+        self.settings_button = QPushButton("Settings...")
+        self.settings_button.setToolTip("Endpoint, keys for a remote daemon, timeout, preview size, auto-start")
+        self.settings_button.clicked.connect(self.on_settings)
         row.addWidget(self.endpoint_edit, 1)
         row.addWidget(self.connect_button)
+        row.addWidget(self.settings_button)
         lay.addLayout(row)
         self.connection_label = QLabel("not connected")
         lay.addWidget(self.connection_label)
@@ -261,6 +266,32 @@ class ClickMatteDocker(DockWidget):
             self._with_controller(lambda c: None)
         else:
             self._with_controller(lambda c: (c.disconnect(), c.connect()))
+
+    def on_settings(self) -> None:
+        """The settings dialog; OK saves, and a changed endpoint or key reconnects."""
+        from .. import launcher
+        from .settings_dialog import edit_settings
+
+        try:
+            recorded = " ".join(launcher.installed_command() or [])
+        except launcher.LaunchError as exc:
+            recorded = str(exc)
+        new = edit_settings(self.settings, self, recorded)
+        if new is None:
+            return
+        self.apply_settings(new)
+
+    def apply_settings(self, new: Any) -> None:
+        """Use ``new`` settings (saved; the widgets follow; the controller reconnects if the endpoint or a key changed)."""
+        self.settings = new
+        self._save_settings()
+        self.endpoint_edit.setText(new.endpoint)
+        self.topn_slider.setMaximum(max(self.topn_slider.maximum(), new.top_n))
+        self.topn_slider.setValue(new.top_n)
+        self.opacity_slider.setValue(new.guide_opacity)
+        self.live_check.setChecked(new.live)
+        if self.controller is not None:
+            self._with_controller(lambda c: c.apply_settings(new))
 
     def on_live_toggled(self, on: bool) -> None:
         self.settings.live = bool(on)

@@ -4,11 +4,14 @@
   this repository, mounted at ``/repo`` in a chroot) with ``HOME`` = ``home`` (a path inside the root).
 - ``inner_path(root, host_path)``: the path that ``host_path`` (under ``root``) has inside it.
 - ``repo_inside(root)``: where this repository is seen from inside the root.
+- ``host_daemon_wrapper(root, path)``: a daemon program for ``clickmatte-install --daemon`` that runs
+  this checkout's ``clickmatte-daemon`` from inside the root.
 """
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -40,3 +43,20 @@ def inner_path(root: Path, host_path: Path) -> str:
 def repo_inside(root: Path) -> str:
     """This repository's path inside ``root`` (``/repo`` in a chroot, itself on a Debian 13 host)."""
     return str(REPO) if str(root) == "/" else "/repo"
+
+
+def host_daemon_wrapper(root: Path, where: str) -> None:
+    """Write the daemon program recorded by a test install at ``where``, both on the host (where the
+    installer checks that it exists) and inside ``root`` (where the editor runs it).
+
+    The editors' Debian 13 root has no torch, so the program runs this checkout's clickmatte-daemon in
+    the host's root, reached through this test process's ``/proc/PID/root``. The pid namespace is
+    shared and every step execs, so the plugin's ``--owner-pid`` and its SIGTERM reach the daemon itself.
+    """
+    daemon = Path(sys.executable).with_name("clickmatte-daemon").absolute()
+    text = f"#!/bin/sh\nexec chroot /proc/{os.getpid()}/root /usr/bin/env HOME=/tmp {daemon} --device cpu \"$@\"\n"
+    for base in (Path("/"), Path(root)):
+        p = base / where.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        p.chmod(0o755)

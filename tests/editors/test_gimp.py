@@ -263,3 +263,90 @@ def test_vendored_pyzmq_loads_in_gimps_python(run: GimpRun) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(vendor), proc.stdout
+
+
+# -- a new user: fresh profile, only clickmatte-install gimp; the first Matte starts the daemon --------
+def test_fresh_profile_matte_starts_the_daemon_and_it_goes_with_gimp(editor_root) -> None:
+    """Fresh HOME, ``clickmatte-install gimp`` only, no daemon anywhere: Add point paths, two anchors in
+    "fg", Matte from points -> the layer mask (the daemon's answer), the daemon started by the plug-in
+    with --owner-pid of GIMP, and gone soon after GIMP quit."""
+    import json
+    import os
+    import shutil
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from clickmatte.backend.embedded import free_tcp_endpoint
+    from editor_env import REPO, host_daemon_wrapper
+
+    root = Path(editor_root)
+    tag = uuid.uuid4().hex[:8]
+    host_dir = root / "tmp" / f"clickmatte-gimp-fresh-{tag}"
+    home, out = host_dir / "home", host_dir / "out"
+    out.mkdir(parents=True)
+    home.mkdir()
+    wrapper = f"/tmp/clickmatte-gimp-daemon-{tag}/clickmatte-daemon"
+    try:
+        extra = []
+        if str(root) != "/":
+            host_daemon_wrapper(root, wrapper)
+            extra = ["--daemon", wrapper]
+        profile = home / ".config" / "GIMP" / "3.0"
+        inst = subprocess.run([sys.executable, "-m", "clickmatte.installers.cli", "gimp", "--profile", str(profile),
+                               "--python-version", "3.13", *extra], capture_output=True, text=True, timeout=600,
+                              cwd=REPO)
+        assert inst.returncode == 0, inst.stdout + inst.stderr
+        shutil.copyfile(root / "etc" / "gimp" / "3.0" / "gimprc", host_dir / "gimprc")
+        endpoint = free_tcp_endpoint()  # instead of the default 5557, which another program may hold here
+        fg = [[330, 200], [340, 330]]
+        job = {"image": "/repo/examples/lemur.png" if str(root) != "/" else str(REPO / "examples" / "lemur.png"),
+               "out": inner_path(root, out), "fg": fg,
+               "plugin_dir": inner_path(root, profile / "plug-ins" / "clickmatte")}
+        (host_dir / "job.json").write_text(json.dumps(job))
+        inner_home = inner_path(root, home)
+        cmd = ["bash", str(EDITOR_ENV), "run", "env", "-u", "CLICKMATTE_CONFIG_DIR",
+               f"HOME={inner_home}", f"XDG_CONFIG_HOME={inner_home}/.config", f"CLICKMATTE_ENDPOINT={endpoint}",
+               f"CLICKMATTE_GIMP_AUTOSTART_JOB={inner_path(root, host_dir / 'job.json')}",
+               "timeout", "400", "gimp-console-3.0", "-i", "-d", "-f", "--quit",
+               "-g", inner_path(root, host_dir / "gimprc"), "--batch-interpreter=python-fu-eval",
+               "-b", 'exec(open("tests/editors/gimp_driver_autostart.py").read())']
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=460,
+                              env=dict(os.environ, CLICKMATTE_EDITOR_HOME=inner_home))
+        gimp_s = time.monotonic() - t0
+        res_path = out / "results.json"
+        assert res_path.is_file(), f"no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        res = json.loads(res_path.read_text())
+        assert proc.returncode == 0, f"GIMP batch failed ({proc.returncode}): {res}\n{proc.stderr[-3000:]}"
+        assert res["steps"]["point_paths"]["status"] == "success"
+        matte = res["steps"]["matte"]
+        assert matte["status"] == "success", matte["error"]
+        assert res["endpoint"] == endpoint and res["has_mask"]
+        assert res["mask_equals_daemon"] and min(res["mask_at_points"]) >= 128, res
+        # exactly one daemon serves the endpoint: the one the plug-in started, owned by GIMP
+        assert len(res["daemons"]) == 1, res["daemons"]
+        pid, argv = res["daemons"][0]
+        assert argv[-4:] == ["--bind", endpoint, "--owner-pid", str(res["gimp_pid"])], argv
+        # GIMP has quit (the batch ended): the daemon follows within a few seconds (--owner-pid)
+        t1 = time.monotonic()
+        while Path(f"/proc/{pid}").exists() and time.monotonic() - t1 < 30:
+            stat = Path(f"/proc/{pid}/stat")
+            try:
+                if stat.read_text().split(")")[-1].split()[0] == "Z":
+                    break
+            except OSError:
+                break
+            time.sleep(0.1)
+        gone_after = time.monotonic() - t1
+        assert gone_after < 30, f"daemon {pid} still runs 30 s after GIMP quit"
+        log = "".join(p.read_text(errors="replace") for p in (home / ".config" / "clickmatte").glob("daemon-*.log"))
+        assert "ready on" in log and "is gone: shutting down" in log, log[-2000:]
+        print(f"GIMP fresh profile: batch {gimp_s:.0f} s, Matte (starting the daemon included) "
+              f"{matte['seconds']:.1f} s; daemon gone {gone_after:.1f} s after GIMP's batch returned")
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)
+        if str(root) != "/":
+            for base in (Path("/"), root):
+                shutil.rmtree(base / Path(wrapper).parent.relative_to("/"), ignore_errors=True)

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator
 import numpy as np
 import pytest
 
-from editor_env import inner_path, repo_inside, run_in_editor_env
+from editor_env import host_daemon_wrapper, inner_path, repo_inside, run_in_editor_env
 from kra_file import KraFile
 from krita_driver import disc_bgra
 
@@ -322,21 +322,6 @@ AUTOSTART_TIMEOUT_S = 420
 PHOTO_CLICKS = [[330, 200], [340, 330]]  # two clicks on the lemur (examples/lemur_clicks.json)
 
 
-def _daemon_wrapper(root: Path, where: str) -> None:
-    """The daemon program recorded by the install. Krita's Debian 13 root has no torch, so the recorded
-    program runs this checkout's clickmatte-daemon in the host's root (reached through this test
-    process's /proc/PID/root); the pid namespace is shared, so the plugin's --owner-pid and its SIGTERM
-    reach the daemon itself (exec all the way). The file sits at the same path on the host (where the
-    installer checks it) and inside the root (where Krita runs it)."""
-    daemon = Path(sys.executable).with_name("clickmatte-daemon").absolute()
-    text = (f"#!/bin/sh\nexec chroot /proc/{os.getpid()}/root /usr/bin/env HOME=/tmp {daemon} --device cpu \"$@\"\n")
-    for base in (Path("/"), root):
-        p = base / where.lstrip("/")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        p.chmod(0o755)
-
-
 def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Path) -> None:
     """From a fresh HOME with only ``clickmatte-install krita``: open a photo, click twice, press Matte -> a
     mask, with the daemon started by the plugin, and gone after Krita quits."""
@@ -353,7 +338,7 @@ def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Pa
     try:
         extra = []
         if str(editor_root) != "/":
-            _daemon_wrapper(editor_root, wrapper)
+            host_daemon_wrapper(editor_root, wrapper)
             extra = ["--daemon", wrapper]
         exe = Path(sys.executable).with_name("clickmatte-install")
         inst = subprocess.run([str(exe), "krita", "--profile", str(home), "--python-version", "3.13", *extra],
@@ -430,3 +415,28 @@ def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Pa
         if str(editor_root) != "/":
             for base in (Path("/"), editor_root):
                 shutil.rmtree(base / Path(wrapper).parent.relative_to("/"), ignore_errors=True)
+
+
+def test_settings_dialog_edits_and_validates(editor_root: Path) -> None:
+    """The docker's Settings... dialog with Krita's own PyQt5 (offscreen): shows the settings, returns
+    the edited ones, takes its ranges from settings.RANGES, refuses what validate() refuses."""
+    from clickmatte.plugin.settings import RANGES
+
+    out = editor_root / "tmp" / f"clickmatte-dialog-{uuid.uuid4().hex[:8]}.json"
+    try:
+        proc = run_in_editor_env(["python3", "tests/editors/settings_dialog_check.py",
+                                  f"{repo_inside(editor_root)}/plugin", inner_path(editor_root, out)], timeout=120)
+        assert proc.returncode == 0 and out.is_file(), proc.stdout + proc.stderr
+        res = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+    assert res["shown"] == ["tcp://127.0.0.1:5557", 5, 20.0, 40, True, "/opt/cm/bin/clickmatte-daemon", True]
+    assert res["ranges"] == {k: list(RANGES[k]) for k in ("top_n", "timeout_s", "preview_size")}
+    assert res["accepted"]
+    r = res["result"]
+    assert (r["endpoint"], r["timeout_s"], r["top_n"], r["auto_start"], r["daemon_path"]) == (
+        "tcp://10.0.0.2:6000", 45.0, RANGES["top_n"][1], False, "/usr/local/bin/clickmatte-daemon")
+    assert (r["server_public_key"], r["client_public_key"], r["client_secret_key"]) == ("S" * 40, "P" * 40, "X" * 40)
+    assert r["guide_opacity"] == 40  # untouched fields keep their values
+    assert res["refused"][:2] == [True, False] and "key pair" in res["refused"][2]
+    assert res["bad_endpoint"][0] and "endpoint must look like" in res["bad_endpoint"][1]
