@@ -39,7 +39,8 @@ or ipc://) where nothing listens, the first ``connect()`` or job starts the daem
 installer recorded (``launcher.py``), with ``--owner-pid`` of the editor. Jobs wait while it loads;
 the status line counts "starting the model ... N s" and ``connection`` says "starting
 clickmatte-daemon ...". A daemon that exits meanwhile, or a program that cannot be run, becomes an
-error line at once; the next action tries again. The launcher (one per editor process) hands the
+error line at once; the next action tries again. One that dies later (a crash) is started again by
+the next job. The launcher (one per editor process) hands the
 same daemon to every controller and stops it when the editor quits; a daemon that was already
 listening (the user's) is used and never stopped; a remote endpoint is never started.
 
@@ -149,6 +150,7 @@ class Controller:
         self._daemon_checked = False  # the endpoint was probed (and a daemon started if needed)
         self._next_start_note = 0.0
         self.started_daemon: Optional[launcher_mod.ManagedDaemon] = None  # the daemon this controller started
+        self._managed: Optional[launcher_mod.ManagedDaemon] = None  # the editor-started daemon in use, if any
         self.points: List[Point] = []
         self._undo: List[List[Point]] = []
         self._redo: List[List[Point]] = []
@@ -237,6 +239,11 @@ class Controller:
         says why; queued jobs are dropped). Probes the endpoint once per connection."""
         if self._starting is not None:
             return "starting"
+        if self._daemon_checked and self._managed is not None and self._managed.exit_code() is not None:
+            self._daemon_checked = False  # the daemon this editor started has gone: start it again
+            self._managed = None
+            self.session = None
+            self._session_digest = ""
         if self._daemon_checked:
             return "ready"
         s = self.settings
@@ -255,6 +262,7 @@ class Controller:
                 self._launch_failed(str(exc))
                 return "failed"
             self.started_daemon = daemon
+        self._managed = daemon
         if daemon.ready:
             self._daemon_checked = True
             return "ready"

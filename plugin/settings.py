@@ -48,7 +48,8 @@ class Settings:
     server_public_key: str = ""
     client_public_key: str = ""
     client_secret_key: str = ""
-    #: seconds without a reply before the status line says the daemon does not answer
+    #: seconds a heartbeat (status request) may go unanswered before the status line says the daemon
+    #: does not answer; work itself may take longer while the daemon answers heartbeats
     timeout_s: float = 20.0
     #: long side of live previews (pixels); 0 = full size
     preview_size: int = 512
@@ -56,6 +57,7 @@ class Settings:
     top_n: int = 8
     #: guide layer opacity in percent
     guide_opacity: int = 60
+    #: live preview after every point change
     live: bool = False
     #: start clickmatte-daemon when none answers at a local endpoint (never for a remote one)
     auto_start: bool = True

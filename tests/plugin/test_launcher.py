@@ -114,6 +114,20 @@ def test_auto_start_progress_reuse_and_shutdown(logs: Path) -> None:
         assert ctl2.started_daemon is None and launcher.get(ep) is daemon
         assert not any(text.startswith("starting") for _, text in host2.messages)
         ctl2.close()
+
+        # the started daemon dies (a crash): the next Matte starts a new one and still gives the matte
+        daemon.proc.kill()
+        daemon.proc.wait()
+        ctl.add_point(*FG2)
+        ctl.matte()
+        seen = run_until(ctl, host, 300)
+        assert ctl.status.startswith("matte done (3 point(s)"), (ctl.status, seen)
+        again = launcher.get(ep)
+        assert again is not None and again is not daemon and again.ready
+        assert any(text.startswith("starting the model") for _, _, text in seen)
+        assert host.mask == reference(ep, host.image, [FG1, BG1, FG2])
+        print(f"restart after a crash: model ready after {again.ready_s:.1f} s")
+        daemon = again
     finally:
         ctl.close()
         stopped = launcher.shutdown()

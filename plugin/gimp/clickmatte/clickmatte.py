@@ -151,6 +151,8 @@ _SETTING_ARGS = (
     ("timeout", "timeout_s"),
     ("top-n", "top_n"),
     ("guide-opacity", "guide_opacity"),
+    ("auto-start", "auto_start"),
+    ("daemon-path", "daemon_path"),
 )
 
 
@@ -229,7 +231,7 @@ class ClickMatte(Gimp.PlugIn):
             proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_settings, None)
             proc.set_menu_label("_Settings...")
             proc.set_documentation(
-                "ClickMatte settings: daemon endpoint, CURVE keys, timeout, refinement, guide opacity",
+                "ClickMatte settings: daemon endpoint, CURVE keys, timeout, refinement, guide opacity, auto-start",
                 "Saved in the per-user clickmatte settings file shared with the Krita plugin. Keys are the "
                 "Z85 text made by `clickmatte-keys` (needed only for a daemon on another machine).",
                 name)
@@ -250,6 +252,12 @@ class ClickMatte(Gimp.PlugIn):
                                   0, 256, 8, RW)
             proc.add_int_argument("guide-opacity", "_Guide opacity (%)",
                                   "Opacity of the ClickMatte uncertainty layer", 0, 100, 60, RW)
+            proc.add_boolean_argument("auto-start", "St_art the daemon when none answers",
+                                      "Matte starts clickmatte-daemon when none answers at a local endpoint "
+                                      "(never for another machine)", True, RW)
+            proc.add_string_argument("daemon-path", "Daemon _program",
+                                     "The clickmatte-daemon to start (empty: the one clickmatte-install recorded)",
+                                     "", RW)
         else:
             proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_image_action, None)
             proc.set_image_types("*")  # grayscale and indexed images get a clear message
