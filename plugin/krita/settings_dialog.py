@@ -98,7 +98,7 @@ class SettingsDialog(QDialog):
                     preview_size=int(self.preview_size.value()), guide_opacity=int(self.guide_opacity.value()),
                     auto_start=self.auto_start.isChecked(), daemon_path=self.daemon_path.text().strip())
         if s.server_public_key and not (s.client_public_key and s.client_secret_key):
-            raise ValueError("a server key needs this machine's key pair too (both client keys, from clickmatte-keys)")
+            raise ValueError("a server key needs this machine's key pair too (both client keys, made by clickmatte-keys)")
         return s.validate()
 
     def accept(self) -> None:  # noqa: D401 - Qt API
