@@ -156,7 +156,7 @@ def install(paths: KritaPaths, source: Path, report: Callable[[str], None], link
             raise InstallError(f"{p} exists but was not installed by clickmatte-install; move it away first")
     core = [f for f in iter_plugin_files(source) if f.name != "__init__.py"]
     adapter_dir = source / "krita"
-    adapter = iter_plugin_files(adapter_dir, ("*.py", "*.html"))
+    adapter = iter_plugin_files(adapter_dir, ("*.py", "*.html", "*.png"))  # the manual's pictures too
     desktop = adapter_dir / f"{PACKAGE}.desktop"
     if not core or not adapter or not desktop.is_file():
         raise InstallError(f"{source} does not look like the clickmatte plugin folder")

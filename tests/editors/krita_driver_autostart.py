@@ -7,6 +7,7 @@ other thing in that HOME is what ``clickmatte-install krita`` put there. Once th
 1. records whether the ClickMatte docker is visible (first start) and connecting by itself;
 2. opens the photo, turns on *Pick points*, clicks twice on the canvas (real mouse events), presses
    *Matte* and waits for the mask, recording every status line the docker showed;
+   (and takes two screenshots of the window: while the model starts, and with the mask);
 3. asks the daemon (which the docker started) for the reference answer, writes ``result.json``,
    closes the document and quits Krita through ``file_quit`` (so Krita's own quit path runs).
 """
@@ -58,6 +59,15 @@ class Watch:
             time.sleep(0.02)
 
 
+def shoot(win, name: str, width: int = 960) -> str:
+    """Save the main window as ``name`` (PNG, scaled to ``width`` px) beside the result; returns the path."""
+    from PyQt5.QtCore import Qt
+
+    path = os.path.join(_job_dir(), name)
+    win.qwindow().grab().scaledToWidth(width, Qt.SmoothTransformation).save(path, "PNG")
+    return path
+
+
 def run(job: dict, out: dict) -> None:
     import krita_driver_gui as gui  # _click (real mouse events); driver_dir is on sys.path
     from clickmatte.client import DaemonClient
@@ -97,6 +107,9 @@ def run(job: dict, out: dict) -> None:
         gui._click(widget, wx, wy)
     ctl = docker.controller
     out["points"] = [list(p) for p in ctl.points]
+    w.wait(lambda: False, 0.5)
+    out["shot_starting"] = shoot(win, "krita-starting.png")
+    out["shot_starting_status"] = docker.status_label.text()
     trace(f"points {out['points']}; status {docker.status_label.text()!r}")
     docker.matte_button.click()
     out["finished"] = w.wait(lambda: not ctl.busy and any(
@@ -104,6 +117,8 @@ def run(job: dict, out: dict) -> None:
     out["status"] = docker.status_label.text()
     out["connection"] = docker.connection_label.text()
     out["seconds_to_mask"] = round(time.monotonic() - w.t0, 1)
+    w.wait(lambda: False, 1.0)  # let the canvas repaint with the mask
+    out["shot_mask"] = shoot(win, "krita-mask.png")
     trace(f"matte finished={out['finished']}: {out['status']}")
     daemon = ctl.started_daemon
     out["daemon_pid"] = daemon.pid if daemon is not None else None

@@ -406,6 +406,13 @@ def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Pa
         log = (home / ".config" / "clickmatte").glob("daemon-*.log")
         log_text = "".join(p.read_text(errors="replace") for p in log)
         assert "ready on" in log_text and "signal 15: shutting down" in log_text, log_text[-2000:]
+        shots = os.environ.get("CLICKMATTE_SCREENSHOTS")  # e.g. plugin/krita: refresh the manual's pictures
+        for name in ("krita-starting.png", "krita-mask.png"):
+            assert (outdir / name).stat().st_size > 10000, name
+            if shots:  # 256 colours: small enough to ship with the plugin
+                from PIL import Image
+
+                Image.open(outdir / name).convert("RGB").quantize(256).save(Path(shots) / name, optimize=True)
         print(f"fresh profile: Krita run {krita_s:.0f} s; model ready {res['daemon_ready_s']:.1f} s after the start; "
               f"mask {res['seconds_to_mask']} s after the driver began; starting lines {starting[0]!r}..{starting[-1]!r}; "
               f"daemon gone {gone_after:.1f} s after Krita exited; status {res['status']!r}")
