@@ -1,7 +1,8 @@
 """How the net does on real photographs that are not composites: errors where a trimap is sure.
 
     .venv/bin/python benchmarks/real_photos.py [--data ../shared/data] [--checkpoint PATH] [--max-clicks 5]
-                                               [--refine-top-n N [--refine-random] [--seed S]] [--threads N] [--out DIR]
+                                               [--refine-top-n N [--refine-random] [--seed S]] [--protocol fixed]
+                                               [--threads N] [--out DIR]
 
 The real photos in ``../shared/data`` have no ground-truth alpha, but they have hand-drawn trimaps:
 ``alphamatting_test_noGT`` (donkey, net, pineapple, troll; alphamatting.com Trimap1) and the
@@ -10,7 +11,9 @@ where it says "surely background" it must be 0 — that catches the gross failur
 dropped, a bright background kept) a composite-trained net is prone to on real photos.
 
 Clicks come from the evaluation simulator (``click_simulator.next_click``) run on the trimap's
-known pixels only (the unknown band never asks for a click). Prints, per photo and per click count:
+known pixels only (the unknown band never asks for a click); ``--protocol fixed`` places them instead
+at fg, bg, fg, ... deepest inside the trimap's sure regions (``click_simulator.fixed_clicks``), blind to the
+network's answer, so more clicks that say nothing new about the errors are also tested. Prints, per photo and per click count:
 the mean absolute alpha error over the known pixels, and the share of known pixels on the wrong
 side of 0.5. ``--out DIR`` also writes a preview per photo (clicks | alpha | uncertainty | cut-out).
 
@@ -33,7 +36,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from clickmatte.model.click_simulator import next_click
+from clickmatte.model.click_simulator import fixed_clicks, next_click
 from clickmatte.model.data import read_rgb
 from clickmatte.model.evaluate import random_boxes
 from clickmatte.model.predictor import DEFAULT_CONTEXT_SIZE, Predictor, load_default_model
@@ -141,6 +144,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--refine-random", action="store_true",
                     help="with --refine-top-n: also refine as many random patches (the uncertainty-vs-random ablation)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random patches")
+    ap.add_argument("--protocol", choices=["simulator", "fixed"], default="simulator",
+                    help="simulator: each click at the largest error (default); fixed: fg, bg, fg, ... at the deepest "
+                         "points of the trimap's sure regions, the same clicks whatever the network answers")
     ap.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's own)")
     ap.add_argument("--out", help="folder for the previews (created)")
     a = ap.parse_args(argv)
@@ -178,8 +184,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         clicks: list[dict] = []
         alpha = sigma = None
         rows: dict[str, list] = {kind: [] for kind in kinds}
-        for _ in ks:
-            c = simulated_click(tri, alpha, clicks)
+        fixed = fixed_clicks((tri == 1).astype(np.float32), len(ks), known=tri >= 0) if a.protocol == "fixed" else None
+        for k in ks:
+            if fixed is not None:
+                c = fixed[k - 1] if k <= len(fixed) else None
+            else:
+                c = simulated_click(tri, alpha, clicks)
             if c is not None:
                 clicks.append(c)
                 alpha, sigma = pred.predict(clicks, prev_alpha=alpha)

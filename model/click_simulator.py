@@ -13,6 +13,10 @@ alpha they were drawn from (x = column, y = row), the format of :mod:`clickmatte
   (``by="area"``). A missed-foreground region yields an ``"fg"`` click, a false-positive
   region a ``"bg"`` click. The first click (no prediction yet) lands at the interior of the
   foreground. Pixels already clicked are never clicked again.
+- :func:`fixed_clicks` is the fixed, error-blind protocol: clicks alternate fg, bg, fg, bg, ...
+  and each lands at the point deepest inside the true foreground (fg) or background (bg),
+  depth counted to the region's boundary, the image border and every earlier click. The same
+  clicks whatever the network answers, so k clicks compare weights on identical input.
 - :func:`random_clicks` draws training clicks: ``m ~ Geometric(p)`` (mean ``1/p``, 6 for the
   paper's ``p = 1/6``), foreground clicks inside the eroded definite foreground, background
   clicks inside the eroded definite background, the first click foreground with high probability.
@@ -134,6 +138,46 @@ def next_click(
     centre = ties.mean(axis=0)
     y, x = ties[int(np.argmin(((ties - centre) ** 2).sum(axis=1)))]
     return {"x": int(x), "y": int(y), "label": label}
+
+
+def fixed_clicks(gt_alpha: np.ndarray, n: int, known: Optional[np.ndarray] = None) -> list[dict]:
+    """``n`` clicks of the fixed protocol for one ``(H, W)`` ground truth (float [0, 1] or uint8).
+
+    Labels alternate ``"fg"``, ``"bg"``, ``"fg"``, ... starting with fg (bg first, and bg only, when
+    the truth has no foreground; fg only when it has no background). Each click is the maximum of the
+    distance transform of its region (``> 0.5`` for fg, ``<= 0.5`` for bg) where the image border and
+    the pixels of all earlier clicks count as boundary; on a ridge of equal depth, the ridge pixel
+    nearest to its centroid. A region with no pixel left gives no more clicks of its label, so the
+    list may be shorter than ``n``. ``known``: optional ``(H, W)`` bool; pixels outside it belong to
+    neither region (a trimap's unknown band) and count as boundary. Returns ``[{"x", "y", "label"}, ...]`` in click order.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    gt = _unit_alpha(gt_alpha, "gt_alpha") > BINARY_THRESHOLD
+    h, w = gt.shape
+    ok = np.ones_like(gt)
+    if known is not None:
+        if not isinstance(known, np.ndarray) or known.shape != gt.shape:
+            raise ValueError(f"known must be an (H, W) = {gt.shape} array, got {getattr(known, 'shape', type(known))}")
+        ok = known.astype(bool)
+    regions = {"fg": gt & ok, "bg": ~gt & ok}
+    order = [label for label in ("fg", "bg") if regions[label].any()]
+    out: list[dict] = []
+    i = 0
+    while len(out) < n and order:
+        label = order[i % len(order)]
+        done = _clicked_pixels(out, h, w)
+        dist = interior_distance(regions[label] & ~done)
+        peak = float(dist.max())
+        if peak <= 0.0:
+            order.remove(label)
+            continue
+        ties = np.argwhere(dist >= peak - 1e-4)
+        centre = ties.mean(axis=0)
+        y, x = ties[int(np.argmin(((ties - centre) ** 2).sum(axis=1)))]
+        out.append({"x": int(x), "y": int(y), "label": label})
+        i += 1
+    return out
 
 
 def _interior_pixels(mask: np.ndarray, margin: int) -> np.ndarray:

@@ -630,6 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not feed the previous prediction back to the network with each new click")
     p.add_argument("--worst", type=int, default=4, help="images per engine on the worst.png contact sheet")
     p.add_argument("--seed", type=int, default=0, help="seed for the random refinement patches")
+    p.add_argument("--protocol", choices=["simulator", "fixed"], default="simulator",
+                   help="with --masks: where the clicks go. simulator: the error-driven standard simulator; fixed: "
+                        "fg, bg, fg, ... at the deepest points of the true regions, the same clicks whatever the "
+                        "network answers, --max-clicks per image (use e.g. --max-clicks 5)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch CPU threads (default: torch's own); 1 is much faster on a machine busy with other "
                         "jobs, where threads spin against each other")
@@ -667,6 +671,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--refine-max-soft must be in [0, 1]")
     if args.refine_random and args.refine_top_n <= 0:
         parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
+    if args.protocol != "simulator":
+        parser.error("--protocol applies with --masks only (matting mode: --clicks FILE gives fixed clicks)")
     names: Optional[list[str]] = None
     source = None
     try:

@@ -18,7 +18,13 @@ and after it (:func:`clickmatte.model.metrics.local_change`). NoC@85 / NoC@90: t
 IoU >= 0.85 / 0.90, ``max_clicks`` when never reached (the standard convention; the report also
 counts the images that never reach it).
 
-Early stop: an image stops being clicked once it has reached IoU >= ``stop_iou`` (0.90) and
+``protocol="fixed"`` (``--protocol fixed``) replaces the simulator by the error-blind fixed protocol of
+:func:`clickmatte.model.click_simulator.fixed_clicks` (fg, bg, fg, ... each at the point deepest inside
+the true foreground / background and away from earlier clicks): every image gets the same ``max_clicks``
+clicks whatever the network answers, no early stop. It measures whether more clicks that say nothing
+new about the errors still help (``worse_share``: images whose SAD at the last k is higher than at 1).
+
+Early stop (simulator protocol): an image stops being clicked once it has reached IoU >= ``stop_iou`` (0.90) and
 k >= ``stop_after`` (5, the largest k of the IoU / SAD table). Its later click counts carry the last
 prediction forward (``"carried": true``; RITM itself keeps clicking). So IoU and SAD at k <= 5 and
 NoC@85 / NoC@90 are always measured, never carried; only the per-k curve past 5 uses carried
@@ -52,7 +58,7 @@ from typing import Any, Optional, Sequence
 import cv2
 import numpy as np
 
-from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
+from .click_simulator import DEFINITE_BG, DEFINITE_FG, fixed_clicks, next_click
 from .eval_report import _fmt, contact_sheet, local_markdown, summarize_local, _json_default, _label
 from .evaluate import (MASK_NOC_CAP, Engine, NetEngine, _finish, _progress, _read_names_file, find_pairs, load_pair,
                        load_report, make_engine, merge_reports, random_boxes)
@@ -63,6 +69,7 @@ NOC_THRESHOLDS = (0.85, 0.90)
 IOU_KS = (1, 2, 3, 5)
 SAD_KS = (1, 3, 5)
 STOP_IOU = 0.90
+PROTOCOLS = ("simulator", "fixed")
 
 
 def noc_at(ious: Sequence[float], threshold: float, cap: int) -> tuple[int, bool]:
@@ -150,6 +157,7 @@ def evaluate_mask_image(
     refine_top_n: int = 0,
     refine_random: bool = False,
     rng: Optional[np.random.Generator] = None,
+    protocol: str = "simulator",
 ) -> tuple[dict, dict]:
     """Simulate up to ``max_clicks`` clicks on one image and score each prediction against ``mask``.
 
@@ -162,6 +170,8 @@ def evaluate_mask_image(
     ``refine_top_n`` > 0 with a :class:`NetEngine`: after each click k <= ``stop_after`` the row also
     holds ``"refine"`` (:func:`refine_ablation`, random patches from ``rng`` when ``refine_random``);
     the coarse alpha stays the one fed back and scored in the other fields. Other engines are not refined.
+    ``protocol="fixed"``: the clicks are :func:`fixed_clicks` of ``mask`` (no early stop; ``stop`` is
+    ``"cap"``, or ``"no clicks"`` when the mask runs out of places to click).
     Raises ``ValueError`` for bad arguments or an image the engine does not accept.
     """
     if max_clicks < 1:
@@ -174,6 +184,9 @@ def evaluate_mask_image(
         raise ValueError(f"refine_top_n must be >= 0, got {refine_top_n}")
     if refine_random and refine_top_n < 1:
         raise ValueError("refine_random needs refine_top_n >= 1 (the number of random patches)")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    fixed = fixed_clicks(mask, max_clicks) if protocol == "fixed" else None
     refining = refine_top_n > 0 and isinstance(engine, NetEngine)
     rng = rng if rng is not None else np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -188,7 +201,13 @@ def evaluate_mask_image(
     best = 0.0
     stop = "cap"
     for k in range(1, max_clicks + 1):
-        c = next_click(mask, prev, clicks)
+        if fixed is not None:
+            if k > len(fixed):
+                stop = "no clicks"
+                break
+            c = fixed[k - 1]
+        else:
+            c = next_click(mask, prev, clicks)
         if c is None:
             stop = "no error"
             break
@@ -209,7 +228,7 @@ def evaluate_mask_image(
         best = max(best, j)
         if k == stop_after:
             final = {"alpha": alpha, "uncertainty": sigma, "clicks": list(clicks)}
-        if best >= stop_iou and k >= stop_after:
+        if fixed is None and best >= stop_iou and k >= stop_after:
             stop = "iou"
             break
     if not per_click:
@@ -256,6 +275,9 @@ def summarize_mask_engine(images: dict[str, dict], max_clicks: int) -> dict:
     out["iou_at"] = {str(k): curve[k - 1]["iou"] for k in IOU_KS if k <= max_clicks}
     out["sad_definite_at"] = {str(k): curve[k - 1]["sad_definite"] for k in SAD_KS if k <= max_clicks}
     out["sad_at"] = {str(k): curve[k - 1]["sad"] for k in SAD_KS if k <= max_clicks}
+    last = [rec["per_click"][-1]["sad"] > rec["per_click"][0]["sad"] for rec in recs]
+    out["worse_share"] = float(np.mean(last))  # SAD at k = max_clicks above SAD at k = 1
+    out["worse_images"] = int(sum(last))
     out["noc"] = {}
     for t in NOC_THRESHOLDS:
         key = _key(t)
@@ -310,9 +332,10 @@ def mask_summary_markdown(report: dict) -> str:
         "",
         f"- data: `{cfg['data']}`" + (f" ({cfg['names_source']})" if cfg.get("names_source") else "")
         + (f", the first {cfg['limit']} names in sorted order" if cfg.get("limit") else ""),
-        f"- clicks: {report['clicks_source']}; cap {cap}; an image stops once IoU ≥ {cfg['stop_iou']:g} "
-        f"and k ≥ {min(max(IOU_KS), cap)} (later k carry its last prediction; NoC and everything at "
-        f"k ≤ {min(max(IOU_KS), cap)} measured)",
+        (f"- clicks: {report['clicks_source']}; cap {cap}; an image stops once IoU ≥ {cfg['stop_iou']:g} "
+         f"and k ≥ {min(max(IOU_KS), cap)} (later k carry its last prediction; NoC and everything at "
+         f"k ≤ {min(max(IOU_KS), cap)} measured)" if cfg.get("protocol", "simulator") == "simulator" else
+         f"- clicks: {report['clicks_source']}; {cap} per image, no early stop"),
         "- IoU with prediction and mask binarised at 0.5; NoC@85 / NoC@90 = clicks until IoU ≥ 0.85 / 0.90 "
         f"({cap} when never reached; 'never' counts those images); SAD = Σ|Δα|/1000 on the mask's definite "
         "pixels (≤ 5 % or ≥ 95 %)",
@@ -327,7 +350,7 @@ def mask_summary_markdown(report: dict) -> str:
     ks = [k for k in IOU_KS if k <= cap]
     sks = [k for k in SAD_KS if k <= cap]
     head = (["engine", "images"] + [f"IoU@{k}" for k in ks] + ["NoC@85", "never 85", "NoC@90", "never 90"]
-            + [f"SAD def @{k}" for k in sks] + ["s / prediction"])
+            + [f"SAD def @{k}" for k in sks] + [f"SAD @{k}" for k in sks] + [f"worse @{cap} than @1", "s / prediction"])
     lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, eng in engines.items():
         s = eng["summary"]
@@ -338,7 +361,9 @@ def mask_summary_markdown(report: dict) -> str:
         for t in NOC_THRESHOLDS:
             n = s["noc"][_key(t)]
             cells += [_fmt(n["mean"], 2), str(n["never"])]
-        cells += [_fmt(s["sad_definite_at"][str(k)]) for k in sks] + [_fmt(s["seconds_per_prediction"])]
+        cells += [_fmt(s["sad_definite_at"][str(k)]) for k in sks] + [_fmt(s["sad_at"][str(k)]) for k in sks]
+        cells += [f"{s['worse_images']} ({s['worse_share']:.0%})" if "worse_images" in s else "–",
+                  _fmt(s["seconds_per_prediction"])]
         lines.append("| " + " | ".join(cells) + " |")
     with_curve = [(n, e["summary"]) for n, e in engines.items() if e["summary"].get("per_click")]
     if with_curve:
@@ -452,7 +477,8 @@ class MaskEvalConfig:
     refine_random: bool = False
     seed: int = 0
     compare: list[str] = field(default_factory=list)
-    clicks_file: Optional[str] = None  # always None: the simulator places the clicks (kept for --compare's checks)
+    protocol: str = "simulator"
+    clicks_file: Optional[str] = None  # always None: the protocol places the clicks (kept for --compare's checks)
     mode: str = "mask"
 
 
@@ -470,6 +496,8 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
         raise ValueError(f"refine_top_n must be >= 0, got {cfg.refine_top_n}")
     if cfg.refine_random and cfg.refine_top_n < 1:
         raise ValueError("refine_random needs refine_top_n >= 1 (the number of random patches)")
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {cfg.protocol!r}")
     others = [(d, load_report(d, mode="mask")) for d in cfg.compare]  # fail early, before the long run
     pairs, skipped = find_pairs(Path(cfg.data), cfg.names, truth="mask")
     if cfg.limit is not None:
@@ -495,7 +523,8 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
             try:
                 rec, final = evaluate_mask_image(engine, rgb, mask, cfg.max_clicks, cfg.stop_iou,
                                                  feed_prev_alpha=cfg.feed_prev_alpha, refine_top_n=cfg.refine_top_n,
-                                                 refine_random=cfg.refine_random, rng=image_rng(cfg.seed, pair.name))
+                                                 refine_random=cfg.refine_random, rng=image_rng(cfg.seed, pair.name),
+                                                 protocol=cfg.protocol)
             except (ValueError, cv2.error) as exc:
                 failed.append({"name": pair.name, "engine": name, "reason": str(exc).strip()})
                 bar.update(1)
@@ -520,7 +549,10 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
                   "noc": f"clicks to IoU >= 0.85 / 0.90, cap {cfg.max_clicks}",
                   "local": f"mean |da| within {LOCAL_RADIUS} px of a click, before and after it",
                   "seconds": "per prediction"},
-        "clicks_source": "simulator (RITM: deepest point of the larger error region, previous alpha fed back as uint8)",
+        "clicks_source": ("simulator (RITM: deepest point of the larger error region, previous alpha fed back as uint8)"
+                          if cfg.protocol == "simulator" else
+                          "fixed (fg, bg, fg, ... at the deepest points of the true regions, away from earlier clicks; "
+                          "previous alpha fed back as uint8)"),
         "wall_seconds": time.perf_counter() - t_start,
         "skipped": skipped,
         "failed": failed,
@@ -563,6 +595,7 @@ def main_masks(parser: argparse.ArgumentParser, args: argparse.Namespace, engine
             native_max_soft=args.refine_max_soft, names=names, names_source=source, limit=args.limit,
             worst=max(0, args.worst), feed_prev_alpha=not args.no_prev_alpha, compare=list(args.compare),
             refine_top_n=args.refine_top_n, refine_random=args.refine_random, seed=args.seed,
+            protocol=args.protocol,
         )
         report = run_mask_evaluation(cfg, progress=not args.quiet)
     except ValueError as exc:

@@ -138,3 +138,38 @@ def test_random_clicks_degenerate_alphas() -> None:
     assert max(capped) <= 3
     tiny = random_clicks(_rect(4, 4, 1, 3, 1, 3), rng, margin=3)  # too small to erode: un-eroded fallback
     assert tiny and click_labels_ok(tiny, _rect(4, 4, 1, 3, 1, 3))
+
+
+def test_fixed_clicks_alternate_at_the_deepest_points_away_from_earlier_clicks() -> None:
+    from clickmatte.model.click_simulator import fixed_clicks
+
+    gt = _rect(100, 200, 20, 80, 20, 100)  # object 60 x 80 on the left, background mostly on the right
+    clicks = fixed_clicks(gt, 5)
+    assert [c["label"] for c in clicks] == ["fg", "bg", "fg", "bg", "fg"]
+    assert click_labels_ok(clicks, gt)
+    first, second = clicks[0], clicks[1]
+    assert abs(first["x"] - 59.5) <= 1 and abs(first["y"] - 49.5) <= 1  # the object's centre
+    assert second["x"] > 100  # the widest free part of the background: right of the object
+    # each later click keeps away from the earlier ones (depth counts them as boundary)
+    for i, c in enumerate(clicks):
+        for d in clicks[:i]:
+            assert (c["x"] - d["x"]) ** 2 + (c["y"] - d["y"]) ** 2 >= 10 ** 2
+    # the same truth gives the same clicks; a uint8 truth the same as the float one
+    assert fixed_clicks(gt, 5) == clicks == fixed_clicks((gt * 255).astype(np.uint8), 5)
+    assert fixed_clicks(gt, 2) == clicks[:2]
+    # no background: fg only; with an unknown band the clicks stay on known pixels
+    assert [c["label"] for c in fixed_clicks(np.ones((20, 20), np.float32), 3)] == ["fg"] * 3
+    known = np.ones_like(gt, dtype=bool)
+    known[:, 100:] = False
+    band = fixed_clicks(gt, 4, known=known)
+    assert all(known[c["y"], c["x"]] for c in band) and [c["label"] for c in band] == ["fg", "bg", "fg", "bg"]
+    # a one-pixel object runs out of fg places: the list is shorter, bg goes on alone
+    dot = np.zeros((30, 30), np.float32)
+    dot[15, 15] = 1.0
+    assert [c["label"] for c in fixed_clicks(dot, 4)] == ["fg", "bg", "bg", "bg"]
+    assert fixed_clicks(gt, 0) == []
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ValueError):
+            fixed_clicks(gt, bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        fixed_clicks(gt, 2, known=known[:50])

@@ -364,3 +364,47 @@ def test_mask_mode_rejects_what_does_not_apply(tmp_path: Path) -> None:
     # the refinement flags are accepted (the run then fails on the missing folder, not on the flags)
     assert main(["--masks", str(d), "--out", str(tmp_path / "o"), "--quiet", "--refine-top-n", "8",
                  "--refine-random", "--seed", "1"]) == 2
+
+
+def test_fixed_protocol_gives_the_same_clicks_whatever_the_answer() -> None:
+    from clickmatte.model.click_simulator import fixed_clicks
+
+    rgb, mask = _square()
+    good, _ = evaluate_mask_image(_Scripted([20] * 6), rgb, mask, max_clicks=5, protocol="fixed")
+    bad, _ = evaluate_mask_image(_Scripted([2] * 6), rgb, mask, max_clicks=5, protocol="fixed")
+    assert good["clicks"] == bad["clicks"] == fixed_clicks(mask, 5)
+    assert [c["label"] for c in good["clicks"]] == ["fg", "bg", "fg", "bg", "fg"]
+    # no early stop at IoU 1 and no "no error" stop: every image gets its five clicks
+    assert good["simulated"] == bad["simulated"] == 5 and good["stop"] == "cap"
+    summary = summarize_mask_engine({"good": good, "bad": bad}, 5)
+    assert summary["worse_images"] == 0 and summary["worse_share"] == 0.0
+    with pytest.raises(ValueError):
+        evaluate_mask_image(_Scripted([20]), rgb, mask, max_clicks=5, protocol="random")
+
+
+def test_worse_share_counts_images_whose_sad_rises_from_one_click_to_the_last() -> None:
+    rgb, mask = _square()
+    rising, _ = evaluate_mask_image(_Scripted([18, 14, 10]), rgb, mask, max_clicks=3, protocol="fixed")
+    falling, _ = evaluate_mask_image(_Scripted([10, 14, 18]), rgb, mask, max_clicks=3, protocol="fixed")
+    assert rising["per_click"][-1]["sad"] > rising["per_click"][0]["sad"]
+    summary = summarize_mask_engine({"rising": rising, "falling": falling}, 3)
+    assert summary["worse_images"] == 1 and summary["worse_share"] == 0.5
+
+
+@needs_real
+def test_fixed_protocol_end_to_end_with_the_shipped_weights(tmp_path: Path) -> None:
+    from clickmatte.model.click_simulator import fixed_clicks
+
+    data = tmp_path / "ecssd_small"
+    _small_copies(data)
+    out = tmp_path / "fixed"
+    assert main(["--masks", str(data), "--max-clicks", "3", "--device", "cpu", "--quiet", "--worst", "0",
+                 "--threads", "1", "--limit", "2", "--protocol", "fixed", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["protocol"] == "fixed" and report["clicks_source"].startswith("fixed")
+    for name, rec in report["engines"]["net"]["images"].items():
+        mask = cv2.imread(str(data / "mask" / f"{Path(name).stem}.png"), cv2.IMREAD_GRAYSCALE)
+        assert rec["clicks"] == fixed_clicks(mask, 3) and rec["simulated"] == 3
+    assert "worse @3 than @1" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit):  # matting mode has --clicks FILE for fixed clicks
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--protocol", "fixed"])
