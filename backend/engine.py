@@ -146,7 +146,7 @@ class MattingEngine:
             raise ValueError(f"image sides must be within {self.min_side}..{self.max_side} px, got {width}x{height}")
 
     def predict(self, session: Session, clicks: Sequence[Dict[str, Any]], prev_alpha: Union[bool, str] = False,
-                preview: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+                preview: Optional[int] = None, given_prev: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Clicks -> ``(alpha, sigma)``, ``(H, W)`` float32 at full size; stored in the session.
 
         ``preview=N``: a live-preview answer (``Predictor.predict(..., preview=N)``: one cheap pass, outputs
@@ -159,14 +159,26 @@ class MattingEngine:
         as they were answered the last time, and starts afresh otherwise (clicks moved or removed).
         The order of the clicks does not matter (the net sees them as one map): an editor may list
         a new point anywhere, e.g. GIMP reads its points path by path.
+
+        ``given_prev``: an ``(H, W)`` uint8 alpha of the image's size (the editor's own mask) fed back
+        instead of the session's last alpha; needs ``prev_alpha=True``. It is stored as the input of this
+        prediction, so the same clicks with ``"auto"`` later get the same answer.
         """
         if prev_alpha not in (True, False, "auto"):
             raise ValueError(f"prev_alpha must be True, False or 'auto', got {prev_alpha!r}")
+        if given_prev is not None:
+            if prev_alpha is not True:
+                raise ValueError("a given previous alpha needs prev_alpha=True")
+            if given_prev.dtype != np.uint8 or given_prev.shape != (session.image.height, session.image.width):
+                raise ValueError(f"the given previous alpha must be uint8 {session.image.width}x{session.image.height}, "
+                                 f"got {given_prev.dtype} {given_prev.shape}")
         self.load()
         self._activate(session.image)
         key = tuple(sorted((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks))
         last = session.clicks
-        if prev_alpha == "auto" and key == last:
+        if given_prev is not None:
+            prev = given_prev
+        elif prev_alpha == "auto" and key == last:
             prev = session.prev_in  # the same input as last time: the same answer
         else:
             extends = last is not None and len(key) > len(last) and not Counter(last) - Counter(key)

@@ -731,9 +731,19 @@ class DaemonServer:
         h = msg.header
         session = self.cache.get(h["session"])
         clicks = check_clicks(h.get("clicks", []), msg.id)
+        given = None
+        if msg.specs:  # protocol 1.4: the editor's own mask as the previous alpha
+            import numpy as np
+
+            spec, data = msg.buffer("prev_alpha")
+            iw, ih = session.image.width, session.image.height
+            if (spec.width, spec.height) != (iw, ih):
+                raise ProtocolError(f"prev_alpha is {spec.width}x{spec.height} but the image is {iw}x{ih}",
+                                    BAD_REQUEST, msg.id)
+            given = np.frombuffer(data, np.uint8).reshape(ih, iw)
         t0 = time.perf_counter()
         alpha, sigma = self.engine.predict(session, clicks, prev_alpha=h.get("prev_alpha", False),
-                                           preview=h.get("preview"))
+                                           preview=h.get("preview"), given_prev=given)
         t1 = time.perf_counter()
         self.cache.evict(keep=session)
         want_sigma = h.get("uncertainty", True)

@@ -515,10 +515,22 @@ class DaemonClient:
 
     def send_predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
                      alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: Union[bool, str] = "auto",
-                     timeout_ms: Optional[int] = None) -> str:
-        """Clicks ``[{"x", "y", "label": "fg"|"bg"}]`` in full-image pixels; ``preview`` = long side N or None."""
-        return self.send_request(predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha),
-                                 timeout_ms=timeout_ms)
+                     timeout_ms: Optional[int] = None, prev_mask: Optional[Any] = None,
+                     mask_width: int = 0, mask_height: int = 0) -> str:
+        """Clicks ``[{"x", "y", "label": "fg"|"bg"}]`` in full-image pixels; ``preview`` = long side N or None.
+        ``prev_mask`` (bytes, ``mask_height`` x ``mask_width`` uint8, the image's size; protocol 1.4): the
+        previous alpha to feed back instead of the session's (``prev_alpha`` is then true)."""
+        header, bufs = self._predict_header(session, clicks, preview, alpha_dtype, uncertainty, prev_alpha,
+                                            prev_mask, mask_width, mask_height)
+        return self.send_request(header, bufs, timeout_ms=timeout_ms)
+
+    @staticmethod
+    def _predict_header(session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int], alpha_dtype: str,
+                        uncertainty: bool, prev_alpha: Union[bool, str], prev_mask: Optional[Any],
+                        mask_width: int, mask_height: int) -> Tuple[Dict[str, Any], List[Any]]:
+        spec = BufferSpec("prev_alpha", mask_width, mask_height, 1, "uint8", "A") if prev_mask is not None else None
+        header = predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha, spec)
+        return header, ([prev_mask] if prev_mask is not None else [])
 
     def send_refine(self, session: str, top_n: Optional[int] = 8,
                     regions: Optional[Iterable[Sequence[int]]] = None, mask: Optional[Any] = None,
@@ -575,10 +587,13 @@ class DaemonClient:
 
     def predict(self, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
                 alpha_dtype: str = "uint8", uncertainty: bool = True, prev_alpha: Union[bool, str] = "auto",
-                timeout_ms: Optional[int] = None) -> MatteResult:
-        """Clicks -> alpha (+ uncertainty), at full size or with long side ``preview``."""
-        header = predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha)
-        return self.call(header, timeout_ms=timeout_ms).result()
+                timeout_ms: Optional[int] = None, prev_mask: Optional[Any] = None,
+                mask_width: int = 0, mask_height: int = 0) -> MatteResult:
+        """Clicks -> alpha (+ uncertainty), at full size or with long side ``preview``; ``prev_mask``: see
+        :meth:`send_predict`."""
+        header, bufs = self._predict_header(session, clicks, preview, alpha_dtype, uncertainty, prev_alpha,
+                                            prev_mask, mask_width, mask_height)
+        return self.call(header, bufs, timeout_ms=timeout_ms).result()
 
     def refine(self, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,
                mask: Optional[Any] = None, mask_width: int = 0, mask_height: int = 0, preview: Optional[int] = None,

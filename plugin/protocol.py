@@ -24,8 +24,8 @@ ZeroMQ multipart messages. The plugin uses a ``DEALER`` socket, the daemon a ``R
 
 Ops (request -> reply ``op``)
 -----------------------------
-``hello``   ``{"protocol": "1.3", "client": str}`` (both optional)
-            -> ``hello`` ``{"protocol": "1.3", "server": str, "device": str, "model": {...},
+``hello``   ``{"protocol": "1.4", "client": str}`` (both optional)
+            -> ``hello`` ``{"protocol": "1.4", "server": str, "device": str, "model": {...},
             "limits": {"max_message_bytes", "max_image_pixels", "min_side", "max_side",
             "max_sessions", "max_clicks", "max_regions", "max_queue_bytes", "max_top_n",
             "max_region_pixels"}}`` (the last three since daemons of issue 20; read a missing one as
@@ -54,7 +54,11 @@ Ops (request -> reply ``op``)
             does so when the clicks only add to those of the session's last prediction (the
             click-by-click use the network is trained for), gives the same clicks the same answer
             again, and starts afresh when clicks were moved or removed (the order of the clicks
-            does not matter).
+            does not matter). ``buffers: [prev_alpha]`` (since 1.4, with ``"prev_alpha": true``):
+            one uint8 buffer named ``"prev_alpha"`` of the image's size is the previous alpha fed
+            back instead of the session's last one: an editor sends its own mask, so that the same
+            document state gives the same matte even when the daemon has forgotten the session
+            (a daemon older than 1.4 answers such a predict with ``bad_request``).
             -> ``predict`` :ref:`matte reply <matte>`.
 ``refine``  ``{"session", "top_n": int|null, "regions": [[x, y, w, h], ...]?, "buffers": [mask]?,
             "preview", "alpha_dtype", "uncertainty" (default false)}``: refine the session's last
@@ -117,7 +121,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 MAGIC = b"clickmatte/1"
 MAGIC_PREFIX = b"clickmatte/"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 3
+PROTOCOL_MINOR = 4
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 
@@ -435,7 +439,10 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
             _check_session(h, rid)
             check_clicks(h.get("clicks", []), rid)
             _check_output_opts(h, rid)
-            _only_buffers(specs, {}, op, rid)
+            _only_buffers(specs, {"prev_alpha": mono_check}, op, rid)
+            if specs and (specs[0].dtype != "uint8" or h.get("prev_alpha") is not True or len(specs) != 1):
+                raise ProtocolError("a 'prev_alpha' buffer must be one uint8 buffer, sent with \"prev_alpha\": true",
+                                    BAD_REQUEST, rid)
         elif op == "refine":
             _check_session(h, rid)
             _get_int(h, "top_n", rid, lo=0, hi=MAX_TOP_N, optional=True)
@@ -720,9 +727,15 @@ def open_request(rid: RequestId, digest: Optional[str] = None, image: Optional[B
 
 def predict_request(rid: RequestId, session: str, clicks: Iterable[Dict[str, Any]], preview: Optional[int] = None,
                     alpha_dtype: str = "uint8", uncertainty: bool = True,
-                    prev_alpha: Union[bool, str] = "auto") -> Dict[str, Any]:
-    return {"id": rid, "op": "predict", "session": session, "clicks": [dict(c) for c in clicks],
-            "preview": preview, "alpha_dtype": alpha_dtype, "uncertainty": uncertainty, "prev_alpha": prev_alpha}
+                    prev_alpha: Union[bool, str] = "auto", prev_buffer: Optional[BufferSpec] = None) -> Dict[str, Any]:
+    """A predict header; ``prev_buffer`` (protocol 1.4): the spec of a ``prev_alpha`` buffer sent with it
+    (``prev_alpha`` is then true)."""
+    h: Dict[str, Any] = {"id": rid, "op": "predict", "session": session, "clicks": [dict(c) for c in clicks],
+                         "preview": preview, "alpha_dtype": alpha_dtype, "uncertainty": uncertainty,
+                         "prev_alpha": True if prev_buffer is not None else prev_alpha}
+    if prev_buffer is not None:
+        h["buffers"] = [prev_buffer.to_dict()]
+    return h
 
 
 def refine_request(rid: RequestId, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,

@@ -105,7 +105,7 @@ def test_click_parsing(tmp_path):
 def test_status_shows_what_the_daemon_reports(tcp_daemon, capsys):
     assert main(["status", "--endpoint", tcp_daemon.endpoint]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["protocol"] == "1.3" and info["device"] == "cpu" and info["limits"]["max_sessions"] == 6
+    assert info["protocol"] == "1.4" and info["device"] == "cpu" and info["limits"]["max_sessions"] == 6
 
 
 # -- all or nothing: each bad input exits 1 with one line and leaves the output folder as it was ----------

@@ -102,6 +102,13 @@ CASES = {
     "top_n negative": ([MAGIC, header(id=16, op="refine", session="s", top_n=-1)], "bad_request", 16),
     "too many clicks": ([MAGIC, header(id=17, op="predict", session="s",
                                        clicks=[{"x": 1, "y": 1, "label": "fg"}] * 1001)], "too_large", 17),
+    "prev_alpha buffer with 3 channels": ([MAGIC, header(id=19, op="predict", session="s", clicks=[], prev_alpha=True,
+                                                         buffers=[dict(IMG, name="prev_alpha")]), b"\0" * 4800],
+                                          "bad_request", 19),
+    "prev_alpha buffer without prev_alpha true": ([MAGIC, header(id=19, op="predict", session="s", clicks=[],
+                                                                 buffers=[dict(IMG, name="prev_alpha", channels=1,
+                                                                               order="A")]), b"\0" * 1600],
+                                                  "bad_request", 19),
     "REQ-style empty delimiter": ([b"", MAGIC, header(id=18, op="explode")], "bad_request", 18),
 }
 

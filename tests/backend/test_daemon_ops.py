@@ -25,7 +25,7 @@ def dclient(daemon):
 
 def test_hello_reports_versions_device_model_limits(dclient):
     info = dclient.hello()
-    assert info.protocol == "1.3"
+    assert info.protocol == "1.4"
     assert info.server.startswith("clickmatte")
     assert info.device == "cpu"
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
@@ -235,6 +235,32 @@ def test_prev_alpha_auto_feeds_back_only_when_clicks_are_added(dclient, make_ima
     assert np.array_equal(alpha_of(dclient.predict(c, CLICKS[::-1])), first_listed)  # reordered: the same clicks
     with pytest.raises(ProtocolError, match="prev_alpha"):  # refused before sending (the daemon too:
         dclient.predict(a, CLICKS, prev_alpha="yes")  # test_daemon_malformed)
+
+
+def test_prev_alpha_buffer_stands_in_for_the_sessions_last_alpha(dclient, make_image):
+    """Protocol 1.4: the editor's own mask sent as ``prev_alpha`` gives, in a brand-new session, the answer
+    the session chain gives; a wrong size or a buffer without ``prev_alpha: true`` is refused."""
+    rgb = make_image(64, 48, seed=7)
+
+    def session():
+        return dclient.open(rgb.tobytes(), 64, 48, 3, "uint8", "RGB").session
+
+    a = session()
+    first = dclient.predict(a, CLICKS[:1]).alpha
+    chained = alpha_of(dclient.predict(a, CLICKS))  # "auto": the session's last alpha goes back in
+    b = session()  # as after a daemon restart: a session that never saw CLICKS[:1]
+    given = alpha_of(dclient.predict(b, CLICKS, prev_mask=first, mask_width=64, mask_height=48))
+    fresh = alpha_of(dclient.predict(session(), CLICKS, prev_alpha=False))
+    assert np.array_equal(given, chained)
+    assert not np.array_equal(given, fresh)
+    # the given alpha is kept as this prediction's input: the same clicks again, the same answer
+    assert np.array_equal(alpha_of(dclient.predict(b, CLICKS)), given)
+    with pytest.raises(DaemonError, match="prev_alpha is 32x48"):
+        dclient.predict(b, CLICKS, prev_mask=bytes(32 * 48), mask_width=32, mask_height=48)
+    header, bufs = dclient._predict_header(b, CLICKS, None, "uint8", True, "auto", first, 64, 48)
+    header["prev_alpha"] = "auto"
+    with pytest.raises(ProtocolError, match="prev_alpha"):  # refused before sending
+        dclient.call(header, bufs)
 
 
 def test_open_with_resume_returns_the_images_most_recently_used_session(dclient, make_image):

@@ -69,7 +69,7 @@ def test_allowed_client_works_and_unknown_key_gets_nothing(curve_daemon, keys, m
                        client_keys=keys / "stranger" / "clients" / "mallory.key_secret")
     plain = DaemonClient(curve_daemon, timeout_ms=1500, retries=0)
     try:
-        assert good.hello().protocol == "1.3"
+        assert good.hello().protocol == "1.4"
         with pytest.raises(DaemonTimeout):
             bad.hello()
         with pytest.raises(DaemonTimeout):
@@ -118,7 +118,7 @@ def test_a_deleted_client_key_is_refused_without_a_restart(curve_daemon, keys):
     shutil.copyfile(authorized, saved)
     bob = _client(curve_daemon, keys, "bob", 30000)
     try:
-        assert bob.hello().protocol == "1.3"  # allowed, connected
+        assert bob.hello().protocol == "1.4"  # allowed, connected
         authorized.unlink()
         time.sleep(2.5)  # the allow-list is checked every second
         fresh = _client(curve_daemon, keys, "bob", 1500)
@@ -132,7 +132,7 @@ def test_a_deleted_client_key_is_refused_without_a_restart(curve_daemon, keys):
             bob.hello()
         alice = _client(curve_daemon, keys, "alice", 30000)
         try:
-            assert alice.hello().protocol == "1.3"  # the others are not affected
+            assert alice.hello().protocol == "1.4"  # the others are not affected
         finally:
             alice.disconnect()
     finally:
@@ -141,7 +141,7 @@ def test_a_deleted_client_key_is_refused_without_a_restart(curve_daemon, keys):
     time.sleep(2.5)
     again = _client(curve_daemon, keys, "bob", 30000)
     try:
-        assert again.hello().protocol == "1.3"
+        assert again.hello().protocol == "1.4"
     finally:
         again.disconnect()
 

@@ -51,7 +51,7 @@ CLICKS = [{"x": W // 2, "y": H // 2, "label": "fg"}, {"x": 1, "y": 1, "label": "
 
 def test_blocking_api_round_trip(client):
     info = client.hello()
-    assert isinstance(info, ServerInfo) and info.protocol == "1.3" and "max_image_pixels" in info.limits
+    assert isinstance(info, ServerInfo) and info.protocol == "1.4" and "max_image_pixels" in info.limits
     data = bgra_picture()
     s = client.open(data, W, H)  # defaults: 4 channels, uint8, BGRA
     assert isinstance(s, OpenResult) and (s.width, s.height) == (W, H)
@@ -94,7 +94,7 @@ def test_non_blocking_send_and_poll(client):
         got[r.id] = r
     m = got[pid].result()
     assert (m.width, m.height, m.full_width, m.full_height) == (36, 28, W, H)
-    assert got[hid].result().protocol == "1.3"
+    assert got[hid].result().protocol == "1.4"
     assert client.pending == []
 
 
@@ -112,7 +112,7 @@ def test_blocking_call_while_non_blocking_requests_are_in_flight(client):
     s = client.open(bgra_picture(seed=2), W, H).session
     pid = client.send_predict(s, CLICKS)
     info = client.hello()  # its reply arrives after the predict's; the predict's is kept for poll
-    assert info.protocol == "1.3"
+    assert info.protocol == "1.4"
     r = client.poll(60000)
     assert r is not None and r.id == pid and r.result().session == s
     client.close(s)
