@@ -56,7 +56,7 @@ from enum import Enum
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from . import launcher as launcher_mod
-from .host import BG, FG, HostAdapter, HostError, ImageData, Point
+from .host import BG, FG, HostAdapter, HostError, ImageData, Point, points_extend
 from .protocol import image_digest
 from .settings import Settings
 
@@ -121,6 +121,7 @@ class Job:
     digest: str = ""
     selection: Optional[bytes] = None
     retried: bool = False
+    sent_prev: bool = False  # the predict in flight carries the host's mask as the previous alpha
     started: float = 0.0
     sent_at: float = 0.0
     rid: str = ""
@@ -175,6 +176,10 @@ class Controller:
         self._last_sent = ""
         self._next_heartbeat = 0.0
         self._status_supported = True  # False once a daemon answered status with bad_request (< 1.3)
+        self._prev_buffer_supported = True  # False once a daemon refused a prev_alpha buffer (< 1.4)
+        self._mask_points: Optional[List[Point]] = None  # the points of the full matte the host's mask holds
+        self._undo_step_open = False  # host.begin_undo_step() was called for the job in flight
+        self._set_aside: Optional[tuple] = None  # the matte while the editor's undo shows an earlier mask
         self.connection = f"not connected ({self.settings.endpoint})"
         self.status = ""
         self.status_level = "info"
@@ -292,7 +297,17 @@ class Controller:
         now = self._clock()
         if now >= self._next_start_note:
             self._next_start_note = now + 1.0
-            self._notify(f"starting the model ... {daemon.elapsed():.0f} s", "busy")
+            self._notify(self._starting_text(), "busy")
+
+    def _starting_text(self) -> str:
+        """``starting the model ... N s`` while the daemon this editor started loads, with the points
+        clicked meanwhile (so a click does not hide that the model is still loading)."""
+        daemon = self._starting
+        text = f"starting the model ... {daemon.elapsed() if daemon is not None else 0.0:.0f} s"
+        if self.points:
+            n_fg = sum(p.label == FG for p in self.points)
+            text += f" ({n_fg} foreground, {len(self.points) - n_fg} background point(s))"
+        return text
 
     def _launch_failed(self, text: str) -> None:
         self._starting = None
@@ -339,6 +354,7 @@ class Controller:
         self._client = None
         self._inflight.clear()
         self._heartbeat = None
+        self._end_undo_step()
         self._job = None
         self._queue.clear()
         self._starting = None
@@ -388,6 +404,10 @@ class Controller:
     def _points_changed(self) -> None:
         if self.settings.live and self.points:
             self._enqueue(Job("preview"))
+        elif self._starting is not None:
+            if not self.points:
+                self._queue.clear()
+            self._notify(self._starting_text(), "busy")  # the model still loads: keep saying so
         elif not self.points:
             self._queue.clear()
             self._notify("no points: click on the image to add some", "info")
@@ -448,6 +468,7 @@ class Controller:
     def reset(self) -> None:
         """Clear the points (undoable), drop queued work and remove the mask and the guide."""
         self._queue.clear()
+        self._end_undo_step()
         if self._job is not None:
             self._job = None
             self._progress(False)
@@ -456,8 +477,7 @@ class Controller:
             self._redo.clear()
         self.points = []
         self.generation += 1
-        self.alpha = self.uncertainty = None
-        self._full_generation = -1
+        self.forget_matte()
         self._writing_points = True
         try:
             self.host.write_points([])
@@ -488,8 +508,7 @@ class Controller:
             self._redo.clear()
             self.points = [Point.make(*p) for p in pts]
             self.generation += 1
-            self.alpha = self.uncertainty = None
-            self._full_generation = -1
+            self.forget_matte()
             return True
         if same_points(pts, self.points):
             return False
@@ -572,6 +591,10 @@ class Controller:
 
     def _tick(self, wait_ms: int) -> bool:
         if self._job is None:
+            try:
+                self._sync_outputs(self.host.sync_outputs())
+            except HostError:
+                pass
             self.sync_points()
         if self._client is not None:
             first = True
@@ -700,7 +723,44 @@ class Controller:
         except Exception:  # noqa: BLE001
             pass
 
+    def _begin_undo_step(self, job: Job) -> None:
+        self._set_aside = None  # a new matte replaces whatever the editor's undo had set aside
+        if not self._undo_step_open:
+            self._undo_step_open = True
+            self.host.begin_undo_step("ClickMatte Refine" if job.kind.startswith("refine") else "ClickMatte Matte")
+
+    def _end_undo_step(self) -> None:
+        if self._undo_step_open:
+            self._undo_step_open = False
+            try:
+                self.host.end_undo_step()
+            except HostError as exc:
+                self._notify(str(exc), "error")
+
+    def forget_matte(self) -> None:
+        """The host's mask is no longer the controller's last matte (reset, another document): the next
+        Refine predicts afresh, and the mask is fed back as a previous alpha only when the host knows its
+        points (``read_mask_points``)."""
+        self.alpha = self.uncertainty = None
+        self._full_generation = -1
+        self._mask_points = None
+        self._set_aside = None
+
+    def _sync_outputs(self, state: str) -> None:
+        """React to ``host.sync_outputs()``: the editor's undo put another mask back (set the matte aside)
+        or its redo brought the last one back (take it up again)."""
+        if state == "other":
+            if self._set_aside is None:
+                self._set_aside = (self.alpha, self.uncertainty, self._full_generation, self._mask_points)
+            self.alpha = self.uncertainty = None
+            self._full_generation = -1
+            self._mask_points = None
+        elif state == "latest" and self._set_aside is not None:
+            self.alpha, self.uncertainty, self._full_generation, self._mask_points = self._set_aside
+            self._set_aside = None
+
     def _finish(self, text: Optional[str] = None, level: str = "info") -> None:
+        self._end_undo_step()
         self._job = None
         if text is not None:
             self._notify(text, level)
@@ -775,8 +835,28 @@ class Controller:
         self._notify(f"matting with {len(job.points)} point(s){' (preview)' if preview else ''} ...", "busy")
         clicks = [p.as_click() for p in job.points]
         session = self.session
+        prev = self._previous_mask(job) if preview is None else None
+        job.sent_prev = prev is not None
+        w, h = self.size
         self._send(job, Step.PREDICT_PREVIEW if preview else Step.PREDICT_FULL,
-                   lambda c, t: c.send_predict(session, clicks, preview=preview, uncertainty=True, timeout_ms=t))
+                   lambda c, t: c.send_predict(session, clicks, preview=preview, uncertainty=True, timeout_ms=t,
+                                               prev_mask=prev, mask_width=w, mask_height=h))
+
+    def _previous_mask(self, job: Job) -> Optional[bytes]:
+        """The host's current mask when ``job``'s points only add to those of the full matte that mask
+        holds (``_mask_points``, else ``host.read_mask_points()``): it goes to the daemon as the previous
+        alpha, so that the same document gives the same matte even if the daemon forgot the session."""
+        if not self._prev_buffer_supported:
+            return None
+        try:
+            base = self._mask_points if self._mask_points is not None else self.host.read_mask_points()
+            if base is None or not points_extend(base, job.points):
+                return None
+            mask = self.host.read_mask()
+        except HostError:
+            return None
+        w, h = self.size
+        return mask if mask is not None and len(mask) == w * h else None
 
     def _step_foreground(self, job: Job) -> None:
         w, h = self.size
@@ -894,6 +974,10 @@ class Controller:
             self._finish()
             return
         code = getattr(reply.error, "code", "")
+        if code == "bad_request" and step is Step.PREDICT_FULL and job.sent_prev:
+            self._prev_buffer_supported = False  # a daemon older than protocol 1.4: its own chain
+            self._step_predict(job, preview=None)
+            return
         if code == "unknown_session" and not job.retried:
             job.retried = True  # the daemon restarted or expired the session: open again, once
             self.session = None
@@ -922,10 +1006,13 @@ class Controller:
             alpha = self.host.resize_plane(alpha, m.width, m.height, full_w, full_h)
             if unc is not None:
                 unc = self.host.resize_plane(unc, m.width, m.height, full_w, full_h)
-        self.host.write_mask(alpha, full_w, full_h, None)
+        if step is Step.PREDICT_FULL:
+            self._begin_undo_step(job)
+        self.host.write_mask(alpha, full_w, full_h, None, points=job.points if step is Step.PREDICT_FULL else None)
         if unc is not None:
             self.host.write_guide(unc, full_w, full_h)
         self.alpha, self.uncertainty = alpha, unc
+        self._mask_points = list(job.points) if step is Step.PREDICT_FULL else None
         if step is Step.PREDICT_FULL:
             self._full_generation = job.generation
         else:
@@ -949,6 +1036,7 @@ class Controller:
                          "unsure parts are soft (glass, veils, fine hair), which refining makes worse; "
                          "Refine selection refines an area anyway", "info")
             return
+        self._begin_undo_step(job)
         self.host.write_mask(alpha, m.full_width, m.full_height, boxes)
         self.alpha = alpha
         where = "inside the selection" if job.kind == "refine_selection" else "most uncertain"

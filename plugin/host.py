@@ -16,6 +16,7 @@ Conventions shared by every method:
 from __future__ import annotations
 
 import abc
+from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence, Tuple
 
@@ -53,6 +54,14 @@ class Point(NamedTuple):
     def as_click(self) -> dict:
         """The wire form ``{"x", "y", "label"}``."""
         return {"x": self.x, "y": self.y, "label": self.label}
+
+
+def points_extend(base: Sequence[Point], points: Sequence[Point]) -> bool:
+    """Whether ``points`` holds every point of ``base`` (exactly; in any order) and at least one more: the
+    daemon's rule for feeding the previous alpha back (so the editor's mask of ``base`` may go with it)."""
+    left = Counter((float(p.x), float(p.y), p.label) for p in points)
+    left.subtract(Counter((float(p.x), float(p.y), p.label) for p in base))
+    return len(points) > len(base) and all(v >= 0 for v in left.values())
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,11 @@ class HostAdapter(abc.ABC):
         Default: none (hosts that can read their mask back override it)."""
         return None
 
+    def read_mask_points(self) -> Optional[list]:
+        """The points (a list of ``Point``) of the full matte the layer's mask holds, when the document
+        records them with the mask (GIMP: the mask's parasite), else None. Default: None."""
+        return None
+
     def document_key(self) -> str:
         """An identifier of the current document + layer (a new one starts a new session)."""
         return "default"
@@ -129,12 +143,15 @@ class HostAdapter(abc.ABC):
         """Show ``points`` in the document (replacing what the previous call showed)."""
 
     @abc.abstractmethod
-    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
+                   points: Optional[Sequence[Point]] = None) -> None:
         """Set the layer's mask to ``alpha`` (``width * height`` u8 plane, full image size).
 
         ``boxes`` (``[(x, y, w, h)]``) lists the only rectangles whose values changed since the
         previous call, when known (after a refine); ``None`` means "anything may have changed".
         Adapters may use it to touch only those areas. Never modify the layer's own pixels.
+        ``points``: given for a full-size matte (not a preview, not a refine): the points it was
+        computed from; hosts that can keep them with the mask (``read_mask_points``).
         """
 
     @abc.abstractmethod
@@ -151,6 +168,21 @@ class HostAdapter(abc.ABC):
         foreground colours) with ``alpha`` as its mask, above the matted layer, which stays unchanged
         and selected. Returns the new layer's name. Default: ``HostError`` (not supported)."""
         raise HostError("this editor cannot add a decontaminated layer")
+
+    def begin_undo_step(self, name: str) -> None:
+        """The mask and guide writes that follow, up to ``end_undo_step()``, are one user action (a Matte
+        or a Refine, named ``name``): hosts that can make them one step of the editor's undo. Previews
+        are never inside a step. Default: nothing."""
+
+    def end_undo_step(self) -> None:
+        """Closes the step ``begin_undo_step()`` opened (called once per step, also after an error)."""
+
+    def sync_outputs(self) -> str:
+        """Polled by the controller while idle, after the editor's own undo/redo may have changed the
+        outputs: ``"other"`` when it put back another mask than the last one written (the controller then
+        sets its matte aside), ``"latest"`` when the last one written is back (a redo: the controller takes
+        its matte up again), ``""`` when nothing changed. Default: ``""``."""
+        return ""
 
     def clear_outputs(self) -> None:
         """Remove the mask and the guide (after a reset). Default: nothing."""

@@ -21,8 +21,11 @@ it (``resume``) for the session an earlier call left on the same pixels (the con
 spares re-sending them), and ``predict`` leaves ``prev_alpha`` at "auto". So the same points give
 the same answer again; points added to the previous run's points refine the previous matte, as
 clicks do in Krita (in whichever path the new points are: the daemon ignores their order); moved
-or removed points start afresh. Refine actions re-run that (cheap, cached-features) prediction
-from the current points before refining.
+or removed points start afresh. The document keeps that chain too: the mask's parasite holds the
+points of its matte, and when the points only add to those, the mask itself goes to the daemon as
+the previous alpha (protocol 1.4), so the same document gives the same matte after a daemon
+restart. Refine actions re-run that (cheap, cached-features) prediction from the current points
+before refining.
 
 The daemon: when nothing listens at a local endpoint (and ``Settings.auto_start``),
 :func:`ensure_daemon` starts the program ``clickmatte-install`` recorded (``plugin/launcher.py``)
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Tuple
 
 from .. import launcher as launcher_mod
-from ..host import HostAdapter, HostError
+from ..host import HostAdapter, HostError, points_extend
 from ..settings import Settings
 
 Box = Tuple[int, int, int, int]
@@ -120,6 +123,16 @@ def _daemon_call(what: str, endpoint: str, fn: Callable[[], Any]) -> Any:
                           "It may be overloaded; raise the timeout in Settings, or restart it.") from exc
     except DaemonError as exc:
         raise ActionError(f"The ClickMatte daemon failed to {what}: [{exc.code}] {exc.message}") from exc
+
+
+def _takes_prev_buffer(info: Any) -> bool:
+    """Whether the daemon (its ``hello`` answer) takes a ``prev_alpha`` buffer (protocol 1.4)."""
+    from ..protocol import ProtocolError, parse_version
+
+    try:
+        return parse_version(getattr(info, "protocol", "0")) >= (1, 4)
+    except ProtocolError:
+        return False
 
 
 def check_daemon(client: Any, endpoint: str, timeout_s: float = HELLO_TIMEOUT_S) -> Any:
@@ -204,7 +217,7 @@ def _decontaminate(host: HostAdapter, client: Any, endpoint: str, progress: Prog
         raise HostError("Decontaminate colours needs the ClickMatte layer mask: run Matte from points first.")
     image = host.read_image()
     progress(0.10, "connecting to the daemon")
-    check_daemon(client, endpoint)
+    info = check_daemon(client, endpoint)
     progress(0.20, "sending the image")
     opened = _daemon_call("open the image", endpoint, lambda: client.open(
         image.data, image.width, image.height, channels=image.channels, dtype=image.dtype,
@@ -261,15 +274,22 @@ def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", 
             raise HostError("The selection does not overlap the active layer: nothing to refine.")
 
     progress(0.10, "connecting to the daemon")
-    check_daemon(client, endpoint)
+    info = check_daemon(client, endpoint)
     progress(0.20, "sending the image")
     opened = _daemon_call("open the image", endpoint, lambda: client.open(
         image.data, image.width, image.height, channels=image.channels, dtype=image.dtype,
         order=image.order, resume=True))
     clicks = [p.as_click() for p in points]
     progress(0.45, "computing the matte")
+    prev = None
+    base = host.read_mask_points()
+    if base is not None and points_extend(base, points) and _takes_prev_buffer(info):
+        prev = host.read_mask()  # points only added: the document's own mask is the previous alpha
+    if prev is not None and len(prev) != image.width * image.height:
+        prev = None
     matte = _daemon_call("compute the matte", endpoint, lambda: client.predict(
-        opened.session, clicks, preview=None, alpha_dtype="uint8", uncertainty=(action == "matte" and guide)))
+        opened.session, clicks, preview=None, alpha_dtype="uint8", uncertainty=(action == "matte" and guide),
+        prev_mask=prev, mask_width=image.width, mask_height=image.height))
     alpha, boxes = matte.alpha, None
     if action == "matte" and top_n > 0 or action == "refine-uncertain":
         progress(0.70, f"refining the {top_n} most uncertain patches")
@@ -290,7 +310,7 @@ def run_action(action: str, host: HostAdapter, client: Any, endpoint: str = "", 
 
     progress(0.90, "writing the layer mask")
     if boxes is None or boxes:
-        host.write_mask(bytes(alpha), image.width, image.height, boxes)
+        host.write_mask(bytes(alpha), image.width, image.height, boxes, points=points)
     wrote_guide = False
     if action == "matte" and guide and matte.uncertainty is not None:
         host.write_guide(bytes(matte.uncertainty), image.width, image.height)

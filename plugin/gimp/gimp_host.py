@@ -6,8 +6,8 @@ shifted by the layer's offsets; the selection is read over the layer's rectangle
 
 Outputs:
 
-- the layer mask, linear ``"Y u8"``, tagged with the parasite ``clickmatte-mask`` so a later run
-  replaces it (a mask without the tag was made by someone else: it is left alone and the user is
+- the layer mask, linear ``"Y u8"``, tagged with the parasite ``clickmatte-mask`` (holding the points
+  of the matte: ``points_tag``) so a later run replaces it (a mask without the tag was made by someone else: it is left alone and the user is
   told). A full matte removes the old ClickMatte mask and adds a new one; a refine writes through
   GIMP's shadow buffer and ``merge_shadow``, so GIMP itself confines the change to the current
   selection (soft selections blend) and records it for undo. The layer's own pixels are never
@@ -29,6 +29,7 @@ The caller wraps a whole action in ``image.undo_group_start()`` / ``undo_group_e
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import List, Optional, Sequence, Tuple
 
@@ -48,6 +49,23 @@ GUIDE_PARASITE = "clickmatte-guide"  # on the guide layer: the key of the layer 
 LAYER_PARASITE = "clickmatte-layer"  # on the matted layer: its key
 GUIDE_NAME = "ClickMatte uncertainty"
 _FLAGS = 1 | 2  # GIMP_PARASITE_PERSISTENT (saved in .xcf) | GIMP_PARASITE_UNDOABLE
+
+
+def points_tag(points: Optional[Sequence[Point]]) -> str:
+    """The mask parasite's text: JSON ``{"points": [[x, y, label], ...]}`` of the full matte's points, or
+    ``"1"`` when they are not known (a preview)."""
+    if points is None:
+        return "1"
+    return json.dumps({"points": [[p.x, p.y, p.label] for p in points]}, separators=(",", ":"))
+
+
+def points_from_tag(text: str) -> Optional[List[Point]]:
+    """The points :func:`points_tag` wrote, or None for any other text."""
+    try:
+        data = json.loads(text)
+        return [Point.make(x, y, label) for x, y, label in data["points"]]
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _rect(x: int, y: int, w: int, h: int) -> "Gegl.Rectangle":
@@ -227,7 +245,15 @@ class GimpHost(HostAdapter):
         """Raise ``HostError`` now (before any daemon work) if the mask could not be written."""
         self._own_mask()
 
-    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+    def read_mask_points(self) -> Optional[List[Point]]:
+        """The points of the full matte the ClickMatte mask holds (its parasite), or None (no mask, or a
+        mask tagged by an older plug-in without points)."""
+        mask = self.layer.get_mask()
+        text = _parasite_text(mask, MASK_PARASITE) if mask is not None else None
+        return points_from_tag(text) if text is not None else None
+
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
+                   points: Optional[Sequence[Point]] = None) -> None:
         if (width, height) != (self.width, self.height) or len(alpha) != width * height:
             raise HostError(f"internal: alpha of {width}x{height} does not fit the {self.width}x{self.height} layer")
         mask = self._own_mask()
@@ -239,7 +265,8 @@ class GimpHost(HostAdapter):
             buf = mask.get_buffer()
             buf.set(full, MASK_FORMAT, bytes(alpha))
             buf.flush()
-            mask.attach_parasite(_parasite(MASK_PARASITE, "1"))  # before add_mask: no undo step of its own
+            # before add_mask: no undo step of its own; the points of this matte, when known
+            mask.attach_parasite(_parasite(MASK_PARASITE, points_tag(points)))
             self.layer.add_mask(mask)
         else:
             # Refine: only ``boxes`` changed. Splice them into the current mask and merge through the

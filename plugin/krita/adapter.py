@@ -11,6 +11,19 @@
   shows it, and later updates keep the visibility the user chose.
 - Creating the mask or the guide would make it Krita's active node: the target layer is made active
   again, so the next brush stroke or Refine lands on the photo layer.
+- Undo. What Krita 5.2's Python API offers: ``setPixelData`` writes the paint device directly (no
+  undo step), adding or removing a node is a step of its own ("Add Layer" / "Remove Layer"), shapes
+  added to a vector layer are a step ("Create shape"), and there is no undo macro. So a Matte or Refine
+  (``begin_undo_step`` .. ``end_undo_step``, in a view) ends by adding one invisible *matte mark* to the
+  points layer, its undo step, and the adapter keeps the mask and guide pixels from before and after it.
+  When Ctrl+Z takes a mark away, ``sync_outputs`` puts the "before" pixels back; a mask or guide that did
+  not exist before is hidden instead of removed (removing would be a new undo step and clear Krita's
+  redo), and counts as absent (``read_mask`` gives None) until the next Matte shows it again. When
+  Ctrl+Shift+Z brings the mark back, the "after" pixels (and visibility) return. Point edits stay
+  their own steps. The first Matte on a layer also adds the mask and the guide nodes ("Add Layer" twice,
+  before its mark): after its Ctrl+Z, two more Ctrl+Z remove those hidden nodes (nothing visible changes)
+  before the next one takes a point. At most :data:`UNDO_BYTES` of pixel states are kept (the oldest
+  go first: undoing that far back leaves the mask as it is).
 - 8- and 16-bit integer RGBA layers are supported; other colour models raise ``HostError``.
   Linear-light 16-bit layers (Krita's default ``*-g10`` profiles) are converted to 8-bit sRGB
   before sending, so the network sees the picture as it looks.
@@ -19,6 +32,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 from krita import Krita  # noqa: F401 - only importable inside Krita
@@ -34,6 +48,7 @@ MASK_NAME = "ClickMatte alpha"
 GUIDE_NAME = "ClickMatte uncertainty"
 OUR_LAYERS = (points_layer.LAYER_NAME, GUIDE_NAME)
 PENDING_S = 2.0
+UNDO_BYTES = 256 * 2 ** 20  # mask + guide states kept for Krita's undo of mattes
 SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"  # ships with Krita
 
 _LINEAR_TO_SRGB_U8: Optional[bytes] = None
@@ -60,6 +75,32 @@ def linear_u16_bgra_to_srgb_u8(data: bytes) -> bytes:
     out = bytearray(bytes(map(lut.__getitem__, samples)))
     out[3::4] = raster.u16_to_u8(data)[3::4]
     return bytes(out)
+
+
+@dataclass
+class OutputState:
+    """The mask and guide of one layer at one moment: raw pixel bytes as ``pixelData`` gives them, or None
+    when the node does not exist; ``points``: the points of the full matte the mask holds, if known."""
+
+    mask: Optional[bytes]
+    guide: Optional[bytes]
+    points: Optional[List[Point]]
+    guide_visible: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.mask or b"") + len(self.guide or b"")
+
+
+@dataclass
+class MatteStep:
+    """One Matte/Refine on Krita's undo stack: its mark's number and the outputs before and after it."""
+
+    mark: int
+    doc: str
+    layer: str
+    before: OutputState
+    after: OutputState
 
 
 def _find_child(parent: object, name: str, node_type: str) -> Optional[object]:
@@ -96,6 +137,12 @@ class KritaHost(HostAdapter):
         # shows what write_points wrote (or PENDING_S passed), read_points reports the written list
         self._pending: Optional[List[Point]] = None
         self._pending_until = 0.0
+        self._mask_points: dict = {}  # layer key -> points of the full matte its mask holds
+        self._steps: List[MatteStep] = []  # mattes on Krita's undo stack, oldest first
+        self._open: Optional[MatteStep] = None  # begin_undo_step .. end_undo_step
+        self._marks_seen: set = set()  # marks of self._steps present at the last sync_outputs()
+        self._next_mark = 1
+        self._absent: set = set()  # uniqueIds of our mask/guide nodes hidden by an undo: they count as absent
 
     # -- document access --------------------------------------------------------------------
     def document(self) -> object:
@@ -195,8 +242,10 @@ class KritaHost(HostAdapter):
         """``[(shape, Point)]`` for the shapes of the points layer that stand for a point, in layer order."""
         out = []
         for s in node.shapes():  # type: ignore[attr-defined]
-            r = s.boundingBox()
             name = s.name()
+            if points_layer.is_matte_mark(name):
+                continue
+            r = s.boundingBox()
             svg = "" if points_layer.named_label(name) else s.toSvg()  # only user-drawn shapes need a look
             p = points_layer.shape_point((r.x(), r.y(), r.width(), r.height()), name, s.type(), xres, yres, svg)
             if p is not None:
@@ -241,7 +290,7 @@ class KritaHost(HostAdapter):
                 self._pending_until = time.monotonic() + PENDING_S
                 doc.refreshProjection()
                 return
-            for s in node.shapes():
+            for s, _ in shapes:
                 s.remove()
         elif node.shapes():
             # without a view (kritarunner, batch scripts) Shape.remove() crashes Krita 5.2: replace
@@ -271,6 +320,9 @@ class KritaHost(HostAdapter):
     def mask_node(self, create: bool = False) -> Optional[object]:
         layer = self.target_layer()
         mask = _find_child(layer, MASK_NAME, "transparencymask")
+        if mask is not None and create and mask.uniqueId().toString() in self._absent:
+            self._absent.discard(mask.uniqueId().toString())  # hidden by an undo: a new Matte shows it again
+            mask.setVisible(True)
         if mask is None and create:
             doc = self.document()
             mask = doc.createTransparencyMask(MASK_NAME)
@@ -287,8 +339,11 @@ class KritaHost(HostAdapter):
         if active is None or active.uniqueId() != layer.uniqueId():
             doc.setActiveNode(layer)
 
-    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
+                   points: Optional[Sequence[Point]] = None) -> None:
         doc = self.document()
+        if boxes is None:
+            self._mask_points[self.document_key()] = list(points) if points is not None else None
         if (width, height) != (doc.width(), doc.height()):
             raise HostError(f"mask is {width}x{height} but the image is {doc.width()}x{doc.height()}")
         mask = self.mask_node(create=True)
@@ -301,8 +356,9 @@ class KritaHost(HostAdapter):
         doc.refreshProjection()
 
     def read_mask(self) -> Optional[bytes]:
-        """The target layer's "ClickMatte alpha" mask as a u8 plane, or None when it has none."""
-        mask = self.mask_node()
+        """The target layer's "ClickMatte alpha" mask as a u8 plane, or None when it has none (or an undo
+        hid it)."""
+        mask = self._present(self.mask_node())
         if mask is None:
             return None
         doc = self.document()
@@ -343,6 +399,8 @@ class KritaHost(HostAdapter):
     def guide_node(self, create: bool = False) -> Optional[object]:
         doc = self.document()
         node = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
+        if node is not None and create:
+            self._absent.discard(node.uniqueId().toString())  # (hidden, like a new guide)
         if node is None and create:
             node = doc.createNode(GUIDE_NAME, "paintlayer")
             target = self.target_layer()
@@ -373,7 +431,124 @@ class KritaHost(HostAdapter):
             node.setOpacity(int(round(self.guide_opacity * 2.55)))
             self.document().refreshProjection()
 
+    def read_mask_points(self) -> Optional[List[Point]]:
+        """The points of the full matte this session wrote into the layer's mask (also after Krita's undo
+        or redo of a Matte put another one back), or None."""
+        try:
+            pts = self._mask_points.get(self.document_key())
+        except HostError:
+            return None
+        return list(pts) if pts is not None else None
+
+    # -- Krita's undo of mattes (see the module docstring) ------------------------------------
+    def _present(self, node: Optional[object]) -> Optional[object]:
+        """``node`` unless it is None or hidden by an undo (then it counts as absent)."""
+        return None if node is None or node.uniqueId().toString() in self._absent else node
+
+    def _outputs(self) -> OutputState:
+        doc = self.document()
+        w, h = doc.width(), doc.height()
+        mask, guide = self._present(self._mask_or_none()), self._present(self.guide_node())
+        return OutputState(bytes(mask.pixelData(0, 0, w, h)) if mask is not None else None,
+                           bytes(guide.pixelData(0, 0, w, h)) if guide is not None else None,
+                           self.read_mask_points(), bool(guide is not None and guide.visible()))
+
+    def begin_undo_step(self, name: str) -> None:
+        self._open = None
+        doc = self.document()
+        if not self._has_view(doc):
+            return  # no view, no undo history to take part in (batch scripts)
+        layer = self.target_layer()
+        before = self._outputs()
+        self._open = MatteStep(0, doc.rootNode().uniqueId().toString(), layer.uniqueId().toString(), before, before)
+
+    def end_undo_step(self) -> None:
+        step, self._open = self._open, None
+        if step is None:
+            return
+        after = self._outputs()
+        if (after.mask, after.guide) == (step.before.mask, step.before.guide):
+            return  # nothing changed: no undo step
+        doc = self.document()
+        node = self.points_node(create=True)
+        step.mark, step.after = self._next_mark, after
+        self._next_mark += 1
+        node.addShapesFromSvg(points_layer.matte_mark_svg(step.mark, doc.width(), doc.height(),
+                                                          doc.xRes() or 72.0, doc.yRes() or 72.0))
+        self._steps.append(step)
+        self._marks_seen.add(step.mark)
+        total = 0
+        for i in range(len(self._steps) - 1, -1, -1):  # keep the newest within UNDO_BYTES
+            total += self._steps[i].before.nbytes + self._steps[i].after.nbytes
+            if total > UNDO_BYTES and i < len(self._steps) - 1:
+                del self._steps[: i + 1]
+                break
+        self._marks_seen &= {s.mark for s in self._steps}
+
+    def sync_outputs(self) -> str:
+        """Krita's undo/redo took a matte mark away or brought it back: put the outputs from before /
+        after that Matte back. ``"latest"`` when they are now those of the newest Matte, ``"other"`` for any
+        other restored state, ``""`` when no mark came or went."""
+        if not self._steps or self._open is not None:
+            return ""
+        doc = self.document()
+        node = self.points_node()
+        names = {s.name() for s in node.shapes()} if node is not None else set()
+        key = doc.rootNode().uniqueId().toString()
+        mine = [s for s in self._steps if s.doc == key]
+        present = {s.mark for s in mine if f"{points_layer.MATTE_MARK_PREFIX}{s.mark}" in names}
+        seen = self._marks_seen & {s.mark for s in mine}
+        added, removed = present - seen, seen - present
+        if not added and not removed:
+            return ""
+        self._marks_seen = (self._marks_seen - seen) | present
+        if added:  # redo: the newest Matte brought back
+            step = max((s for s in mine if s.mark in added), key=lambda s: s.mark)
+            state = step.after
+        else:  # undo: back to before the oldest Matte taken away
+            step = min((s for s in mine if s.mark in removed), key=lambda s: s.mark)
+            state = step.before
+        self._apply(step.layer, state)
+        return "latest" if added and step is self._steps[-1] else "other"
+
+    def _apply(self, layer_id: str, state: OutputState) -> None:
+        doc = self.document()
+        layer = next((n for n in _walk(doc.rootNode()) if n.uniqueId().toString() == layer_id), None)
+        if layer is None:
+            return  # the layer is gone
+        w, h = doc.width(), doc.height()
+        mask = _find_child(layer, MASK_NAME, "transparencymask")
+        if state.mask is None:
+            if mask is not None:
+                mask.setVisible(False)  # not remove(): that would be an undo step and clear Krita's redo
+                self._absent.add(mask.uniqueId().toString())
+        else:
+            if mask is None:  # deleted by hand meanwhile
+                mask = doc.createTransparencyMask(MASK_NAME)
+                layer.addChildNode(mask, None)
+            self._absent.discard(mask.uniqueId().toString())
+            mask.setVisible(True)
+            mask.setPixelData(QByteArray(state.mask), 0, 0, w, h)
+        guide = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
+        if state.guide is None:
+            if guide is not None:
+                guide.setVisible(False)
+                self._absent.add(guide.uniqueId().toString())
+        else:
+            if guide is None:
+                guide = doc.createNode(GUIDE_NAME, "paintlayer")
+                doc.rootNode().addChildNode(guide, None)
+                guide.setOpacity(int(round(self.guide_opacity * 2.55)))
+            self._absent.discard(guide.uniqueId().toString())
+            guide.setVisible(state.guide_visible)
+            guide.setPixelData(QByteArray(state.guide), 0, 0, w, h)
+        self._mask_points[f"{doc.rootNode().uniqueId().toString()}|{layer_id}"] = state.points
+        self._keep_active(layer)
+        doc.refreshProjection()
+
     def clear_outputs(self) -> None:
+        self._steps.clear()
+        self._marks_seen.clear()
         try:
             doc = self.document()
         except HostError:

@@ -23,6 +23,27 @@ BG_COLOR = "#ff3030"
 RECTANGLE_TYPES = ("RectangleShape",)
 
 
+#: shapes named so are the undo marks of mattes (``matte_mark_svg``), not points
+MATTE_MARK_PREFIX = "clickmatte-matte-"
+
+
+def is_matte_mark(name: str) -> bool:
+    """Whether a shape name is a matte's undo mark."""
+    return (name or "").startswith(MATTE_MARK_PREFIX)
+
+
+def matte_mark_svg(number: int, width: int, height: int, xres: float, yres: float) -> str:
+    """An SVG document with one invisible 1 pt square (no fill, no stroke) at the image's top-left corner,
+    named ``clickmatte-matte-<number>``: adding it is one step of Krita's undo history that stands for a
+    Matte or a Refine (the plugin watches it come and go)."""
+    if xres <= 0 or yres <= 0:
+        raise ValueError(f"resolution must be positive, got {xres}x{yres}")
+    wpt, hpt = width * 72.0 / xres, height * 72.0 / yres
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(wpt)}pt" height="{_fmt(hpt)}pt" '
+            f'viewBox="0 0 {_fmt(wpt)} {_fmt(hpt)}"><path id="{MATTE_MARK_PREFIX}{int(number)}" '
+            f'd="M 0 0 L 1 0 L 1 1 L 0 1 Z" fill="none" stroke="none"/></svg>')
+
+
 def marker_radius(width: int, height: int) -> float:
     """Marker radius in image pixels: visible on big images, not huge on small ones."""
     return max(3.0, round(max(width, height) / 90.0, 1))

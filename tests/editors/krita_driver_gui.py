@@ -130,8 +130,40 @@ def run(job: dict) -> dict:
     _wait(lambda: False, 0.3)
     out["points_on_layer"] = [list(p) for p in docker.host.read_points()]
 
+    def outputs(label: str) -> list:
+        """[label, mask digest, guide digest (None: absent, or hidden by an undo), docker points, points layer,
+        photo unchanged, digest of the whole picture (Krita's projection), Krita's last undo steps]"""
+        _wait(lambda: docker.host._pending is None, 3.0)
+        doc.refreshProjection()
+        doc.waitForDone()
+        host = docker.host
+        m = host._present(next((n for n in layer.childNodes() if n.name() == "ClickMatte alpha"), None))
+        g = host._present(doc.nodeByName("ClickMatte uncertainty"))
+        from PyQt5.QtWidgets import QListView
+
+        hist = []
+        for d in app.dockers():
+            if d.objectName() == "History":
+                for v in d.findChildren(QListView):
+                    mdl = v.model()
+                    hist = [mdl.index(r, 0).data() for r in range(v.currentIndex().row() + 1)][-4:]
+        step = [label, image_digest(bytes(m.pixelData(0, 0, w, h)), w, h, 1, "uint8", "A") if m else None,
+                image_digest(bytes(g.pixelData(0, 0, w, h)), w, h, 4, "uint8", "BGRA") if g is not None else None,
+                [list(p) for p in docker.controller.points], [list(p) for p in host._read_shapes()],
+                bytes(layer.pixelData(0, 0, w, h)) == shared.disc_bgra(w, h, False),
+                image_digest(bytes(root.projectionPixelData(0, 0, w, h)), w, h, 4, "uint8", "BGRA"), hist]
+        trace(f"{label}: mask {step[1] and step[1][7:15]} guide {step[2] and step[2][7:15]} points "
+              f"{len(step[3])}/{len(step[4])}; picture {step[6][7:15]}; history ...{hist}")
+        return step
+
+    def krita(action: str) -> None:
+        app.action(action).trigger()
+        _wait(lambda: False, 0.6)  # the docker's own timer runs meanwhile
+        docker.controller.tick()
+
     trace(f"points {out['points']}; pressing Matte")
     matte_points = list(ctl.points)
+    before_first = outputs("before")
     docker.matte_button.click()
     out["finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
     out["status"] = docker.status_label.text()
@@ -140,6 +172,13 @@ def run(job: dict) -> dict:
     out["mask_found"] = bool(mask)
     guide_node = doc.nodeByName("ClickMatte uncertainty")
     out["guide_visible_after_matte"] = guide_node.visible() if guide_node is not None else None
+    # Krita's own Ctrl+Z / Ctrl+Shift+Z right after the first Matte: no mask, no guide; then both back
+    out["first_matte_undo"] = [before_first, outputs("matte")]
+    krita("edit_undo")
+    out["first_matte_undo"].append(outputs("undo"))
+    krita("edit_redo")
+    out["first_matte_undo"].append(outputs("redo"))
+    mask = [n for n in layer.childNodes() if n.name() == "ClickMatte alpha"]
     if mask:
         out["mask_digest"] = image_digest(bytes(mask[0].pixelData(0, 0, w, h)), w, h, 1, "uint8", "A")
     path = os.path.join(job["outdir"], "gui.kra")
@@ -165,6 +204,8 @@ def run(job: dict) -> dict:
 
     # Refine selection: only pixels inside the selection may change
     from krita import Selection
+
+    mask = [n for n in layer.childNodes() if n.name() == "ClickMatte alpha"]
 
     before = bytes(mask[0].pixelData(0, 0, w, h)) if mask else b""
     sx, sy, sw, sh = job["selection"]
@@ -202,6 +243,23 @@ def run(job: dict) -> dict:
         docker.controller.tick()
         out["krita_undo_redo"].append([name, [list(p) for p in ctl.points],
                                        [list(p) for p in docker.host._read_shapes()]])
+    # a second Matte over an existing mask: Ctrl+Z puts the previous mask pixels back, Ctrl+Shift+Z the new
+    # ones; a point added afterwards is its own step (Ctrl+Z takes the point, the mask stays)
+    seq = [outputs("before")]
+    docker.matte_button.click()
+    _wait(lambda: docker.controller.busy, 2.0)
+    out["second_matte_finished"] = _wait(lambda: not docker.controller.busy, job["timeout_s"])
+    seq.append(outputs("matte"))
+    krita("edit_undo")
+    seq.append(outputs("undo"))
+    krita("edit_redo")
+    seq.append(outputs("redo"))
+    wx, wy = geometry.map_point(image_to_widget, job["extra_click"][0] + 0.5, job["extra_click"][1] + 0.5)
+    _click(widget, wx, wy)
+    seq.append(outputs("point"))
+    krita("edit_undo")
+    seq.append(outputs("undo point"))
+    out["second_matte_undo"] = seq
     docker.reset_button.click()
     _wait(lambda: False, 0.5)
     out["points_after_reset"] = [list(p) for p in ctl.points]

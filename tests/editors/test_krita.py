@@ -233,6 +233,15 @@ def test_saved_kra_holds_the_mask_the_daemon_computed(krita_run: Dict[str, Any],
 GUI_CLICKS = [[64, 48, ""], [8, 8, "shift"], [120, 88, "alt"], [58, 44, ""], [100, 20, ""], [100.3, 20.2, ""]]
 GUI_POINTS = [[64, 48, "fg"], [8, 8, "fg"], [120, 88, "bg"], [58, 44, "fg"]]  # Shift adds fg; the 6th click undid the 5th
 GUI_SELECTION = [24, 16, 40, 32]  # x, y, w, h: over the disc's left edge
+GUI_EXTRA_CLICK = [30, 70]  # a point added after the second Matte (far from the others)
+
+
+def _consistent(step: list) -> None:
+    """One step of an undo sequence: the docker's list is the points layer's, the photo is unchanged."""
+    label, _, _, listed, on_layer, photo_unchanged = step[:6]
+    assert [p[2] for p in listed] == [p[2] for p in on_layer], step
+    assert np.allclose([p[:2] for p in listed], [p[:2] for p in on_layer], atol=0.05), step
+    assert photo_unchanged, label
 GUI_TIMEOUT_S = 240
 
 
@@ -260,7 +269,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     root = krita_home.root
     job = {"width": W, "height": H, "zoom": 1.5, "rotation": 30.0, "mirror": True, "timeout_s": 120,
            "outdir": inner_path(root, outdir), "driver_dir": f"{repo_inside(root)}/tests/editors",
-           "clicks": GUI_CLICKS, "selection": GUI_SELECTION}
+           "clicks": GUI_CLICKS, "selection": GUI_SELECTION, "extra_click": GUI_EXTRA_CLICK}
     (outdir / "job.json").write_text(json.dumps(job))
     result_file = outdir / "result.json"
     for attempt in range(2):  # Xvfb sometimes fails to start (a display number still held): retry once
@@ -286,6 +295,32 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     assert res["finished"] and res["mask_found"] and res["saved"], res["status"]
     assert res["mask_digest"] == res["expected_digest"]
     assert res["guide_visible_after_matte"] is False  # kept out of a flattened export until shown
+    for s in res["first_matte_undo"] + res["second_matte_undo"]:
+        print(f"{s[0]}: mask {s[1] and s[1][7:15]}, guide {s[2] and s[2][7:15]}, points {len(s[3])}/{len(s[4])}, "
+              f"picture {s[6][7:15]}, Krita history ...{s[7]}")
+    # Krita's Ctrl+Z right after the first Matte: mask and guide gone (they were absent), points kept;
+    # Ctrl+Shift+Z: the same mask and guide pixels again
+    # (step = [label, mask, guide, docker points, layer points, photo unchanged, whole picture, Krita history])
+    before0, matte, undo, redo = res["first_matte_undo"]
+    for step in res["first_matte_undo"]:
+        _consistent(step)
+    assert before0[1] is None and before0[2] is None
+    assert matte[1] == res["expected_digest"] and matte[2] is not None and matte[6] != before0[6]
+    assert undo[1] is None and undo[2] is None and undo[3] == matte[3] and undo[6] == before0[6]
+    assert redo[1:4] == matte[1:4] and redo[6] == matte[6]
+    assert matte[7][-3:] == ["Add Layer", "Add Layer", "Create shape"]  # mask, guide, the matte's mark
+    # a second Matte over the mask: Ctrl+Z gives the previous mask pixels back, Ctrl+Shift+Z the new ones;
+    # a point added later is its own step: Ctrl+Z takes only the point
+    assert res["second_matte_finished"]
+    before, matte2, undo2, redo2, point, undo_point = res["second_matte_undo"]
+    for step in res["second_matte_undo"]:
+        _consistent(step)
+    assert matte2[1] != before[1] and matte2[3] == before[3]
+    assert matte2[7][-1] == "Create shape" and matte2[7][:-1] == before[7][1:]  # one step: the mark
+    assert undo2[1:4] == before[1:4] and undo2[6] == before[6]
+    assert redo2[1:4] == matte2[1:4] and redo2[6] == matte2[6]
+    assert len(point[3]) == len(matte2[3]) + 1 and point[1:3] == matte2[1:3]
+    assert undo_point[3] == matte2[3] and undo_point[1:3] == matte2[1:3]
     # Decontaminate colours: a new layer holding the daemon's colours under a copy of the mask
     assert res["deco_finished"] and "decontaminated" in res["deco_status"], res["deco_status"]
     assert res["deco_layers"].index("Photo (decontaminated)") == res["deco_layers"].index("Photo") + 1

@@ -26,6 +26,11 @@ class FakeHost(HostAdapter):
         self.busy_changes: List[bool] = []
         self.cleared = 0
         self.fail_read: Optional[str] = None
+        self.mask_points: Optional[List[Point]] = None  # the points given with the last full-matte write
+        self.keeps_mask_points = False  # True: read_mask_points() answers (like GIMP's mask parasite)
+        self.undo_steps: List[Tuple[str, int, int]] = []  # (name, mask writes, guide writes) in each step
+        self._step: Optional[Tuple[str, int, int]] = None
+        self.undo_events: List[str] = []  # what sync_outputs() answers next ("other" / "latest"), in turn
 
     def read_image(self) -> ImageData:
         if self.fail_read:
@@ -41,7 +46,27 @@ class FakeHost(HostAdapter):
     def write_points(self, points: Sequence[Point]) -> None:
         self.doc_points = list(points)
 
-    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None) -> None:
+    def read_mask(self) -> Optional[bytes]:
+        return self.mask
+
+    def read_mask_points(self) -> Optional[List[Point]]:
+        return list(self.mask_points) if self.keeps_mask_points and self.mask_points is not None else None
+
+    def begin_undo_step(self, name: str) -> None:
+        assert self._step is None, "undo steps do not nest"
+        self._step = (name, len(self.mask_writes), self.guide_writes)
+
+    def end_undo_step(self) -> None:
+        assert self._step is not None, "end_undo_step without begin"
+        name, m0, g0 = self._step
+        self.undo_steps.append((name, len(self.mask_writes) - m0, self.guide_writes - g0))
+        self._step = None
+
+    def sync_outputs(self) -> str:
+        return self.undo_events.pop(0) if self.undo_events else ""
+
+    def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
+                   points: Optional[Sequence[Point]] = None) -> None:
         assert (width, height) == (self.image.width, self.image.height)
         assert len(alpha) == width * height
         if boxes is None or self.mask is None:
@@ -52,6 +77,8 @@ class FakeHost(HostAdapter):
                 m = paste(m, width, b, crop(alpha, width, b))
             self.mask = m
         self.mask_writes.append(None if boxes is None else list(boxes))
+        if boxes is None:
+            self.mask_points = list(points) if points is not None else None
 
     def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
         assert len(uncertainty) == width * height
@@ -59,7 +86,7 @@ class FakeHost(HostAdapter):
         self.guide_writes += 1
 
     def clear_outputs(self) -> None:
-        self.mask = self.guide = None
+        self.mask = self.guide = self.mask_points = None
         self.cleared += 1
 
     def notify(self, message: str, level: str = "info") -> None:

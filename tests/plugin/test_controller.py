@@ -78,6 +78,37 @@ def test_points_give_mask_and_guide(endpoint: str) -> None:
     assert ctl.server_info is not None and ctl.server_info.device == "cpu"
     assert host.messages[-1][0] == "info" and "refined" in host.messages[-1][1]
     assert host.busy_changes[0] is True and host.busy_changes[-1] is False
+    # the matte and its refine are one undo step of the host (mask twice, guide once inside it)
+    assert host.undo_steps == [("ClickMatte Matte", 2, 1)]
+    ctl.close()
+
+
+def test_editor_undo_of_a_matte_sets_it_aside_until_redo(endpoint: str) -> None:
+    """While the editor's undo shows an earlier mask, Refine selection predicts afresh (a full write) and the
+    mask is not fed back; once redo brings the last matte back, Refine only touches the selection."""
+    host, ctl = make(endpoint, top_n=0)
+    ctl.add_point(*FG1)
+    ctl.add_point(*BG1)
+    ctl.matte()
+    assert ctl.run_until_idle(120), ctl.status
+    host.selection = np.pad(np.full((16, 16), 255, np.uint8), ((40, 40), (56, 56))).tobytes()
+    host.undo_events = ["other"]  # Ctrl+Z put the mask from before the Matte back
+    ctl.tick()
+    assert ctl._mask_points is None and ctl.alpha is None
+    host.undo_events = ["latest"]  # Ctrl+Shift+Z: the matte is back
+    ctl.tick()
+    assert ctl._mask_points == ctl.points and ctl.alpha == host.mask
+    n = len(host.mask_writes)
+    ctl.refine_selection()
+    assert ctl.run_until_idle(120), ctl.status
+    assert all(b is not None for b in host.mask_writes[n:])  # only the selection's patches
+    host.undo_events = ["other"]
+    ctl.tick()
+    n = len(host.mask_writes)
+    ctl.refine_selection()
+    assert ctl.run_until_idle(120), ctl.status
+    assert host.mask_writes[n] is None  # the matte was set aside: predicted afresh first
+    assert [s[0] for s in host.undo_steps] == ["ClickMatte Matte", "ClickMatte Refine", "ClickMatte Refine"]
     ctl.close()
 
 
@@ -98,6 +129,7 @@ def test_live_preview_drops_outdated_replies(endpoint: str) -> None:
     assert ctl.run_until_idle(120), ctl.status
     assert len(host.mask_writes) == 1 and host.mask_writes[0] is None
     assert len(host.mask) == W * H  # the preview was scaled up to the image size
+    assert host.undo_steps == [] and host.mask_points is None  # previews are no undo step and no full matte
     assert "preview" in ctl.status and "2 point" in ctl.status
     # the full matte of the same points afterwards is written in full; previews leave the session's
     # matte and click chain alone, so it equals a fresh session's answer to [FG1, BG1]
@@ -218,26 +250,55 @@ def test_slow_daemon_shows_waiting_then_gives_up() -> None:
         silent.close(linger=0)
 
 
-def test_daemon_restart_is_survived(tmp_path) -> None:
-    """The daemon forgets the session (restart): the controller opens the image again by itself."""
+def chained_reference(endpoint: str, image: ImageData, steps, top_n: int) -> bytes:
+    """What a daemon that never restarted answers: one session, each point list predicted (the last answer
+    fed back, ``prev_alpha`` "auto") and refined in its ``top_n`` most uncertain patches, in turn."""
+    with DaemonClient(endpoint, timeout_ms=120000, retries=0) as c:
+        s = c.open(image.data, image.width, image.height, image.channels, image.dtype, image.order)
+        for pts in steps:
+            alpha = c.predict(s.session, [Point.make(*p).as_click() for p in pts]).alpha
+            if top_n:
+                alpha = c.refine(s.session, top_n=top_n).alpha
+        return bytes(alpha)
+
+
+@pytest.mark.parametrize("who_knows", ["controller", "document"])
+def test_daemon_restart_gives_the_same_matte(tmp_path, who_knows: str) -> None:
+    """The daemon forgets the session (restart): the controller opens the image again by itself, and when
+    points were only added it sends the host's mask as the previous alpha, so the matte equals the one a
+    daemon that never restarted gives. ``document``: a new controller after the restart (a reopened editor),
+    the mask's points read from the document (``read_mask_points``, like GIMP's mask parasite)."""
     ep = free_tcp_endpoint()
     args = ["--device", "cpu"]
     proc, c = start_daemon(ep, args, str(tmp_path / "d1.log"), startup_timeout_s=300)
     c.disconnect()
-    host, ctl = make(ep, top_n=0)
+    host, ctl = make(ep, top_n=2)
+    host.keeps_mask_points = who_knows == "document"
     try:
         ctl.add_point(*FG1)
         ctl.matte()
         assert ctl.run_until_idle(120) and host.mask is not None
         first_session = ctl.session
         stop_daemon(proc)
+        t0 = time.monotonic()
         proc, c = start_daemon(ep, args, str(tmp_path / "d2.log"), startup_timeout_s=300)
         c.disconnect()
+        if who_knows == "document":
+            ctl.close()
+            ctl = Controller(host, ctl.settings)
+            ctl.sync_points()  # the new controller adopts the document's points
         ctl.add_point(*BG1)
         ctl.matte()
         assert ctl.run_until_idle(120), ctl.status
+        print(f"restart + matte: {time.monotonic() - t0:.1f} s")
         assert ctl.status_level == "info" and ctl.session and ctl.session != first_session
-        assert host.mask == reference(ep, host.image, [FG1, BG1])
+        chained = chained_reference(ep, host.image, [[FG1], [FG1, BG1]], top_n=2)
+        fresh = chained_reference(ep, host.image, [[FG1, BG1]], top_n=2)
+        got, want = plane(host.mask).astype(int), plane(chained).astype(int)
+        print(f"after the restart vs never restarted: max |diff| {np.abs(got - want).max()}; "
+              f"vs a fresh session: max |diff| {np.abs(got - plane(fresh).astype(int)).max()}")
+        assert host.mask == chained
+        assert host.mask != fresh  # the previous alpha matters: without it the answer differs
     finally:
         ctl.close()
         stop_daemon(proc)

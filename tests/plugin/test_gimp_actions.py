@@ -166,6 +166,42 @@ def test_matte_again_with_an_added_point_refines_the_previous_matte(endpoint: st
         np.testing.assert_array_equal(masks[3], fresh(runs[3]))  # a point removed: afresh
 
 
+def test_matte_after_a_daemon_restart_feeds_the_documents_mask_back(tmp_path) -> None:
+    """The mask's tag holds its matte's points; with points only added, the mask goes to the daemon as
+    the previous alpha: after a restart the matte equals the one a daemon that never restarted gives."""
+    from clickmatte.backend.embedded import start_daemon, stop_daemon
+
+    ep = free_tcp_endpoint()
+    proc, c = start_daemon(ep, ["--device", "cpu"], str(tmp_path / "d1.log"), startup_timeout_s=300)
+    c.disconnect()
+    host = FakeHost(disc_rgb())
+    host.keeps_mask_points = True  # like the GIMP adapter's mask parasite
+    try:
+        host.doc_points = list(POINTS[:2])
+        with make_client(Settings(endpoint=ep, timeout_s=120.0)) as client:
+            run_action("matte", host, client, top_n=2, guide=False)
+        assert host.mask_points == POINTS[:2]
+        stop_daemon(proc)
+        proc, c = start_daemon(ep, ["--device", "cpu"], str(tmp_path / "d2.log"), startup_timeout_s=300)
+        c.disconnect()
+        host.doc_points = list(POINTS)
+        with make_client(Settings(endpoint=ep, timeout_s=120.0)) as client:
+            run_action("matte", host, client, top_n=2, guide=False)
+        with DaemonClient(ep, timeout_ms=120000, retries=0) as d:
+            def chain(steps) -> np.ndarray:
+                s = d.open(host.image.data, W, H, 3, "uint8", "RGB").session
+                for pts in steps:
+                    d.predict(s, [p.as_click() for p in pts])
+                    alpha = d.refine(s, top_n=2).alpha
+                return plane(alpha)
+
+            never_restarted, fresh = chain([POINTS[:2], POINTS]), chain([POINTS])
+        np.testing.assert_array_equal(plane(host.mask), never_restarted)
+        assert not np.array_equal(plane(host.mask), fresh)
+    finally:
+        stop_daemon(proc)
+
+
 def test_refine_selection_needs_a_selection_inside_the_layer(client: DaemonClient) -> None:
     host = host_with_points()
     with pytest.raises(HostError, match="needs a selection"):
