@@ -166,18 +166,40 @@ def fixed_clicks(gt_alpha: np.ndarray, n: int, known: Optional[np.ndarray] = Non
     i = 0
     while len(out) < n and order:
         label = order[i % len(order)]
-        done = _clicked_pixels(out, h, w)
-        dist = interior_distance(regions[label] & ~done)
-        peak = float(dist.max())
-        if peak <= 0.0:
+        c = _deepest(regions[label], _clicked_pixels(out, h, w), label)
+        if c is None:
             order.remove(label)
             continue
-        ties = np.argwhere(dist >= peak - 1e-4)
-        centre = ties.mean(axis=0)
-        y, x = ties[int(np.argmin(((ties - centre) ** 2).sum(axis=1)))]
-        out.append({"x": int(x), "y": int(y), "label": label})
+        out.append(c)
         i += 1
     return out
+
+
+def deepest_click(gt_alpha: np.ndarray, label: str, clicks: Sequence[ClickLike] = (),
+                  known: Optional[np.ndarray] = None) -> Optional[dict]:
+    """One click of the fixed protocol's kind: the point deepest inside the true ``label`` region
+    (``"fg"``: ``gt_alpha > 0.5``, ``"bg"``: the rest; only ``known`` pixels when given), with the image
+    border and the pixels of ``clicks`` counting as boundary. ``None`` when the region has no pixel left."""
+    if label not in ("fg", "bg"):
+        raise ValueError(f"label must be 'fg' or 'bg', got {label!r}")
+    gt = _unit_alpha(gt_alpha, "gt_alpha") > BINARY_THRESHOLD
+    region = gt if label == "fg" else ~gt
+    if known is not None:
+        if not isinstance(known, np.ndarray) or known.shape != gt.shape:
+            raise ValueError(f"known must be an (H, W) = {gt.shape} array, got {getattr(known, 'shape', type(known))}")
+        region = region & known.astype(bool)
+    return _deepest(region, _clicked_pixels(clicks, *gt.shape), label)
+
+
+def _deepest(region: np.ndarray, done: np.ndarray, label: str) -> Optional[dict]:
+    dist = interior_distance(region & ~done)
+    peak = float(dist.max())
+    if peak <= 0.0:
+        return None
+    ties = np.argwhere(dist >= peak - 1e-4)  # a ridge of equal depth: take its middle
+    centre = ties.mean(axis=0)
+    y, x = ties[int(np.argmin(((ties - centre) ** 2).sum(axis=1)))]
+    return {"x": int(x), "y": int(y), "label": label}
 
 
 def _interior_pixels(mask: np.ndarray, margin: int) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .click_simulator import next_click
+from .click_simulator import deepest_click, next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
 from .data import CompositeSampler, CropBank, corrective_clicks, load_backgrounds, pack_batch
 from .losses import laplace_nll, mask_loss, matting_losses, refinement_loss
@@ -86,6 +86,7 @@ class TrainConfig:
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
     p_coarse_native: float = 0.0  # uncertainty/refiner stages: share of steps whose coarse net runs at full size
     iterative_rounds: int = 2  # RITM-style batches add 1..N corrective clicks, each on the net's own answer
+    p_fixed_clicks: float = 0.0  # share of those added clicks placed blind to the error: deepest inside the true fg or bg
     p_iterative_refiner: float = 0.0  # share of refiner batches whose coarse alpha comes after RITM-style clicks
     p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
     p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (data.camouflage)
@@ -168,6 +169,8 @@ class Trainer:
             raise ValueError(f"p_real must be in [0, 1], got {cfg.p_real}")
         if cfg.p_real > 0 and not cfg.real_objects:
             raise ValueError("p_real > 0 needs real_objects (a folder with image/ and mask/)")
+        if not 0.0 <= cfg.p_fixed_clicks <= 1.0:
+            raise ValueError(f"p_fixed_clicks must be in [0, 1], got {cfg.p_fixed_clicks}")
         if cfg.iterative_rounds < 1:
             raise ValueError(f"iterative_rounds must be >= 1, got {cfg.iterative_rounds}")
         self.device = resolve_device(cfg.device)
@@ -308,7 +311,11 @@ class Trainer:
     @torch.no_grad()
     def _iterate_clicks(self, b: dict[str, torch.Tensor], samples: list, rng: np.random.Generator
                         ) -> dict[str, torch.Tensor]:
-        """RITM-style: run the net, add a corrective click at each sample's largest error, feed its alpha back."""
+        """RITM-style: run the net, add a corrective click at each sample's largest error, feed its alpha back.
+
+        With ``p_fixed_clicks`` > 0 that share of the added clicks ignores the error: a fg or bg click (even odds)
+        at the point deepest inside the true region away from earlier clicks (:func:`deepest_click`, the fixed
+        evaluation protocol's click), so that a click on an already right part must leave the matte right."""
         s, n = self.cfg.size, len(samples)
         for _ in range(int(rng.integers(1, self.cfg.iterative_rounds + 1))):
             with self._autocast():
@@ -317,10 +324,17 @@ class Trainer:
             pred_np = pred[:, 0].cpu().numpy()
             soft = rng.random(n) < self.cfg.p_soft_clicks
             seeds = rng.integers(1 << 62, size=n)
+            # drawn only when used: with p_fixed_clicks = 0 the batches are those of earlier recipes
+            blind = rng.random(n) < self.cfg.p_fixed_clicks if self.cfg.p_fixed_clicks > 0 else np.zeros(n, bool)
 
             def one(i: int) -> np.ndarray:
                 smp = samples[i]
-                if smp.weight is not None:  # a mask: clicks only where it is trusted
+                if blind[i]:
+                    r = np.random.default_rng(seeds[i])
+                    known = None if smp.weight is None else smp.weight > 0
+                    c = deepest_click(smp.alpha, "fg" if r.random() < 0.5 else "bg", smp.clicks, known)
+                    extra = [] if c is None else [as_click(c)]
+                elif smp.weight is not None:  # a mask: clicks only where it is trusted
                     target = np.where(smp.weight > 0, smp.alpha, 0.5).astype(np.float32)
                     extra = corrective_clicks(np.random.default_rng(seeds[i]), pred_np[i], target, 1)
                 elif soft[i]:  # the evaluation simulator's click (alpha binarised at 0.5)

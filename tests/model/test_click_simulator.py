@@ -146,7 +146,7 @@ def test_fixed_clicks_alternate_at_the_deepest_points_away_from_earlier_clicks()
     gt = _rect(100, 200, 20, 80, 20, 100)  # object 60 x 80 on the left, background mostly on the right
     clicks = fixed_clicks(gt, 5)
     assert [c["label"] for c in clicks] == ["fg", "bg", "fg", "bg", "fg"]
-    assert click_labels_ok(clicks, gt)
+    assert all((gt[c["y"], c["x"]] > 0.5) == (c["label"] == "fg") for c in clicks)
     first, second = clicks[0], clicks[1]
     assert abs(first["x"] - 59.5) <= 1 and abs(first["y"] - 49.5) <= 1  # the object's centre
     assert second["x"] > 100  # the widest free part of the background: right of the object
@@ -173,3 +173,20 @@ def test_fixed_clicks_alternate_at_the_deepest_points_away_from_earlier_clicks()
             fixed_clicks(gt, bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         fixed_clicks(gt, 2, known=known[:50])
+
+
+def test_deepest_click_is_the_fixed_protocols_click() -> None:
+    from clickmatte.model.click_simulator import deepest_click, fixed_clicks
+
+    gt = _rect(100, 200, 20, 80, 20, 100)
+    clicks = fixed_clicks(gt, 4)
+    assert deepest_click(gt, "fg") == clicks[0]
+    assert deepest_click(gt, "bg", clicks[:1]) == clicks[1]
+    assert deepest_click(gt, "fg", clicks[:2]) == clicks[2]
+    assert deepest_click(np.zeros((20, 20), np.float32), "fg") is None  # no foreground at all
+    known = np.zeros_like(gt, dtype=bool)
+    known[:, :60] = True
+    c = deepest_click(gt, "fg", known=known)
+    assert c is not None and c["x"] < 60
+    with pytest.raises(ValueError):
+        deepest_click(gt, "maybe")

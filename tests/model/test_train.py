@@ -217,3 +217,45 @@ def test_packed_batches_unpack_to_the_collated_batch(tmp_path, make_crops):
     for k, v in full.items():
         assert got[k].dtype == torch.float32 and got[k].shape == v.shape
         assert np.abs(got[k].numpy() - v).max() < 1e-3, k
+
+
+def test_fixed_share_of_iterative_clicks_goes_to_the_deepest_true_points(tmp_path, make_crops):
+    """p_fixed_clicks=1: every added click is blind to the error (deepest inside the true fg or bg, away from
+    earlier clicks); 0: every added click is corrective."""
+    from clickmatte.model.click_simulator import deepest_click
+    from clickmatte.model.data import pack_batch
+    from clickmatte.model.train import _to
+
+    root = tmp_path / "crops"
+    make_crops(root, n=2, size=64)
+
+    def trainer(p: float) -> Trainer:
+        return Trainer(TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / f"run{p}"),
+                                   model="clickmatte-lite0-small", size=64, batch=2, pretrained=False, seed=0,
+                                   cache_dir=str(tmp_path / "cache"), p_iterative=1.0, iterative_rounds=1,
+                                   p_fixed_clicks=p))
+
+    tr = trainer(1.0)
+    samples = [tr.sampler.sample(np.random.default_rng(i)) for i in range(2)]
+    before = [list(s.clicks) for s in samples]
+    tr._iterate_clicks(_to(pack_batch(samples, tr.cfg.radius), torch.device("cpu")), samples, np.random.default_rng(5))
+    for s, old in zip(samples, before):
+        assert s.clicks[: len(old)] == old and len(s.clicks) == len(old) + 1
+        new = s.clicks[-1]
+        label = "fg" if new.is_fg else "bg"
+        assert deepest_click(s.alpha, label, old) == {"x": new.x, "y": new.y, "label": label}
+    # share 0: the added clicks are the corrective ones, at the net's own errors (as before the option existed)
+    tr = trainer(0.0)
+    samples = [tr.sampler.sample(np.random.default_rng(i)) for i in range(2)]
+    with torch.no_grad():
+        b = _to(pack_batch(samples, tr.cfg.radius), torch.device("cpu"))
+        pred = tr.model.net(b["rgb"], b["clicks"], b["prev"])[0][:, 0].numpy()
+    before = [list(s.clicks) for s in samples]
+    tr._iterate_clicks(b, samples, np.random.default_rng(5))
+    assert sum(len(s.clicks) - len(old) for s, old in zip(samples, before)) >= 1
+    for i, (s, old) in enumerate(zip(samples, before)):
+        for c in s.clicks[len(old):]:
+            wrong = (s.alpha[c.y, c.x] > 0.5) != (pred[i, c.y, c.x] > 0.5)
+            assert wrong  # a corrective click lands where the net's answer was on the wrong side
+    with pytest.raises(ValueError, match="p_fixed_clicks"):
+        trainer(1.5)
