@@ -38,6 +38,28 @@ NAMES = {
 }
 
 
+def forget_session(image, layer):
+    """Close the daemon's session on this layer's pixels (the one the plug-in's next ``open`` would
+    resume), with the installed plug-in's own modules; records the mask's parasite text."""
+    import sys
+
+    plugin_dir = os.path.join(os.environ["XDG_CONFIG_HOME"], "GIMP", "3.0", "plug-ins", "clickmatte")
+    for p in (plugin_dir, os.path.join(plugin_dir, "vendor")):
+        if p not in sys.path:
+            sys.path.append(p)
+    from clickmatte_core.client import DaemonClient
+    from clickmatte_core.gimp.gimp_host import GimpHost
+
+    t0 = time.monotonic()
+    img = GimpHost(image, layer).read_image()
+    with DaemonClient(JOB["endpoint"], timeout_ms=60000, retries=0) as c:
+        opened = c.open(img.data, img.width, img.height, img.channels, img.dtype, img.order, resume=True)
+        closed = c.close(opened.session)
+    par = layer.get_mask().get_parasite("clickmatte-mask")
+    RESULTS["steps"]["forget"] = {"seconds": round(time.monotonic() - t0, 3), "resumed": opened.resumed, "closed": bool(closed),
+                                  "mask_tag": bytes(par.get_data()).decode() if par is not None else None}
+
+
 def save_results():
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(RESULTS, f, indent=1)
@@ -182,6 +204,9 @@ def main():
     # one more fg point (last in the point list): the daemon's session of the calls before feeds
     # their matte back; then the point goes again, so the refines below start afresh
     stroke = fg_path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [float(v) for v in JOB["fg_more"]] * 3, False)
+    # ... and the daemon forgets that session first (as after a restart): the matte must come out the same,
+    # from the document alone (the mask, whose parasite holds the points of its matte, goes back as prev_alpha)
+    forget_session(image, layer)
     call("matte_more", "matte", image, layer, endpoint=JOB["endpoint"], **{"top-n": 0})
     dump_mask(layer, "mask_more")
     fg_path.remove_stroke(stroke)

@@ -18,6 +18,7 @@ below check what it left. What is asserted, and why:
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import warnings
 
@@ -188,7 +189,14 @@ def test_matte_from_the_menu_uses_the_saved_settings(run: GimpRun) -> None:
 
 
 def test_matte_after_an_added_point_refines_the_previous_matte(run: GimpRun, reference: dict) -> None:
-    """Each call is a new plug-in process; the daemon's session (open with resume) carries the matte over."""
+    """Each call is a new plug-in process, and the daemon forgot the session before this one (the driver closed
+    it, as a restart would): the document carries the matte over. The mask's parasite holds the points of its
+    matte, the points only add to them, so the mask goes back as the previous alpha."""
+    forget = run.step("forget")
+    assert forget["resumed"] and forget["closed"], forget
+    tag = json.loads(forget["mask_tag"])
+    assert sorted((x, y, lab) for x, y, lab in tag["points"]) == sorted(
+        (c["x"], c["y"], c["label"]) for c in _clicks())
     st = run.step("matte_more")
     assert st["status"] == "success", st["error"]
     np.testing.assert_array_equal(run.mask("mask_more"), reference["more"])
