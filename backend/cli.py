@@ -36,12 +36,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from clickmatte.plugin.client import ClientError
-from clickmatte.plugin.protocol import DEFAULT_ENDPOINT
+from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, DEFAULT_TOP_N
 
+from .config import MAX_IMAGE_MP
 from .embedded import DaemonStartError, daemon_for
 
 OUTPUT_NAMES = ("alpha.png", "uncertainty.png", "cutout.png", "preview.png")
-MAX_INPUT_PIXELS = 64_000_000  # the largest --max-image-mp a daemon accepts (64)
+MAX_INPUT_PIXELS = int(MAX_IMAGE_MP * 1_000_000)  # the largest --max-image-mp a daemon accepts
 
 
 class OutputError(ValueError):
@@ -305,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fg", action="append", metavar="X,Y", help="foreground point (repeatable)")
     m.add_argument("--bg", action="append", metavar="X,Y", help="background point (repeatable)")
     m.add_argument("--clicks", type=Path, help="JSON clicks file")
-    m.add_argument("--refine-top-n", type=int, default=8, help="patches to refine at full resolution (8; 0 = none)")
+    m.add_argument("--refine-top-n", type=int, default=DEFAULT_TOP_N,
+                   help=f"patches to refine at full resolution ({DEFAULT_TOP_N}; 0 = none)")
     m.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"daemon endpoint ({DEFAULT_ENDPOINT})")
     m.add_argument("--out", type=Path, required=True, help="output folder")
     m.add_argument("--no-spawn", action="store_true", help="fail instead of starting a daemon when none answers")

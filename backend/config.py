@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from clickmatte.model.config import MAX_SIDE, PredictorConfig, add_predictor_arguments, predictor_config_from_args
 from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES, MAX_TOP_N
 
-DEFAULT_CONTEXT_SIZE = 320  # = clickmatte.model.predictor.DEFAULT_CONTEXT_SIZE (a test keeps them equal)
-DEFAULT_REFINE_MAX_SOFT = 0.05  # = clickmatte.model.predictor.NATIVE_MAX_SOFT (a test keeps them equal)
+#: the largest --max-image-mp (megapixels): the model takes sides up to MAX_SIDE, and 64 MP is 8000 x 8000
+MAX_IMAGE_MP = MAX_SIDE * MAX_SIDE / 1_000_000
 SERVER_SECRET_FILE = "server.key_secret"
 SERVER_PUBLIC_FILE = "server.key"
 AUTHORIZED_DIR = "authorized_clients"
@@ -34,7 +35,8 @@ class DaemonConfig:
     images + per-session alpha/uncertainty kept (LRU); ``max_sessions``: sessions kept (LRU).
     ``max_queue_mb``: bytes of requests received and not yet answered (None: two of the largest
     messages); ``max_top_n`` / ``max_region_mp``: the most patches one refine may ask for, and the
-    largest area its regions (or the bounding box of its mask) may cover.
+    largest area its regions (or the bounding box of its mask) may cover. ``predictor``: the model's
+    inference settings (:class:`~clickmatte.model.config.PredictorConfig`).
     """
 
     bind: str = DEFAULT_ENDPOINT
@@ -44,12 +46,7 @@ class DaemonConfig:
     max_cache_mb: int = 2048
     max_image_mp: float = 50.0
     curve_keys: Optional[Path] = None
-    working_size: int = 512
-    flip_tta: bool = True
-    prior_pass: bool = True
-    guided: bool = True
-    context_size: int = DEFAULT_CONTEXT_SIZE
-    refine_max_soft: float = DEFAULT_REFINE_MAX_SOFT
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
     max_queue_mb: Optional[int] = None
     max_top_n: int = 1024
     max_region_mp: float = 16.0
@@ -113,55 +110,43 @@ def is_local_endpoint(endpoint: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The daemon's flags; every default is :class:`DaemonConfig`'s (inference settings:
+    :func:`~clickmatte.model.config.add_predictor_arguments`)."""
+    d = DaemonConfig()
     ap = argparse.ArgumentParser(
         prog="clickmatte-daemon",
         description="clickmatte inference daemon (ZeroMQ ROUTER, protocol clickmatte/1).",
     )
-    ap.add_argument("--bind", default=DEFAULT_ENDPOINT,
-                    help=f"ZeroMQ endpoint to bind (default {DEFAULT_ENDPOINT}; ipc:///path works too). "
+    ap.add_argument("--bind", default=d.bind,
+                    help=f"ZeroMQ endpoint to bind (default {d.bind}; ipc:///path works too). "
                          "A non-loopback address needs --curve-keys.")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    ap.add_argument("--checkpoint", type=Path, default=None,
+    ap.add_argument("--device", default=d.device, help=f"auto | cpu | cuda | cuda:N (default {d.device})")
+    ap.add_argument("--checkpoint", type=Path, default=d.checkpoint,
                     help="model checkpoint (default: the shipped weights, else an untrained net)")
-    ap.add_argument("--max-sessions", type=int, default=8, help="sessions kept, least recently used dropped (8)")
-    ap.add_argument("--max-cache-mb", type=int, default=2048,
-                    help="memory for cached images and session results in MiB (2048)")
-    ap.add_argument("--max-image-mp", type=float, default=50.0, help="largest image in megapixels (50)")
-    ap.add_argument("--curve-keys", type=Path, default=None,
+    ap.add_argument("--max-sessions", type=int, default=d.max_sessions,
+                    help=f"sessions kept, least recently used dropped ({d.max_sessions})")
+    ap.add_argument("--max-cache-mb", type=int, default=d.max_cache_mb,
+                    help=f"memory for cached images and session results in MiB ({d.max_cache_mb})")
+    ap.add_argument("--max-image-mp", type=float, default=d.max_image_mp,
+                    help=f"largest image in megapixels ({d.max_image_mp:g})")
+    ap.add_argument("--curve-keys", type=Path, default=d.curve_keys,
                     help=f"key folder made by clickmatte-keys: {SERVER_SECRET_FILE} and {AUTHORIZED_DIR}/*.key "
                          "(enables CURVE encryption and the client allow-list)")
-    ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse network input (512)")
-    ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false",
-                    help="run the coarse network once, not also on the mirrored image (faster, slightly worse)")
-    ap.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
-                    help="no extra first pass when there is no previous alpha to feed back (faster first click, "
-                         "slightly worse)")
-    ap.add_argument("--no-guided", dest="guided", action="store_false",
-                    help="upsample the coarse alpha bilinearly instead of along the image's edges (guided filter; "
-                         "only images larger than --working-size are affected)")
-    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE, metavar="N",
-                    help="long side of a first, coarser network pass whose answer the working-size pass refines: "
-                         "keeps objects that fill the photo whole (images larger than N only; 0 = off; "
-                         f"{DEFAULT_CONTEXT_SIZE})")
-    ap.add_argument("--refine-max-soft", type=float, default=DEFAULT_REFINE_MAX_SOFT, metavar="F",
-                    help="when the coarse pass ran at the image's own size (images up to --working-size), refining "
-                         "the most uncertain patches only picks patches whose matte is at most this fraction soft "
-                         "(0.05 < alpha < 0.95); softer ones (glass, veils) got worse there. 1 = no limit; refining "
-                         f"a selection is never limited ({DEFAULT_REFINE_MAX_SOFT})")
-    ap.add_argument("--max-queue-mb", type=int, default=None, metavar="M",
+    add_predictor_arguments(ap, d.predictor)
+    ap.add_argument("--max-queue-mb", type=int, default=d.max_queue_mb, metavar="M",
                     help="memory for requests received and not yet answered, in MiB; a message that does not fit "
                          "is answered 'busy' (one larger than all of it 'too_large') without being kept "
                          "(default: two of the largest messages --max-image-mp allows)")
-    ap.add_argument("--max-top-n", type=int, default=1024, metavar="N",
-                    help=f"most patches one refine may ask for (1..{MAX_TOP_N}; 1024); more is 'too_large'")
-    ap.add_argument("--max-region-mp", type=float, default=16.0, metavar="P",
+    ap.add_argument("--max-top-n", type=int, default=d.max_top_n, metavar="N",
+                    help=f"most patches one refine may ask for (1..{MAX_TOP_N}; {d.max_top_n}); more is 'too_large'")
+    ap.add_argument("--max-region-mp", type=float, default=d.max_region_mp, metavar="P",
                     help="largest area in megapixels that one refine's regions (or its mask's bounding box) may "
-                         "cover (16); more is 'too_large'")
-    ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    ap.add_argument("--owner-pid", type=int, default=None, metavar="PID",
+                         f"cover ({d.max_region_mp:g}); more is 'too_large'")
+    ap.add_argument("--log-level", default=d.log_level, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ap.add_argument("--owner-pid", type=int, default=d.owner_pid, metavar="PID",
                     help="exit when process PID ends (what an editor plugin that starts the daemon passes: its "
                          "daemon goes when the editor goes; POSIX only)")
-    ap.add_argument("--test-delay-s", type=float, default=0.0, metavar="S",
+    ap.add_argument("--test-delay-s", type=float, default=d.test_delay_s, metavar="S",
                     help="FOR TESTS ONLY: wait S seconds before each predict and refine, as a slow model would "
                          "(0 = off, the default)")
     return ap
@@ -170,12 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: Optional[Sequence[str]] = None) -> DaemonConfig:
     """Parse and check the command line; raises :class:`ConfigError` (argparse exits on syntax errors)."""
     a = build_parser().parse_args(argv)
+    try:
+        predictor = predictor_config_from_args(a)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     cfg = DaemonConfig(bind=a.bind, device=a.device, checkpoint=a.checkpoint, max_sessions=a.max_sessions,
                        max_cache_mb=a.max_cache_mb, max_image_mp=a.max_image_mp, curve_keys=a.curve_keys,
-                       working_size=a.working_size, flip_tta=a.flip_tta, prior_pass=a.prior_pass,
-                       guided=a.guided, context_size=a.context_size, refine_max_soft=a.refine_max_soft,
-                       max_queue_mb=a.max_queue_mb, max_top_n=a.max_top_n, max_region_mp=a.max_region_mp,
-                       log_level=a.log_level, owner_pid=a.owner_pid, test_delay_s=a.test_delay_s)
+                       predictor=predictor, max_queue_mb=a.max_queue_mb, max_top_n=a.max_top_n,
+                       max_region_mp=a.max_region_mp, log_level=a.log_level, owner_pid=a.owner_pid,
+                       test_delay_s=a.test_delay_s)
     validate_config(cfg)
     return cfg
 
@@ -188,15 +176,9 @@ def validate_config(cfg: DaemonConfig) -> None:
         raise ConfigError(f"--max-sessions must be >= 1, got {cfg.max_sessions}")
     if cfg.max_cache_mb < 1:
         raise ConfigError(f"--max-cache-mb must be >= 1, got {cfg.max_cache_mb}")
-    if not 0 < cfg.max_image_mp <= 64:
-        raise ConfigError(f"--max-image-mp must be within (0, 64] (the model takes sides up to 8000 px), "
-                          f"got {cfg.max_image_mp}")
-    if cfg.working_size < 32:
-        raise ConfigError(f"--working-size must be >= 32, got {cfg.working_size}")
-    if cfg.context_size != 0 and cfg.context_size < 32:
-        raise ConfigError(f"--context-size must be 0 (off) or >= 32, got {cfg.context_size}")
-    if not 0.0 <= cfg.refine_max_soft <= 1.0:
-        raise ConfigError(f"--refine-max-soft must be within [0, 1] (1 = no limit), got {cfg.refine_max_soft}")
+    if not 0 < cfg.max_image_mp <= MAX_IMAGE_MP:
+        raise ConfigError(f"--max-image-mp must be within (0, {MAX_IMAGE_MP:g}] (the model takes sides up to "
+                          f"{MAX_SIDE} px), got {cfg.max_image_mp}")
     if cfg.max_queue_mb is not None and cfg.max_queue_mb < 1:
         raise ConfigError(f"--max-queue-mb must be >= 1, got {cfg.max_queue_mb}")
     if not 1 <= cfg.max_top_n <= MAX_TOP_N:

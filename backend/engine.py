@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .config import DEFAULT_CONTEXT_SIZE, DEFAULT_REFINE_MAX_SOFT
+from clickmatte.model.config import MAX_SIDE, MIN_SIDE, PredictorConfig
+
 from .sessions import ImageEntry, Session
 
 log = logging.getLogger("clickmatte.daemon")
@@ -62,23 +63,19 @@ def _to_u8(alpha: np.ndarray) -> np.ndarray:
 
 
 class MattingEngine:
-    """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights)."""
+    """Owns the Predictor. ``device``: ``auto|cpu|cuda[:N]``; ``checkpoint``: path or None (shipped weights);
+    ``config``: the Predictor's settings (None: the defaults)."""
 
-    def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None, working_size: int = 512,
-                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                 context_size: int = DEFAULT_CONTEXT_SIZE, refine_max_soft: float = DEFAULT_REFINE_MAX_SOFT) -> None:
+    min_side = MIN_SIDE
+    max_side = MAX_SIDE
+
+    def __init__(self, device: str = "auto", checkpoint: Optional[Path] = None,
+                 config: Optional[PredictorConfig] = None) -> None:
         self.device_request = device
         self.checkpoint = checkpoint
-        self.working_size = working_size
-        self.flip_tta = flip_tta
-        self.prior_pass = prior_pass
-        self.guided = guided
-        self.context_size = context_size  # 0: off
-        self.refine_max_soft = refine_max_soft  # 1: no limit
+        self.config = config if config is not None else PredictorConfig()
         self.predictor: Any = None
-        self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False}
-        self.min_side = 32
-        self.max_side = 8000
+        self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False, **self.config.as_dict()}
         self._current: Optional[ImageEntry] = None
 
     @property
@@ -95,13 +92,10 @@ class MattingEngine:
         if self.predictor is not None:
             return
         from clickmatte.model import DEFAULT_CHECKPOINT, Predictor, load_default_model, resolve_device
-        from clickmatte.model import predictor as predictor_module
 
         device = resolve_device(self.device_request)  # ValueError if CUDA is absent
         model = load_default_model(self.checkpoint)
-        self.predictor = Predictor(model=model, device=device, working_size=self.working_size, flip_tta=self.flip_tta,
-                                   prior_pass=self.prior_pass, guided=self.guided,
-                                   context_size=self.context_size, native_max_soft=self.refine_max_soft)
+        self.predictor = Predictor(model=model, device=device, config=self.config)
         ckpt = self.checkpoint if self.checkpoint is not None else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.model_info = {  # no paths: hello tells any client what runs, not where it lives on the server
             "name": getattr(model, "name", "clickmatte-lite0"),
@@ -110,16 +104,8 @@ class MattingEngine:
             "weights": Path(ckpt).name if ckpt is not None else None,
             "digest": file_digest(Path(ckpt)) if ckpt is not None else None,
             "patch_size": int(model.refiner.config.patch_size),
-            "working_size": self.working_size,
-            "flip_tta": self.flip_tta,
-            "prior_pass": self.prior_pass,
-            "guided": self.guided,
-            "context_size": self.context_size,
-            "refine_max_soft": self.refine_max_soft,
-            "preview_working_size": int(self.predictor.preview_working_size),
+            **self.config.as_dict(),
         }
-        self.min_side = int(getattr(predictor_module, "MIN_SIDE", 32))
-        self.max_side = int(getattr(predictor_module, "MAX_SIDE", 8000))
         log.info("model %s on %s (%s)", self.model_info["name"], self.device,
                  f"checkpoint {ckpt}, {self.model_info['digest']}" if ckpt else "UNTRAINED: no checkpoint")
 
@@ -215,9 +201,9 @@ class MattingEngine:
     def plan_refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
                     mask: Optional[np.ndarray]) -> RefinePlan:
         """Choose the patches a refine of the session's last prediction works on, as the Predictor does:
-        the ``top_n`` (default 8) most uncertain (only mostly-sure ones when the coarse pass ran at the
-        image's own size, ``refine_max_soft``), or those covering ``regions`` / ``mask`` (at most
-        ``top_n`` most uncertain of them when given). ValueError for regions outside the image."""
+        the ``top_n`` (None: ``config.top_n``) most uncertain (only mostly-sure ones when the coarse pass ran
+        at the image's own size, ``config.refine_max_soft``), or those covering ``regions`` / ``mask`` (at
+        most ``top_n`` most uncertain of them when given). ValueError for regions outside the image."""
         if session.alpha is None or session.sigma is None:
             raise ValueError("nothing to refine: send a predict for this session first")
         if top_n is not None and top_n < 0:
@@ -231,10 +217,8 @@ class MattingEngine:
         if mask is not None and mask.shape != (h, w):
             raise ValueError(f"mask must be ({h}, {w}), got {mask.shape}")
         if regions is None and mask is None:
-            native = p.working_shape(h, w) == (h, w)
-            max_soft = p.native_max_soft if native else None
-            boxes = select_patches(session.sigma, 8 if top_n is None else top_n, k, alpha=session.alpha,
-                                   max_soft=max_soft)
+            boxes = select_patches(session.sigma, self.config.top_n if top_n is None else top_n, k,
+                                   alpha=session.alpha, max_soft=p.max_soft_for(h, w))
         else:
             boxes = covering_patches(h, w, k, regions=regions, mask=mask)
             if top_n is not None and len(boxes) > top_n:

@@ -53,20 +53,29 @@ from clickmatte.plugin.protocol import (
     PROTOCOL_VERSION,
     SUPERSEDED,
     TOO_LARGE,
-    UNCERTAINTY_SCALE,
     UNSUPPORTED_VERSION,
     BufferSpec,
+    CloseRequest,
+    ForegroundRequest,
+    HelloRequest,
     Message,
+    OpenRequest,
+    PredictRequest,
     ProtocolError,
-    check_boxes,
-    check_clicks,
+    RefineRequest,
+    StatusRequest,
+    close_reply,
     decode,
     encode,
     error_reply,
+    foreground_reply,
+    hello_reply,
     image_digest,
-    parse_version,
-    check_request_id,
+    matte_reply,
+    need_pixels_reply,
+    open_reply,
     peek_request_id,
+    status_reply,
 )
 
 from .config import AUTHORIZED_DIR, SERVER_SECRET_FILE, DaemonConfig
@@ -112,8 +121,7 @@ class Incoming:
 
     @property
     def session(self) -> Optional[str]:
-        s = self.msg.header.get("session")
-        return s if isinstance(s, str) else None
+        return getattr(self.msg.request, "session", None)
 
     @property
     def id(self) -> Any:
@@ -177,10 +185,7 @@ class DaemonServer:
     def __init__(self, config: DaemonConfig, engine: Optional[MattingEngine] = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else MattingEngine(config.device, config.checkpoint,
-                                                                       config.working_size, config.flip_tta,
-                                                                       config.prior_pass, config.guided,
-                                                                       config.context_size,
-                                                                       config.refine_max_soft)
+                                                                       config.predictor)
         self.cache = SessionCache(config.max_sessions, config.max_cache_bytes)
         self.queue: Deque[Entry] = deque()
         self.held_bytes = 0  # bytes of requests queued or being served (<= config.max_queue_bytes)
@@ -443,7 +448,9 @@ class DaemonServer:
             if msg.op in ("hello", "status"):  # answered here: never waits for the model
                 self._count("requests")
                 try:
-                    self._reply_now(envelope, self._hello(msg) if msg.op == "hello" else self._status(msg, envelope))
+                    req = msg.request
+                    self._reply_now(envelope, self._hello(req) if isinstance(req, HelloRequest)
+                                    else self._status(req, envelope))  # type: ignore[arg-type]
                 except ProtocolError as exc:
                     self._count("errors")
                     self._reply_now(envelope, error_reply(rid, exc.code, exc.message[:2000]))
@@ -609,61 +616,47 @@ class DaemonServer:
         if cur is not None and self.cache.images.get(cur.digest) is not cur:
             self.engine.forget(cur)
 
-    # -- ops -------------------------------------------------------------------------------------
+    # -- ops (requests as decode typed and checked them) ------------------------------------------
     def _dispatch(self, msg: Message) -> Any:
-        op = msg.op
-        if op == "open":
-            return self._open(msg), []
-        if op == "predict":
-            return self._predict(msg)
-        if op == "refine":
-            return self._refine(msg)
-        if op == "foreground":
-            return self._foreground(msg)
-        if op == "close":
-            closed = self.cache.close(msg.header["session"])
-            return {"id": msg.id, "op": "close", "session": msg.header["session"], "closed": closed}, []
-        raise ProtocolError(f"unknown op {op!r}", BAD_REQUEST, msg.id)
+        req = msg.request
+        if isinstance(req, OpenRequest):
+            return self._open(req), []
+        if isinstance(req, PredictRequest):
+            return self._predict(req)
+        if isinstance(req, RefineRequest):
+            return self._refine(req)
+        if isinstance(req, ForegroundRequest):
+            return self._foreground(req)
+        if isinstance(req, CloseRequest):
+            return close_reply(req.id, req.session, self.cache.close(req.session)), []
+        raise ProtocolError(f"unknown op {msg.op!r}", BAD_REQUEST, msg.id)
 
-    def _hello(self, msg: Message) -> Dict[str, Any]:
-        if "protocol" in msg.header:
-            major, _minor = parse_version(msg.header["protocol"], msg.id)
-            if major != PROTOCOL_MAJOR:
-                raise ProtocolError(f"client speaks protocol {msg.header['protocol']}, this daemon speaks "
-                                    f"{PROTOCOL_VERSION}: update the plugin or the daemon", UNSUPPORTED_VERSION, msg.id)
+    def _hello(self, req: HelloRequest) -> Dict[str, Any]:
+        if req.version is not None and req.version[0] != PROTOCOL_MAJOR:
+            raise ProtocolError(f"client speaks protocol {req.protocol}, this daemon speaks "
+                                f"{PROTOCOL_VERSION}: update the plugin or the daemon", UNSUPPORTED_VERSION, req.id)
         cfg = self.config
-        return {
-            "id": msg.id, "op": "hello", "protocol": PROTOCOL_VERSION, "server": server_version(),
-            "device": self.engine.device, "model": dict(self.engine.model_info),
-            "limits": {
-                "max_message_bytes": cfg.max_message_bytes,
-                "max_image_pixels": cfg.max_image_pixels,
-                "min_side": self.engine.min_side, "max_side": self.engine.max_side,
-                "max_sessions": cfg.max_sessions, "max_cache_bytes": cfg.max_cache_bytes,
-                "max_queue_bytes": cfg.max_queue_bytes,
-                "max_clicks": MAX_CLICKS, "max_regions": MAX_REGIONS,
-                "max_top_n": cfg.max_top_n, "max_region_pixels": cfg.max_region_pixels,
-            },
-        }
+        return hello_reply(req.id, server_version(), self.engine.device, dict(self.engine.model_info), {
+            "max_message_bytes": cfg.max_message_bytes,
+            "max_image_pixels": cfg.max_image_pixels,
+            "min_side": self.engine.min_side, "max_side": self.engine.max_side,
+            "max_sessions": cfg.max_sessions, "max_cache_bytes": cfg.max_cache_bytes,
+            "max_queue_bytes": cfg.max_queue_bytes,
+            "max_clicks": MAX_CLICKS, "max_regions": MAX_REGIONS,
+            "max_top_n": cfg.max_top_n, "max_region_pixels": cfg.max_region_pixels,
+        })
 
-    def _status(self, msg: Message, envelope: List[bytes]) -> Dict[str, Any]:
-        """(I/O thread.) The queue, the request being run, and the asker's request ``request`` if given:
+    def _status(self, req: StatusRequest, envelope: List[bytes]) -> Dict[str, Any]:
+        """(I/O thread.) The queue, the request being run, and the asker's request ``req.request`` if given:
         looked up by id among the entries received on the same connection (routing envelope)."""
         now = time.monotonic()
-        asked = msg.header.get("request")
-        asked = check_request_id(asked) if asked is not None else None
+        asked = req.request
         with self._cv:
             queue = list(self.queue)
             running = self.running
             held = self.held_bytes
         item = running.item if isinstance(running, RefineJob) else running
-        reply: Dict[str, Any] = {
-            "id": msg.id, "op": "status", "queued": len(queue),
-            "queued_bytes": max(0, held - (running.nbytes if running is not None else 0)),
-            "running": ({"op": item.msg.op, "elapsed_s": round(now - item.received, 3)}
-                        if item is not None else None),
-            "uptime_s": round(now - self.started, 3),
-        }
+        found = None
         if asked is not None:
             state, ahead, since = "unknown", 0, now
             if item is not None and item.id == asked and item.envelope == envelope:
@@ -674,21 +667,22 @@ class DaemonServer:
                     if ei.id == asked and ei.envelope == envelope:
                         state, ahead, since = "queued", i + (1 if item is not None else 0), ei.received
                         break
-            reply["request"] = {"id": asked, "state": state, "ahead": ahead, "elapsed_s": round(now - since, 3)}
-        return reply
+            found = {"id": asked, "state": state, "ahead": ahead, "elapsed_s": round(now - since, 3)}
+        return status_reply(
+            req.id, len(queue), max(0, held - (running.nbytes if running is not None else 0)),
+            {"op": item.msg.op, "elapsed_s": round(now - item.received, 3)} if item is not None else None,
+            round(now - self.started, 3), found)
 
-    def _open(self, msg: Message) -> Dict[str, Any]:
-        h, rid = msg.header, msg.id
-        digest = h.get("digest")
-        image = msg.buffer("image")
+    def _open(self, req: OpenRequest) -> Dict[str, Any]:
+        rid, digest = req.id, req.digest
         cached = False
-        if image is None:
+        if req.image is None:
             entry = self.cache.find_image(digest)
             if entry is None:
-                return {"id": rid, "op": "need_pixels", "digest": digest}
+                return need_pixels_reply(rid, digest)  # type: ignore[arg-type]  # decode: a digest without an image
             cached = True
         else:
-            spec, data = image
+            spec, data = req.image
             if spec.width * spec.height > self.config.max_image_pixels:
                 raise ProtocolError(f"image of {spec.width}x{spec.height} = {spec.width * spec.height / 1e6:.1f} MP "
                                     f"exceeds the daemon's limit of {self.config.max_image_mp:g} MP", TOO_LARGE, rid)
@@ -703,91 +697,74 @@ class DaemonServer:
             else:
                 cached = True
         self.engine.load()
-        session = self.cache.latest_session(entry.digest) if h.get("resume", False) else None
+        session = self.cache.latest_session(entry.digest) if req.resume else None
         resumed = session is not None
         if session is None:
             session = self.cache.create_session(entry)
-        return {"id": rid, "op": "open", "session": session.id, "width": entry.width, "height": entry.height,
-                "digest": entry.digest, "cached": cached, "resumed": resumed}
+        return open_reply(rid, session.id, entry.width, entry.height, entry.digest, cached, resumed)
 
-    def _matte_reply(self, msg: Message, alpha: Any, sigma: Any, full_h: int, full_w: int) -> tuple:
-        h = msg.header
-        preview = h.get("preview")
-        adt = h.get("alpha_dtype", "uint8")
-        a = encode_alpha(alpha, adt, preview)
+    @staticmethod
+    def _matte_buffers(req: Union[PredictRequest, RefineRequest], alpha: Any,
+                       sigma: Any) -> Tuple[List[BufferSpec], List[Any]]:
+        """The reply's ``alpha`` (and ``uncertainty`` when ``sigma`` is given) buffers, at the request's preview size."""
+        a = encode_alpha(alpha, req.alpha_dtype, req.preview)
         ph, pw = a.shape
-        specs = [BufferSpec("alpha", pw, ph, 1, adt, "A")]
-        bufs: List[Any] = [a]
+        specs, bufs = [BufferSpec("alpha", pw, ph, 1, req.alpha_dtype, "A")], [a]
         if sigma is not None:
-            u = encode_uncertainty(sigma, preview)
             specs.append(BufferSpec("uncertainty", pw, ph, 1, "uint8", "A"))
-            bufs.append(u)
-        header = {"id": msg.id, "op": msg.op, "session": h["session"], "width": pw, "height": ph,
-                  "full_width": full_w, "full_height": full_h, "uncertainty_scale": UNCERTAINTY_SCALE,
-                  "buffers": [s.to_dict() for s in specs]}
-        return header, bufs
+            bufs.append(encode_uncertainty(sigma, req.preview))
+        return specs, bufs
 
-    def _predict(self, msg: Message) -> tuple:
-        h = msg.header
-        session = self.cache.get(h["session"])
-        clicks = check_clicks(h.get("clicks", []), msg.id)
+    def _predict(self, req: PredictRequest) -> tuple:
+        session = self.cache.get(req.session)
         given = None
-        if msg.specs:  # protocol 1.4: the editor's own mask as the previous alpha
+        if req.prev_buffer is not None:  # protocol 1.4: the editor's own mask as the previous alpha
             import numpy as np
 
-            spec, data = msg.buffer("prev_alpha")
+            spec, data = req.prev_buffer
             iw, ih = session.image.width, session.image.height
             if (spec.width, spec.height) != (iw, ih):
                 raise ProtocolError(f"prev_alpha is {spec.width}x{spec.height} but the image is {iw}x{ih}",
-                                    BAD_REQUEST, msg.id)
+                                    BAD_REQUEST, req.id)
             given = np.frombuffer(data, np.uint8).reshape(ih, iw)
         t0 = time.perf_counter()
-        alpha, sigma = self.engine.predict(session, clicks, prev_alpha=h.get("prev_alpha", False),
-                                           preview=h.get("preview"), given_prev=given)
+        alpha, sigma = self.engine.predict(session, req.clicks, prev_alpha=req.prev_alpha, preview=req.preview,
+                                           given_prev=given)
         t1 = time.perf_counter()
         self.cache.evict(keep=session)
-        want_sigma = h.get("uncertainty", True)
-        header, bufs = self._matte_reply(msg, alpha, sigma if want_sigma else None,
-                                         session.image.height, session.image.width)
-        header["timing"] = _timing(t1 - t0, t1)
-        return header, bufs
+        specs, bufs = self._matte_buffers(req, alpha, sigma if req.uncertainty else None)
+        return matte_reply(req.id, "predict", req.session, specs, session.image.width, session.image.height,
+                           timing=_timing(t1 - t0, t1)), bufs
 
-    def _foreground(self, msg: Message) -> tuple:
+    def _foreground(self, req: ForegroundRequest) -> tuple:
         """Decontaminate: the session image's foreground colours under the alpha buffer sent."""
         import numpy as np
 
-        h, rid = msg.header, msg.id
-        session = self.cache.get(h["session"])
+        session = self.cache.get(req.session)
         iw, ih = session.image.width, session.image.height
-        spec, data = msg.buffer("alpha")
+        spec, data = req.alpha
         if (spec.width, spec.height) != (iw, ih):
-            raise ProtocolError(f"alpha is {spec.width}x{spec.height} but the image is {iw}x{ih}", BAD_REQUEST, rid)
+            raise ProtocolError(f"alpha is {spec.width}x{spec.height} but the image is {iw}x{ih}", BAD_REQUEST, req.id)
         alpha = np.frombuffer(data, np.uint8).reshape(ih, iw)
         t0 = time.perf_counter()
         fg = self.engine.foreground(session, alpha)
         t1 = time.perf_counter()
-        header = {"id": rid, "op": "foreground", "session": h["session"], "width": iw, "height": ih,
-                  "buffers": [BufferSpec("foreground", iw, ih, 3, "uint8", "RGB").to_dict()],
-                  "timing": _timing(t1 - t0, t1)}
-        return header, [np.ascontiguousarray(fg)]
+        return foreground_reply(req.id, req.session, iw, ih, _timing(t1 - t0, t1)), [np.ascontiguousarray(fg)]
 
-    def _refine(self, msg: Message) -> RefineJob:
-        """Check a refine against the limits and plan it; the worker runs it step by step."""
-        h, rid, cfg = msg.header, msg.id, self.config
-        session = self.cache.get(h["session"])
-        top_n = h["top_n"] if "top_n" in h else 8
-        if top_n is not None and top_n > cfg.max_top_n:
-            raise ProtocolError(f"top_n {top_n} is more than the daemon's limit of {cfg.max_top_n} patches per refine "
-                                "(hello: limits.max_top_n)", TOO_LARGE, rid)
-        regions = check_boxes(h["regions"], "regions", rid) if h.get("regions") is not None else None
+    def _refine(self, req: RefineRequest) -> RefineJob:
+        """Check a refine against the daemon's limits and plan it; the worker runs it step by step."""
+        rid, cfg = req.id, self.config
+        session = self.cache.get(req.session)
+        if req.top_n is not None and req.top_n > cfg.max_top_n:
+            raise ProtocolError(f"top_n {req.top_n} is more than the daemon's limit of {cfg.max_top_n} patches per "
+                                "refine (hello: limits.max_top_n)", TOO_LARGE, rid)
         iw, ih = session.image.width, session.image.height
         area = 0
-        for x, y, w, hh in regions or []:
+        for x, y, w, hh in req.regions or []:
             area += max(0, min(iw, x + w) - min(iw, x)) * max(0, min(ih, y + hh) - min(ih, y))
         mask = None
-        mb = msg.buffer("mask")
-        if mb is not None:
-            spec, data = mb
+        if req.mask is not None:
+            spec, data = req.mask
             if (spec.height, spec.width) != (ih, iw):
                 raise ProtocolError(f"mask is {spec.width}x{spec.height} but the image is {iw}x{ih}", BAD_REQUEST, rid)
             mask = mask_to_bool(spec, data)
@@ -800,19 +777,19 @@ class DaemonServer:
             raise ProtocolError(f"the regions / selection cover {area / 1e6:.1f} MP, more than the daemon's limit of "
                                 f"{cfg.max_region_pixels / 1e6:g} MP per refine (hello: limits.max_region_pixels): "
                                 "refine a smaller area", TOO_LARGE, rid)
-        plan = self.engine.plan_refine(session, top_n, regions, mask)
+        plan = self.engine.plan_refine(session, req.top_n, req.regions, mask)
         return RefineJob(item=None, session=session, plan=plan)  # type: ignore[arg-type]
 
     def _refine_reply(self, job: RefineJob) -> tuple:
-        msg, session = job.msg, job.session
+        req, session = job.msg.request, job.session
+        assert isinstance(req, RefineRequest)  # only refines become RefineJobs
         alpha = self.engine.finish_refine(session, job.plan)
         t1 = time.perf_counter()
         self.cache.evict(keep=session)
-        header, bufs = self._matte_reply(msg, alpha, session.sigma if msg.header.get("uncertainty", False) else None,
-                                         *alpha.shape)
-        header["patches"] = [list(b) for b in job.plan.boxes]
-        header["timing"] = _timing(job.plan.model_s, t1)
+        specs, bufs = self._matte_buffers(req, alpha, session.sigma if req.uncertainty else None)
+        header = matte_reply(req.id, "refine", req.session, specs, alpha.shape[1], alpha.shape[0],
+                             patches=job.plan.boxes, timing=_timing(job.plan.model_s, t1))
         if job.plan.chunks > 1:
-            log.info("refine %r: %d patches in %d steps, %.1f s", msg.id, len(job.plan.boxes), job.plan.chunks,
+            log.info("refine %r: %d patches in %d steps, %.1f s", req.id, len(job.plan.boxes), job.plan.chunks,
                      time.perf_counter() - job.started)
         return header, bufs

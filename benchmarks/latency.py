@@ -22,6 +22,7 @@ import numpy as np
 
 from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
 from clickmatte.plugin.client import DaemonClient
+from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 from daemon_load import rss_mb  # same folder
 
@@ -99,7 +100,7 @@ def main() -> int:
         c.predict(s, clicks, preview=1024)  # first call at a new shape pays one-off set-up costs
         tp = timed(lambda: c.predict(s, clicks, preview=1024), a.repeats)
         tf = timed(lambda: c.predict(s, clicks), a.repeats)
-        tr = timed(lambda: c.refine(s, top_n=8), a.repeats)
+        tr = timed(lambda: c.refine(s, top_n=DEFAULT_TOP_N), a.repeats)
         rss = f", daemon RSS {rss_mb(proc.pid):.0f} MiB, peak so far {rss_mb(proc.pid, 'VmHWM'):.0f} MiB" if proc else ""
         print(f"{w}x{h} ({w * h / 1e6:.1f} MP): open {t_open * 1000:.0f} ms{rss}")
         print(f"    predict preview 1024: {fmt(tp)}")

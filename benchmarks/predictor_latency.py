@@ -1,7 +1,7 @@
 """In-process Predictor latency per click, in milliseconds and in encoder passes timed in the same run.
 
     .venv/bin/python benchmarks/predictor_latency.py [--sizes 1,4,24] [--repeats 5] [--device auto|cpu|cuda]
-        [--threads N] [--no-flip-tta] [--no-prior-pass] [--no-guided] [--context-size N] [--preview N]
+        [--threads N] [--top-n N] [--preview N] [inference settings: --working-size N, --no-flip-tta, ...]
 
 An absolute time does not carry from one machine to the next, so every repeat also times one
 **reference encoder pass**: the network's EfficientNet-Lite0 encoder as built (fp32, NCHW, not fused,
@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from clickmatte.model.predictor import DEFAULT_CONTEXT_SIZE, Predictor, load_default_model, resolve_device
+from clickmatte.model.config import add_predictor_arguments, predictor_config_from_args
+from clickmatte.model.predictor import Predictor, load_default_model, resolve_device
 
 REFERENCE_SIDE = 512
 REFERENCE_PLANES = 6
@@ -69,18 +70,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch (and OpenCV) CPU threads; 0 = library default")
-    ap.add_argument("--top-n", type=int, default=8)
+    ap.add_argument("--top-n", type=int, default=None, help="patches to refine (default: the settings' top_n)")
     ap.add_argument("--checkpoint", default=None, help="weights (default: the shipped ones)")
-    ap.add_argument("--working-size", type=int, default=512)
-    ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false", help="coarse net once, not also mirrored")
-    ap.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
-                    help="no extra first pass when there is no previous alpha")
-    ap.add_argument("--no-guided", dest="guided", action="store_false",
-                    help="upsample the coarse alpha bilinearly (not along the image's edges)")
-    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE,
-                    help="long side of the first, coarser pass (0 = off)")
+    add_predictor_arguments(ap)
     ap.add_argument("--preview", type=int, default=0, help="also time a live-preview click at this long side (0 = off)")
     a = ap.parse_args(argv)
+    try:
+        settings = predictor_config_from_args(a)
+        if a.top_n is not None:
+            settings = settings.replace(top_n=a.top_n)
+    except ValueError as exc:
+        ap.error(str(exc))
     if a.threads:
         torch.set_num_threads(a.threads)
         cv2.setNumThreads(a.threads)
@@ -93,13 +93,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def encoder_pass() -> None:
         reference(ref_in)
 
-    pred = Predictor(model=model, device=device, working_size=a.working_size, flip_tta=a.flip_tta,
-                     prior_pass=a.prior_pass, guided=a.guided, context_size=a.context_size)
+    pred = Predictor(model=model, device=device, config=settings)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     print(f"device={pred.device} {gpu} threads={torch.get_num_threads()} {pred.settings()}")
     print(f"reference: encoder pass at {REFERENCE_SIDE}x{REFERENCE_SIDE}, {REFERENCE_PLANES} planes, fp32, "
           f"unfused; 'enc' = median of click / mean of the reference passes timed just before and after it")
-    cols = ["first click", "next click", f"refine top-{a.top_n}"] + ([f"preview {a.preview}"] if a.preview else [])
+    cols = ["first click", "next click", f"refine top-{settings.top_n}"] + ([f"preview {a.preview}"] if a.preview else [])
     print("| MP | size | encoder pass ms | set_image ms | " + " | ".join(f"{c} ms | enc" for c in cols) + " |")
     print("|---|---|---|---|" + "---|---|" * len(cols))
     for _ in range(3):  # warm-up of the reference (first calls allocate)
@@ -120,7 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             calls: dict[str, Callable[[], object]] = {
                 "first click": lambda: box.update(first=pred.predict(clicks[:1])[0]),
                 "next click": lambda: pred.predict(clicks, prev_alpha=to_u8(box["first"])),
-                cols[2]: lambda: pred.refine(top_n=a.top_n),
+                cols[2]: lambda: pred.refine(),
             }
             if a.preview:
                 calls[cols[3]] = lambda: pred.predict(clicks, preview=a.preview)

@@ -39,7 +39,8 @@ import numpy as np
 from clickmatte.model.click_simulator import fixed_clicks, next_click
 from clickmatte.model.data import read_rgb
 from clickmatte.model.evaluate import random_boxes
-from clickmatte.model.predictor import DEFAULT_CONTEXT_SIZE, Predictor, load_default_model
+from clickmatte.model.config import add_predictor_arguments, predictor_config_from_args
+from clickmatte.model.predictor import Predictor, load_default_model
 from clickmatte.model.visualize import preview
 
 
@@ -102,7 +103,7 @@ def refined_variants(pred: Predictor, top_n: int, with_random: bool,
         pred.alpha, pred.uncertainty = coarse_a, coarse_s
         h, w = coarse_a.shape
         boxes = random_boxes(h, w, len(out["top"][1]), pred.model.refiner.config.patch_size, rng,
-                             alpha=coarse_a, max_soft=pred.refine_max_soft)
+                             alpha=coarse_a, max_soft=pred.image_max_soft)
         ra = pred.refine(top_n=None, regions=boxes) if boxes else coarse_a
         out["random"] = (ra, list(pred.last_patches) if boxes else [])
     pred.alpha, pred.uncertainty = coarse_a, coarse_s
@@ -133,12 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--data", default="../shared/data", help="folder holding alphamatting_test_noGT/ and lemur/")
     ap.add_argument("--checkpoint", help="network checkpoint (default: the shipped weights)")
     ap.add_argument("--max-clicks", type=int, default=5)
-    ap.add_argument("--no-flip-tta", dest="flip_tta", action="store_false")
-    ap.add_argument("--no-guided", dest="guided", action="store_false",
-                    help="upsample the coarse alpha bilinearly (not along the image's edges)")
-    ap.add_argument("--working-size", type=int, default=512, help="long side of the coarse pass")
-    ap.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE,
-                    help="long side of the first, coarser pass (0 = off)")
+    add_predictor_arguments(ap)
     ap.add_argument("--refine-top-n", type=int, default=0, metavar="N",
                     help="also refine the N most uncertain patches after each click (0 = off)")
     ap.add_argument("--refine-random", action="store_true",
@@ -164,8 +160,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not photos:
         print(f"no photos with trimaps under {a.data}", file=sys.stderr)
         return 2
-    pred = Predictor(load_default_model(a.checkpoint), device="cpu", flip_tta=a.flip_tta, guided=a.guided,
-                     working_size=a.working_size, context_size=a.context_size)
+    try:
+        settings = predictor_config_from_args(a)
+    except ValueError as exc:
+        ap.error(str(exc))
+    pred = Predictor(load_default_model(a.checkpoint), device="cpu", config=settings)
     out = Path(a.out) if a.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,23 +1,37 @@
-"""clickmatte.model: the network of Wei et al. (CVPR 2021) and the ``Predictor`` that serves it."""
-from .clicks import Click, encode_clicks, normalize_clicks
-from .losses import gradient_loss, laplace_nll, matting_losses, refinement_loss, regression_loss
-from .matting_net import MattingNet, MattingNetConfig
-from .predictor import Predictor, load_default_model, resolve_device
-from .refiner import PatchRefiner, RefinerConfig, covering_patches, crop_patches, paste_patches, select_patches
-from .registry import (
-    DEFAULT_CHECKPOINT,
-    CheckpointError,
-    ClickMatteModel,
-    build_model,
-    load_checkpoint,
-    save_checkpoint,
-)
+"""clickmatte.model: the network of Wei et al. (CVPR 2021) and the ``Predictor`` that serves it.
 
-__all__ = [
-    "Click", "encode_clicks", "normalize_clicks",
-    "gradient_loss", "laplace_nll", "matting_losses", "refinement_loss", "regression_loss",
-    "MattingNet", "MattingNetConfig",
-    "Predictor", "load_default_model", "resolve_device",
-    "PatchRefiner", "RefinerConfig", "covering_patches", "crop_patches", "paste_patches", "select_patches",
-    "DEFAULT_CHECKPOINT", "CheckpointError", "ClickMatteModel", "build_model", "load_checkpoint", "save_checkpoint",
-]
+The names below are imported on first use, so ``clickmatte.model.config`` (the inference settings)
+can be read without importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "clicks": ("Click", "encode_clicks", "normalize_clicks"),
+    "config": ("PredictorConfig",),
+    "losses": ("gradient_loss", "laplace_nll", "matting_losses", "refinement_loss", "regression_loss"),
+    "matting_net": ("MattingNet", "MattingNetConfig"),
+    "predictor": ("Predictor", "load_default_model", "resolve_device"),
+    "refiner": ("PatchRefiner", "RefinerConfig", "covering_patches", "crop_patches", "paste_patches",
+                "select_patches"),
+    "registry": ("DEFAULT_CHECKPOINT", "CheckpointError", "ClickMatteModel", "build_model", "load_checkpoint",
+                 "save_checkpoint"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

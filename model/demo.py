@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from .config import PredictorConfig
 from .predictor import Predictor
 from .visualize import alpha_to_uint8, colorize_uncertainty, preview, uncertainty_to_uint8
 
@@ -34,7 +35,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--image", required=True, type=Path)
     ap.add_argument("--clicks", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--refine-top-n", type=int, default=8)
+    ap.add_argument("--refine-top-n", type=int, default=PredictorConfig().top_n,
+                    help="patches to refine at full resolution (0 = none; default %(default)s)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     rgb = np.asarray(Image.open(args.image).convert("RGB"))

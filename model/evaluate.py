@@ -45,7 +45,7 @@ import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, next_click
 from .metrics import all_metrics, local_change, mse, sad_split
-from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT  # context size 0 = off
+from .config import PredictorConfig, add_predictor_arguments, predictor_config_from_args
 from .refiner import check_max_soft, window_soft_fraction
 
 
@@ -185,27 +185,22 @@ def load_clicks_file(path: Path) -> dict[str, list[dict]]:
 
 # -- engines ----------------------------------------------------------------------------------
 class NetEngine:
-    """The network through :class:`clickmatte.model.Predictor` (``predict`` and ``refine``)."""
+    """The network through :class:`clickmatte.model.Predictor` (``predict`` and ``refine``) with the
+    settings ``config`` (None: the defaults)."""
 
     name = "net"
 
-    def __init__(self, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
-                 flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                 context_size: int = DEFAULT_CONTEXT_SIZE, native_max_soft: Optional[float] = NATIVE_MAX_SOFT) -> None:
+    def __init__(self, checkpoint: Optional[str] = None, device: str = "auto",
+                 config: Optional[PredictorConfig] = None) -> None:
         from .predictor import Predictor, load_default_model
         from .registry import DEFAULT_CHECKPOINT
 
         model = load_default_model(checkpoint)
-        self.predictor = Predictor(model=model, device=device, working_size=working_size, flip_tta=flip_tta,
-                                   prior_pass=prior_pass, guided=guided, context_size=context_size,
-                                   native_max_soft=native_max_soft)
+        self.predictor = Predictor(model=model, device=device, config=config)
         path = checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
         self.description = {"checkpoint": str(path) if path else None, "trained": path is not None,
                             "model": model.name, "meta": _jsonable(model.meta),
-                            "device": str(self.predictor.device), "working_size": working_size,
-                            "flip_tta": flip_tta, "prior_pass": prior_pass, "guided": guided,
-                            "context_size": self.predictor.context_size,
-                            "native_max_soft": self.predictor.native_max_soft}
+                            "device": str(self.predictor.device), **self.predictor.config.as_dict()}
 
     def set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)
@@ -222,12 +217,12 @@ def _jsonable(x: Any) -> Any:
         return repr(x)
 
 
-def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto", working_size: int = 512,
-                flip_tta: bool = True, prior_pass: bool = True, guided: bool = True,
-                context_size: int = DEFAULT_CONTEXT_SIZE, native_max_soft: Optional[float] = NATIVE_MAX_SOFT) -> Engine:
-    """``"net"`` -> :class:`NetEngine`, ``"classical"`` -> :class:`ClassicalEngine`; ``ValueError`` otherwise."""
+def make_engine(name: str, checkpoint: Optional[str] = None, device: str = "auto",
+                config: Optional[PredictorConfig] = None) -> Engine:
+    """``"net"`` -> :class:`NetEngine` (with the settings ``config``), ``"classical"`` -> :class:`ClassicalEngine`;
+    ``ValueError`` otherwise."""
     if name == "net":
-        return NetEngine(checkpoint, device, working_size, flip_tta, prior_pass, guided, context_size, native_max_soft)
+        return NetEngine(checkpoint, device, config)
     if name == "classical":
         from .classical import ClassicalEngine
 
@@ -279,7 +274,7 @@ def _refine_both(engine: NetEngine, gt: np.ndarray, top_n: int, with_random: boo
         p.alpha, p.uncertainty = coarse_a.copy(), coarse_s.copy()
         h, w = gt.shape
         boxes = random_boxes(h, w, n_done, p.model.refiner.config.patch_size, rng,
-                             alpha=coarse_a, max_soft=p.refine_max_soft)
+                             alpha=coarse_a, max_soft=p.image_max_soft)
         t0 = time.perf_counter()
         ra = p.refine(top_n=None, regions=boxes) if boxes else coarse_a
         secs = time.perf_counter() - t0
@@ -403,12 +398,7 @@ class EvalConfig:
     max_clicks: int = 5
     checkpoint: Optional[str] = None
     device: str = "auto"
-    working_size: int = 512
-    flip_tta: bool = True
-    prior_pass: bool = True
-    guided: bool = True
-    context_size: int = DEFAULT_CONTEXT_SIZE
-    native_max_soft: Optional[float] = NATIVE_MAX_SOFT
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
     refine_top_n: int = 0
     refine_random: bool = False
     names: Optional[list[str]] = None
@@ -439,9 +429,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     given = load_clicks_file(Path(cfg.clicks_file)) if cfg.clicks_file else None
     if cfg.limit is not None:
         pairs = pairs[: max(0, cfg.limit)]
-    engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.working_size, cfg.flip_tta,
-                                 cfg.prior_pass, cfg.guided, cfg.context_size, cfg.native_max_soft)
-               for name in cfg.engines}
+    engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.predictor) for name in cfg.engines}
     results: dict[str, dict[str, dict]] = {name: {} for name in engines}
     failed: list[dict] = []
     worst: dict[str, list] = {name: [] for name in engines}  # min-heaps of (sad, counter, payload)
@@ -599,22 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "in one report (same images, same click protocol)")
     p.add_argument("--checkpoint", help="network checkpoint (default: the shipped weights, else untrained)")
     p.add_argument("--device", default="auto", help="net engine device: auto, cpu, cuda[:N]")
-    p.add_argument("--working-size", type=int, default=512, help="net engine: long side of the coarse pass")
-    p.add_argument("--no-flip-tta", dest="flip_tta", action="store_false",
-                   help="net engine: run the coarse network once, not also on the mirrored image")
-    p.add_argument("--no-prior-pass", dest="prior_pass", action="store_false",
-                   help="net engine: no extra first pass when there is no previous alpha (first click)")
-    p.add_argument("--no-guided", dest="guided", action="store_false",
-                   help="net engine: upsample the coarse alpha bilinearly, not along the image's edges "
-                        "(guided filter; only matters for images larger than --working-size)")
-    p.add_argument("--context-size", type=int, default=DEFAULT_CONTEXT_SIZE, metavar="N",
-                   help="net engine: long side of the first, coarser pass whose answer the working-size pass "
-                        f"refines (images larger than N only; 0 = off; default {DEFAULT_CONTEXT_SIZE})")
+    add_predictor_arguments(p)  # net engine: --working-size, --no-flip-tta, ...
     p.add_argument("--refine-top-n", type=int, default=0,
                    help="net engine: also refine the N most uncertain patches at --max-clicks (0 = off)")
-    p.add_argument("--refine-max-soft", type=float, default=NATIVE_MAX_SOFT, metavar="F",
-                   help="net engine: when the coarse pass runs at the image's own size, refine only windows at "
-                        "most this fraction soft (0.05 < alpha < 0.95); 1 = no limit")
     p.add_argument("--refine-random", action="store_true",
                    help="with --refine-top-n: also refine the same number of random non-overlapping patches "
                         "(the uncertainty-vs-random ablation)")
@@ -667,8 +642,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.max_clicks = 5
     if args.refine_top_n < 0:
         parser.error("--refine-top-n must be >= 0")
-    if not 0.0 <= args.refine_max_soft <= 1.0:
-        parser.error("--refine-max-soft must be in [0, 1]")
     if args.refine_random and args.refine_top_n <= 0:
         parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
     if args.protocol != "simulator":
@@ -684,9 +657,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             names, source = dev_names(), "split dev"
         cfg = EvalConfig(
             data=args.data, out=args.out, engines=engines, clicks_file=args.clicks, max_clicks=args.max_clicks,
-            checkpoint=args.checkpoint, device=args.device, working_size=args.working_size, flip_tta=args.flip_tta,
-            prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
-            native_max_soft=args.refine_max_soft, refine_top_n=args.refine_top_n, refine_random=args.refine_random,
+            checkpoint=args.checkpoint, device=args.device, predictor=predictor_config_from_args(args),
+            refine_top_n=args.refine_top_n, refine_random=args.refine_random,
             names=names, names_source=source,
             limit=args.limit, worst=max(0, args.worst), seed=args.seed, feed_prev_alpha=not args.no_prev_alpha,
             compare=list(args.compare),

@@ -63,7 +63,8 @@ from .eval_report import _fmt, contact_sheet, local_markdown, summarize_local, _
 from .evaluate import (MASK_NOC_CAP, Engine, NetEngine, _finish, _progress, _read_names_file, find_pairs, load_pair,
                        load_report, make_engine, merge_reports, random_boxes)
 from .metrics import LOCAL_RADIUS, iou, local_change, sad_split
-from .predictor import DEFAULT_CONTEXT_SIZE, NATIVE_MAX_SOFT, Predictor
+from .config import PredictorConfig, predictor_config_from_args
+from .predictor import Predictor
 
 NOC_THRESHOLDS = (0.85, 0.90)
 IOU_KS = (1, 2, 3, 5)
@@ -134,7 +135,7 @@ def refine_ablation(predictor: Predictor, mask: np.ndarray, top_n: int, with_ran
         predictor.alpha, predictor.uncertainty = coarse_a, coarse_s
         h, w = coarse_a.shape
         boxes = random_boxes(h, w, len(record["top"]["boxes"]), predictor.model.refiner.config.patch_size, rng,
-                             alpha=coarse_a, max_soft=predictor.refine_max_soft)
+                             alpha=coarse_a, max_soft=predictor.image_max_soft)
         t0 = time.perf_counter()
         ra = predictor.refine(top_n=None, regions=boxes) if boxes else coarse_a
         done = [list(map(int, b)) for b in predictor.last_patches] if boxes else []
@@ -461,12 +462,7 @@ class MaskEvalConfig:
     max_clicks: int = MASK_NOC_CAP
     checkpoint: Optional[str] = None
     device: str = "auto"
-    working_size: int = 512
-    flip_tta: bool = True
-    prior_pass: bool = True
-    guided: bool = True
-    context_size: int = DEFAULT_CONTEXT_SIZE
-    native_max_soft: Optional[float] = NATIVE_MAX_SOFT
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
     names: Optional[list[str]] = None
     names_source: Optional[str] = None
     limit: Optional[int] = None
@@ -502,9 +498,7 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
     pairs, skipped = find_pairs(Path(cfg.data), cfg.names, truth="mask")
     if cfg.limit is not None:
         pairs = pairs[: max(0, cfg.limit)]
-    engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.working_size, cfg.flip_tta,
-                                 cfg.prior_pass, cfg.guided, cfg.context_size, cfg.native_max_soft)
-               for name in cfg.engines}
+    engines = {name: make_engine(name, cfg.checkpoint, cfg.device, cfg.predictor) for name in cfg.engines}
     results: dict[str, dict[str, dict]] = {name: {} for name in engines}
     failed: list[dict] = []
     worst: dict[str, list] = {name: [] for name in engines}  # min-heaps of (-iou, counter, payload)
@@ -581,8 +575,6 @@ def main_masks(parser: argparse.ArgumentParser, args: argparse.Namespace, engine
         parser.error("--refine-top-n must be >= 0")
     if args.refine_random and args.refine_top_n <= 0:
         parser.error("--refine-random needs --refine-top-n N (the number of random patches)")
-    if not 0.0 <= args.refine_max_soft <= 1.0:
-        parser.error("--refine-max-soft must be in [0, 1]")
     names, source = None, None
     try:
         if args.names_file:
@@ -590,9 +582,8 @@ def main_masks(parser: argparse.ArgumentParser, args: argparse.Namespace, engine
         cfg = MaskEvalConfig(
             data=args.masks, out=args.out, engines=engines,
             max_clicks=args.max_clicks if args.max_clicks is not None else MASK_NOC_CAP,
-            checkpoint=args.checkpoint, device=args.device, working_size=args.working_size, flip_tta=args.flip_tta,
-            prior_pass=args.prior_pass, guided=args.guided, context_size=args.context_size,
-            native_max_soft=args.refine_max_soft, names=names, names_source=source, limit=args.limit,
+            checkpoint=args.checkpoint, device=args.device, predictor=predictor_config_from_args(args),
+            names=names, names_source=source, limit=args.limit,
             worst=max(0, args.worst), feed_prev_alpha=not args.no_prev_alpha, compare=list(args.compare),
             refine_top_n=args.refine_top_n, refine_random=args.refine_random, seed=args.seed,
             protocol=args.protocol,

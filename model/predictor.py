@@ -2,7 +2,8 @@
 
 Shaped like segment-anything's ``SamPredictor``. All arrays are numpy:
 
-- image: ``(H, W, 3)`` uint8 RGB (``(H, W, 4)`` RGBA accepted, alpha ignored), 32 <= H, W <= 8000;
+- image: ``(H, W, 3)`` uint8 RGB (``(H, W, 4)`` RGBA accepted, alpha ignored), sides within
+  :data:`~clickmatte.model.config.MIN_SIDE`..:data:`~clickmatte.model.config.MAX_SIDE`;
 - clicks: ``[{"x", "y", "label": "fg"|"bg"}, ...]`` or ``(x, y, label)`` in full-image pixels;
 - alpha: ``(H, W)`` float32 in [0, 1]; uncertainty: ``(H, W)`` float32 sigma > 0 (the scale of a
   Laplace distribution over the true alpha, in alpha units: ~0 sure, >= 0.25 very unsure).
@@ -11,29 +12,21 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clicks import DEFAULT_RADIUS, Click, ClickLike, encode_clicks, normalize_clicks, scale_clicks
-from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
-from .guided_upsample import DEFAULT_RADIUS as GUIDE_RADIUS
+from .clicks import Click, ClickLike, encode_clicks, normalize_clicks, scale_clicks
+from .config import MAX_SIDE, MIN_SIDE, PredictorConfig
 from .guided_upsample import Guide, guide_statistics, guided_upsample
 from .refiner import Box, covering_patches, crop_patches, paste_patches, select_patches
 from .registry import DEFAULT_CHECKPOINT, ClickMatteModel, build_model, load_checkpoint
 
 log = logging.getLogger(__name__)
 
-MIN_SIDE = 32
-MAX_SIDE = 8000
-DEFAULT_CONTEXT_SIZE = 320  # the training sample size
-# Automatic refinement when the coarse pass ran at full resolution: only windows at most this
-# fraction soft. Fitted on training crops (model card, "Refining at full resolution").
-NATIVE_MAX_SOFT = 0.05
-DEFAULT_PREVIEW_WORKING_SIZE = 256  # long side of the coarse pass of a live preview
 
 
 def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
@@ -76,76 +69,46 @@ def validate_image(image: np.ndarray) -> np.ndarray:
 class Predictor:
     """Interactive matting on one image at a time.
 
-    ``working_size`` bounds the long side at which the coarse network runs (alpha and
-    uncertainty are upsampled to full size); ``radius`` is the click-disk radius at that size.
-    ``flip_tta``: also run the coarse network on the mirrored image and average both alphas (the
-    uncertainty is the plain view's: the mirrored pass skips the uncertainty decoder) — lower error
-    (v10, dev SAD at 5 clicks 5.813 -> 5.588) for about 1.6 times the coarse time.
-    ``prior_pass``: when :meth:`predict` gets no previous alpha (the first click, or clicks moved),
-    the net first answers without one and that answer is fed back as the previous alpha of a second
-    pass, as the net was trained to improve a previous alpha (RITM-style). With ``flip_tta`` the
-    first answer is the mirrored image's, so both views are still used in two passes (dev SAD at
-    one click 7.08 -> 6.49, real-photo error at one click -32 %, same cost).
-    ``guided``: an image larger than ``working_size`` gets its alpha upsampled along its own edges
-    (:mod:`.guided_upsample`, fast guided filter with ``guide_radius`` working pixels and ridge
-    ``guide_eps``) instead of bilinearly: hair and fur stay sharp (dev SAD at 5 clicks with the coarse
-    pass at half size 8.31 -> 7.88). The uncertainty is always upsampled bilinearly.
-    ``context_size``: when the working image is larger than this (long side), the net first answers
-    at this size and that answer, upsampled, is the previous alpha of the working-size pass (which
-    then needs no prior pass). The net was trained on 320-px samples; a subject that fills a 512-px
-    view is larger than anything it saw and its interior can come out empty, while the coarser look
-    keeps it whole. ``None`` or 0 turns it off.
-    ``native_max_soft``: when the coarse pass ran at the image's own size (no upsampling), the
-    refiner sees nothing the coarse net did not, and it only helps on patches whose coarse alpha is
-    mostly sure: automatic refinement (``refine`` without regions or mask) then only picks windows
-    at most this fraction soft (``0.05 < alpha < 0.95``). Fitted on 89 training crops at 5 clicks
-    with v8's refiner: SAD change per crop of the top-8 +0.056 without the limit, -0.008 at 0.1,
-    -0.012 at 0.05. With v9's refiner (fine-tuned on the predictor's own states) the limited top-8
-    lowers dev SAD at 5 clicks 5.342 -> 5.308 (MSE 12.80 -> 12.85), the unlimited one to 5.317
-    (MSE 12.95), so the limit stays. ``None`` or 1 turns it off; refining regions or a mask the
-    user chose is never limited.
+    ``config`` (:class:`~clickmatte.model.config.PredictorConfig`, default settings when None) says how
+    the coarse network runs (working size, flip TTA, prior and context passes, guided upsampling) and how
+    automatic refinement picks patches; keyword ``overrides`` replace single settings of it, e.g.
+    ``Predictor(model, working_size=320)``. The settings in force are :attr:`config`.
     """
 
     def __init__(
         self,
         model: Optional[ClickMatteModel] = None,
         device: Union[str, torch.device] = "auto",
-        working_size: int = 512,
-        radius: float = DEFAULT_RADIUS,
-        refine_batch: int = 16,
-        flip_tta: bool = True,
-        prior_pass: bool = True,
-        guided: bool = True,
-        guide_radius: int = GUIDE_RADIUS,
-        guide_eps: float = GUIDE_EPS,
-        context_size: Optional[int] = DEFAULT_CONTEXT_SIZE,
-        native_max_soft: Optional[float] = NATIVE_MAX_SOFT,
-        preview_working_size: int = DEFAULT_PREVIEW_WORKING_SIZE,
+        config: Optional[PredictorConfig] = None,
+        **overrides: Any,
     ) -> None:
-        if working_size < MIN_SIDE:
-            raise ValueError(f"working_size must be >= {MIN_SIDE}, got {working_size}")
-        if context_size and context_size < MIN_SIDE:
-            raise ValueError(f"context_size must be >= {MIN_SIDE}, or 0 / None (off), got {context_size}")
-        if native_max_soft is not None and not 0.0 <= native_max_soft <= 1.0:
-            raise ValueError(f"native_max_soft must be in [0, 1] or None (off), got {native_max_soft}")
-        if preview_working_size < MIN_SIDE:
-            raise ValueError(f"preview_working_size must be >= {MIN_SIDE}, got {preview_working_size}")
-        if guide_radius < 1 or not guide_eps > 0:
-            raise ValueError(f"guide_radius must be >= 1 and guide_eps > 0, got {guide_radius}, {guide_eps}")
+        cfg = (config if config is not None else PredictorConfig()).replace(**overrides)
+        self.config = cfg
         self.device = resolve_device(device)
         self.model = (model if model is not None else load_default_model()).to(self.device).eval()
-        self.working_size = int(working_size)
-        self.radius = float(radius)
-        self.refine_batch = int(refine_batch)
-        self.flip_tta = bool(flip_tta)
-        self.prior_pass = bool(prior_pass)
-        self.guided = bool(guided)
-        self.guide_radius = int(guide_radius)
-        self.guide_eps = float(guide_eps)
-        self.context_size = int(context_size) if context_size else None
-        self.preview_working_size = int(preview_working_size)
-        self.native_max_soft = None if native_max_soft is None or native_max_soft >= 1.0 else float(native_max_soft)
         self.reset_image()
+
+    # -- settings (read-only views of ``config``) --------------------------------------------
+    working_size = property(lambda self: self.config.working_size)
+    flip_tta = property(lambda self: self.config.flip_tta)
+    prior_pass = property(lambda self: self.config.prior_pass)
+    guided = property(lambda self: self.config.guided)
+    preview_working_size = property(lambda self: self.config.preview_working_size)
+    refine_batch = property(lambda self: self.config.refine_batch)
+    radius = property(lambda self: float(self.config.radius))
+    guide_radius = property(lambda self: self.config.guide_radius)
+    guide_eps = property(lambda self: float(self.config.guide_eps))
+
+    @property
+    def context_size(self) -> Optional[int]:
+        """``config.context_size``, None when off (0)."""
+        return self.config.context_size or None
+
+    @property
+    def native_max_soft(self) -> Optional[float]:
+        """``config.refine_max_soft``, None when it sets no limit (1)."""
+        limit = self.config.refine_max_soft
+        return None if limit >= 1.0 else float(limit)
 
     # -- state -----------------------------------------------------------------------------
     def reset_image(self) -> None:
@@ -173,10 +136,8 @@ class Predictor:
         self.alpha, self.uncertainty = alpha, uncertainty
 
     def settings(self) -> dict:
-        """The inference settings in force (what ``hello`` reports): plain JSON types."""
-        return {"working_size": self.working_size, "flip_tta": self.flip_tta, "prior_pass": self.prior_pass,
-                "guided": self.guided, "context_size": self.context_size or 0,
-                "preview_working_size": self.preview_working_size}
+        """The inference settings in force as plain JSON types (:meth:`PredictorConfig.as_dict`)."""
+        return self.config.as_dict()
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -185,12 +146,16 @@ class Predictor:
             raise ValueError("no image set: call set_image() first")
         return self.image.shape[0], self.image.shape[1]
 
+    def max_soft_for(self, height: int, width: int) -> Optional[float]:
+        """The soft-fraction limit of automatic refinement for an image of ``height`` x ``width``:
+        ``config.refine_max_soft`` when the coarse pass runs at the image's own size, else None (no limit;
+        also None when the setting is 1)."""
+        return self.native_max_soft if self.working_shape(height, width) == (height, width) else None
+
     @property
-    def refine_max_soft(self) -> Optional[float]:
-        """The soft-fraction limit of automatic refinement for the current image: ``native_max_soft``
-        when the coarse pass runs at the image's own size, else None (no limit)."""
-        h, w = self.image_size
-        return self.native_max_soft if self.working_shape(h, w) == (h, w) else None
+    def image_max_soft(self) -> Optional[float]:
+        """:meth:`max_soft_for` the current image."""
+        return self.max_soft_for(*self.image_size)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         s = min(1.0, self.working_size / max(height, width))
@@ -351,14 +316,14 @@ class Predictor:
     @torch.inference_mode()
     def refine(
         self,
-        top_n: Optional[int] = 8,
+        top_n: Optional[int] = None,
         regions: Optional[Sequence[Box]] = None,
         mask: Optional[np.ndarray] = None,
     ) -> np.ndarray:
         """Refine the last prediction at full resolution and return the new ``(H, W)`` alpha.
 
-        Without ``regions``/``mask``: the ``top_n`` most uncertain non-overlapping k x k patches
-        (among windows at most :attr:`refine_max_soft` soft, when that is set).
+        Without ``regions``/``mask``: the ``top_n`` (None: ``config.top_n``) most uncertain non-overlapping
+        k x k patches (among windows at most :attr:`image_max_soft` soft, when that is set).
         With ``regions`` (``[(x, y, w, h)]``) or ``mask`` (``(H, W)`` bool): the patches covering
         them (at most ``top_n`` most uncertain if ``top_n`` is not None); with ``mask`` only pixels
         inside it change.
@@ -375,7 +340,8 @@ class Predictor:
                 raise ValueError(f"mask must be a ({h}, {w}) array, got {getattr(mask, 'shape', type(mask))}")
             mask = mask.astype(bool)
         if regions is None and mask is None:
-            boxes = select_patches(self.uncertainty, top_n or 0, k, alpha=self.alpha, max_soft=self.refine_max_soft)
+            auto_n = self.config.top_n if top_n is None else top_n
+            boxes = select_patches(self.uncertainty, auto_n, k, alpha=self.alpha, max_soft=self.image_max_soft)
         else:
             boxes = covering_patches(h, w, k, regions=regions, mask=mask)
             if top_n is not None and len(boxes) > top_n:

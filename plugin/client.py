@@ -61,6 +61,7 @@ import zmq
 from .protocol import (
     DEFAULT_ENDPOINT,
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_TOP_N,
     SUPERSEDED,
     UNCERTAINTY_SCALE,
     BufferSpec,
@@ -532,7 +533,7 @@ class DaemonClient:
         header = predict_request("", session, clicks, preview, alpha_dtype, uncertainty, prev_alpha, spec)
         return header, ([prev_mask] if prev_mask is not None else [])
 
-    def send_refine(self, session: str, top_n: Optional[int] = 8,
+    def send_refine(self, session: str, top_n: Optional[int] = DEFAULT_TOP_N,
                     regions: Optional[Iterable[Sequence[int]]] = None, mask: Optional[Any] = None,
                     mask_width: int = 0, mask_height: int = 0, preview: Optional[int] = None,
                     alpha_dtype: str = "uint8", uncertainty: bool = False,
@@ -595,7 +596,7 @@ class DaemonClient:
                                             prev_mask, mask_width, mask_height)
         return self.call(header, bufs, timeout_ms=timeout_ms).result()
 
-    def refine(self, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,
+    def refine(self, session: str, top_n: Optional[int] = DEFAULT_TOP_N, regions: Optional[Iterable[Sequence[int]]] = None,
                mask: Optional[Any] = None, mask_width: int = 0, mask_height: int = 0, preview: Optional[int] = None,
                alpha_dtype: str = "uint8", uncertainty: bool = False,
                timeout_ms: Optional[int] = None) -> MatteResult:

@@ -62,7 +62,7 @@ Ops (request -> reply ``op``)
             -> ``predict`` :ref:`matte reply <matte>`.
 ``refine``  ``{"session", "top_n": int|null, "regions": [[x, y, w, h], ...]?, "buffers": [mask]?,
             "preview", "alpha_dtype", "uncertainty" (default false)}``: refine the session's last
-            prediction at full resolution: the ``top_n`` (default 8) most uncertain 64x64
+            prediction at full resolution: the ``top_n`` (default :data:`DEFAULT_TOP_N`) most uncertain 64x64
             patches, or the patches covering ``regions`` / a selection ``mask`` (a buffer named
             ``"mask"``, 1 channel uint8, full image size, non-zero = selected; only selected
             pixels change). -> ``refine`` matte reply plus ``"patches": [[x, y, w, h], ...]``
@@ -132,6 +132,7 @@ MAX_SESSION_CHARS = 128
 MAX_CLICKS = 1000
 MAX_REGIONS = 4096
 MAX_TOP_N = 10000
+DEFAULT_TOP_N = 8  # patches a refine without regions takes when top_n is absent or null
 MAX_SIDE_LIMIT = 65535  # hard bound on any declared side; the daemon announces its own smaller limit
 MAX_COORDINATE = 10 ** 9  # |x|, |y| of a click (anything beyond is outside every image anyway)
 UNCERTAINTY_SCALE = 0.25
@@ -213,10 +214,15 @@ class BufferSpec:
 
 @dataclass
 class Message:
-    """A decoded message: the header dict and its buffers (bytes-like, same order as ``header["buffers"]``)."""
+    """A decoded message: the header dict and its buffers (bytes-like, same order as ``header["buffers"]``).
+
+    ``request``: for a message decoded as a request, the typed request (:data:`Request`) with every
+    field checked and its default applied; None for replies.
+    """
 
     header: Dict[str, Any]
     buffers: List[Any] = field(default_factory=list)
+    request: Optional["Request"] = None
 
     @property
     def op(self) -> str:
@@ -236,6 +242,88 @@ class Message:
             if spec.name == name:
                 return spec, data
         return None
+
+
+# -- typed requests (what decode guarantees) -------------------------------------------------------
+Buffer = Tuple[BufferSpec, Any]  # a checked buffer description and its bytes (memoryview)
+
+
+@dataclass(frozen=True)
+class HelloRequest:
+    """``hello``: ``version`` is the ``(major, minor)`` the client speaks (None when it did not say),
+    ``protocol`` the text it sent."""
+
+    id: RequestId
+    version: Optional[Tuple[int, int]] = None
+    protocol: Optional[str] = None
+    client: str = ""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """``open``: the ``image`` buffer and/or the ``digest`` of an image the daemon may hold."""
+
+    id: RequestId
+    digest: Optional[str] = None
+    image: Optional[Buffer] = None
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """``predict``: ``clicks`` as ``[{"x": float, "y": float, "label": "fg"|"bg"}]``."""
+
+    id: RequestId
+    session: str
+    clicks: List[Dict[str, Any]] = field(default_factory=list)
+    preview: Optional[int] = None
+    alpha_dtype: str = "uint8"
+    uncertainty: bool = True
+    prev_alpha: Union[bool, str] = False
+    #: protocol 1.4: the editor's own previous alpha (a 1-channel uint8 buffer of any size here; the daemon
+    #: checks it against the image), fed back instead of the session's last alpha
+    prev_buffer: Optional[Buffer] = None
+
+
+@dataclass(frozen=True)
+class RefineRequest:
+    """``refine``: ``top_n`` is :data:`DEFAULT_TOP_N` when absent, None (no cap on regions / a mask) when null."""
+
+    id: RequestId
+    session: str
+    top_n: Optional[int] = DEFAULT_TOP_N
+    regions: Optional[List[Box]] = None
+    mask: Optional[Buffer] = None
+    preview: Optional[int] = None
+    alpha_dtype: str = "uint8"
+    uncertainty: bool = False
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    id: RequestId
+    session: str
+
+
+@dataclass(frozen=True)
+class ForegroundRequest:
+    """``foreground``: ``alpha`` is a 1-channel uint8 buffer."""
+
+    id: RequestId
+    session: str
+    alpha: Buffer
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """``status``: ``request`` is the id of the asker's request to report on, if any."""
+
+    id: RequestId
+    request: Optional[RequestId] = None
+
+
+Request = Union[HelloRequest, OpenRequest, PredictRequest, RefineRequest, CloseRequest, ForegroundRequest,
+                StatusRequest]
 
 
 # -- small validators -----------------------------------------------------------------------------
@@ -384,8 +472,9 @@ def _check_digest(v: Any, rid: Optional[RequestId]) -> str:
     return v
 
 
-def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
-    _get_int(h, "preview", rid, lo=1, hi=MAX_SIDE_LIMIT, optional=True)
+def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId], uncertainty: bool) -> Dict[str, Any]:
+    """``preview``, ``alpha_dtype`` and ``uncertainty`` (default ``uncertainty``) of a predict / refine."""
+    preview = _get_int(h, "preview", rid, lo=1, hi=MAX_SIDE_LIMIT, optional=True)
     adt = h.get("alpha_dtype", "uint8")
     if not isinstance(adt, str) or adt not in DTYPES:
         raise ProtocolError(f"'alpha_dtype' must be one of {sorted(DTYPES)}, got {_short(adt)}", BAD_REQUEST, rid)
@@ -395,6 +484,7 @@ def _check_output_opts(h: Dict[str, Any], rid: Optional[RequestId]) -> None:
     if "prev_alpha" in h and not (isinstance(h["prev_alpha"], bool) or h["prev_alpha"] == "auto"):
         raise ProtocolError(f"field 'prev_alpha' must be true, false or \"auto\", got {_short(h['prev_alpha'])}",
                             BAD_REQUEST, rid)
+    return {"preview": preview, "alpha_dtype": adt, "uncertainty": h.get("uncertainty", uncertainty)}
 
 
 def _only_buffers(specs: List[BufferSpec], allowed: Dict[str, Any], op: str, rid: Optional[RequestId]) -> None:
@@ -407,8 +497,12 @@ def _only_buffers(specs: List[BufferSpec], allowed: Dict[str, Any], op: str, rid
 
 
 # -- per-op header validation ----------------------------------------------------------------------
-def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> None:
-    """Check the op-specific fields of a request (``kind="request"``) or a reply (``kind="reply"``)."""
+def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str,
+                    buffers: Optional[Sequence[Any]] = None) -> Optional[Request]:
+    """Check the op-specific fields of a request (``kind="request"``) or a reply (``kind="reply"``).
+
+    For a request, returns the typed request (:data:`Request`) with defaults applied; its buffers are
+    paired with ``buffers`` (the frames after the header, in ``specs`` order; None: no data attached)."""
     rid = h.get("id")
     op = h["op"]
 
@@ -420,65 +514,75 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         if s.channels != 1:
             raise ProtocolError(f"buffer {s.name!r} must have 1 channel, got {s.channels}", BAD_REQUEST, rid)
 
+    def buffer(name: str) -> Optional[Buffer]:
+        for i, s in enumerate(specs):
+            if s.name == name:
+                return s, (buffers[i] if buffers is not None else None)
+        return None
+
     if kind == "request":
         if op == "hello":
-            if "protocol" in h:
-                parse_version(h["protocol"], rid)
-            _get(h, "client", str, rid, default="")
+            version = parse_version(h["protocol"], rid) if "protocol" in h else None
+            client = _get(h, "client", str, rid, default="")
             _only_buffers(specs, {}, op, rid)
-        elif op == "open":
-            if h.get("digest") is not None:
-                _check_digest(h["digest"], rid)
+            return HelloRequest(rid, version, str(h["protocol"]) if version is not None else None, client)
+        if op == "open":
+            digest = _check_digest(h["digest"], rid) if h.get("digest") is not None else None
             _only_buffers(specs, {"image": image_check}, op, rid)
-            if not specs and h.get("digest") is None:
+            if not specs and digest is None:
                 raise ProtocolError("'open' needs an image buffer or a digest", BAD_REQUEST, rid)
             if "resume" in h and not isinstance(h["resume"], bool):
                 raise ProtocolError(f"field 'resume' must be true or false, got {_tname(h['resume'])}",
                                     BAD_REQUEST, rid)
-        elif op == "predict":
-            _check_session(h, rid)
-            check_clicks(h.get("clicks", []), rid)
-            _check_output_opts(h, rid)
+            return OpenRequest(rid, digest, buffer("image"), h.get("resume", False))
+        if op == "predict":
+            session = _check_session(h, rid)
+            clicks = check_clicks(h.get("clicks", []), rid)
+            opts = _check_output_opts(h, rid, uncertainty=True)
             _only_buffers(specs, {"prev_alpha": mono_check}, op, rid)
             if specs and (specs[0].dtype != "uint8" or h.get("prev_alpha") is not True or len(specs) != 1):
                 raise ProtocolError("a 'prev_alpha' buffer must be one uint8 buffer, sent with \"prev_alpha\": true",
                                     BAD_REQUEST, rid)
-        elif op == "refine":
-            _check_session(h, rid)
-            _get_int(h, "top_n", rid, lo=0, hi=MAX_TOP_N, optional=True)
-            if h.get("regions") is not None:
-                check_boxes(h["regions"], "regions", rid)
-            _check_output_opts(h, rid)
+            return PredictRequest(rid, session, clicks, prev_alpha=h.get("prev_alpha", False),
+                                  prev_buffer=buffer("prev_alpha"), **opts)
+        if op == "refine":
+            session = _check_session(h, rid)
+            top_n = _get_int(h, "top_n", rid, lo=0, hi=MAX_TOP_N, optional=True) if "top_n" in h else DEFAULT_TOP_N
+            regions = check_boxes(h["regions"], "regions", rid) if h.get("regions") is not None else None
+            opts = _check_output_opts(h, rid, uncertainty=False)
             _only_buffers(specs, {"mask": mono_check}, op, rid)
             for s in specs:
                 if s.dtype != "uint8":
                     raise ProtocolError("mask must be uint8", BAD_REQUEST, rid)
-        elif op == "close":
-            _check_session(h, rid)
+            return RefineRequest(rid, session, top_n, regions, buffer("mask"), **opts)
+        if op == "close":
+            session = _check_session(h, rid)
             _only_buffers(specs, {}, op, rid)
-        elif op == "foreground":
-            _check_session(h, rid)
+            return CloseRequest(rid, session)
+        if op == "foreground":
+            session = _check_session(h, rid)
             _only_buffers(specs, {"alpha": mono_check}, op, rid)
             if len(specs) != 1 or specs[0].dtype != "uint8":
                 raise ProtocolError("'foreground' needs one uint8 'alpha' buffer (the mask to decontaminate under)",
                                     BAD_REQUEST, rid)
-        elif op == "status":
+            alpha = buffer("alpha")
+            assert alpha is not None
+            return ForegroundRequest(rid, session, alpha)
+        if op == "status":
+            asked = None
             if h.get("request") is not None:
                 try:
-                    _check_id(h["request"])
+                    asked = _check_id(h["request"])
                 except ProtocolError as exc:
                     raise ProtocolError(f"field 'request' must be a request id: {exc.message}", BAD_REQUEST,
                                         rid) from None
             _only_buffers(specs, {}, op, rid)
-        else:
-            raise ProtocolError(f"unknown op {op!r} (expected one of {list(REQUEST_OPS)})", BAD_REQUEST, rid)
-        return
+            return StatusRequest(rid, asked)
+        raise ProtocolError(f"unknown op {op!r} (expected one of {list(REQUEST_OPS)})", BAD_REQUEST, rid)
     # replies
     if op == "error":
-        code = _get(h, "code", str, rid)
+        _get(h, "code", str, rid)  # any string: newer servers may add codes, clients treat them as errors
         _get(h, "message", str, rid)
-        if code not in ERROR_CODES:
-            pass  # newer servers may add codes; clients treat unknown codes as errors all the same
     elif op == "hello":
         _get(h, "protocol", str, rid)
         _get(h, "server", str, rid)
@@ -542,6 +646,7 @@ def validate_header(h: Dict[str, Any], specs: List[BufferSpec], kind: str) -> No
         _only_buffers(specs, {}, op, rid)
     else:
         raise ProtocolError(f"unknown reply op {op!r}", BAD_REQUEST, rid)
+    return None
 
 
 def _check_seconds(v: Any, what: str, rid: Optional[RequestId]) -> float:
@@ -690,8 +795,8 @@ def _decode(frames: Sequence[Any], kind: str, max_bytes: int, seen: List[Optiona
         if v.nbytes != s.nbytes:
             raise ProtocolError(f"buffer {s.name!r}: {s.width}x{s.height}x{s.channels} {s.dtype} needs {s.nbytes} "
                                 f"bytes, got {v.nbytes}", BAD_REQUEST, rid)
-    validate_header(header, specs, kind)
-    return Message(header, views[2:])
+    request = validate_header(header, specs, kind, views[2:])
+    return Message(header, views[2:], request)
 
 
 def _salvage_id(text: str) -> Optional[RequestId]:
@@ -738,7 +843,7 @@ def predict_request(rid: RequestId, session: str, clicks: Iterable[Dict[str, Any
     return h
 
 
-def refine_request(rid: RequestId, session: str, top_n: Optional[int] = 8, regions: Optional[Iterable[Sequence[int]]] = None,
+def refine_request(rid: RequestId, session: str, top_n: Optional[int] = DEFAULT_TOP_N, regions: Optional[Iterable[Sequence[int]]] = None,
                    mask: Optional[BufferSpec] = None, preview: Optional[int] = None, alpha_dtype: str = "uint8",
                    uncertainty: bool = False) -> Dict[str, Any]:
     h: Dict[str, Any] = {"id": rid, "op": "refine", "session": session, "top_n": top_n, "preview": preview,
@@ -769,3 +874,64 @@ def status_request(rid: RequestId, request: Optional[RequestId] = None) -> Dict[
 
 def error_reply(rid: Optional[RequestId], code: str, message: str) -> Dict[str, Any]:
     return {"id": rid, "op": "error", "code": code, "message": message}
+
+
+def hello_reply(rid: RequestId, server: str, device: str, model: Dict[str, Any],
+                limits: Dict[str, Any]) -> Dict[str, Any]:
+    """``hello`` reply: this protocol's version, the server's name and version, its device, what model
+    runs (name, weights, settings) and its limits (see ``hello`` above)."""
+    return {"id": rid, "op": "hello", "protocol": PROTOCOL_VERSION, "server": server, "device": device,
+            "model": model, "limits": limits}
+
+
+def open_reply(rid: RequestId, session: str, width: int, height: int, digest: str, cached: bool,
+               resumed: bool) -> Dict[str, Any]:
+    return {"id": rid, "op": "open", "session": session, "width": width, "height": height, "digest": digest,
+            "cached": cached, "resumed": resumed}
+
+
+def need_pixels_reply(rid: RequestId, digest: str) -> Dict[str, Any]:
+    """The answer to an ``open`` by digest alone for an image the daemon does not hold."""
+    return {"id": rid, "op": "need_pixels", "digest": digest}
+
+
+def matte_reply(rid: RequestId, op: str, session: str, specs: Sequence[BufferSpec], full_width: int,
+                full_height: int, patches: Optional[Iterable[Sequence[int]]] = None,
+                timing: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``predict`` / ``refine`` reply (``op``) for the buffers ``specs`` (``alpha`` first, then optionally
+    ``uncertainty``, all of one size); ``patches``: the boxes a refine changed."""
+    if op not in ("predict", "refine") or not specs:
+        raise ValueError(f"a matte reply is for predict or refine with an alpha buffer, got {op!r}, {len(specs)}")
+    h: Dict[str, Any] = {"id": rid, "op": op, "session": session, "width": specs[0].width,
+                         "height": specs[0].height, "full_width": full_width, "full_height": full_height,
+                         "uncertainty_scale": UNCERTAINTY_SCALE, "buffers": [s.to_dict() for s in specs]}
+    if patches is not None:
+        h["patches"] = [list(b) for b in patches]
+    if timing is not None:
+        h["timing"] = timing
+    return h
+
+
+def close_reply(rid: RequestId, session: str, closed: bool) -> Dict[str, Any]:
+    return {"id": rid, "op": "close", "session": session, "closed": closed}
+
+
+def foreground_reply(rid: RequestId, session: str, width: int, height: int,
+                     timing: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``foreground`` reply: one RGB uint8 buffer ``foreground`` of ``width`` x ``height``."""
+    h: Dict[str, Any] = {"id": rid, "op": "foreground", "session": session, "width": width, "height": height,
+                         "buffers": [BufferSpec("foreground", width, height, 3, "uint8", "RGB").to_dict()]}
+    if timing is not None:
+        h["timing"] = timing
+    return h
+
+
+def status_reply(rid: RequestId, queued: int, queued_bytes: int, running: Optional[Dict[str, Any]],
+                 uptime_s: float, request: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``status`` reply; ``running`` is ``{"op", "elapsed_s"}`` or None, ``request`` (when asked)
+    ``{"id", "state", "ahead", "elapsed_s"}``."""
+    h: Dict[str, Any] = {"id": rid, "op": "status", "queued": queued, "queued_bytes": queued_bytes,
+                         "running": running, "uptime_s": uptime_s}
+    if request is not None:
+        h["request"] = request
+    return h

@@ -7,32 +7,28 @@ from clickmatte.backend.config import ConfigError, parse_config
 
 
 def test_defaults_and_flip_tta_switch():
+    from clickmatte.model.config import PredictorConfig
+
     cfg = parse_config([])
-    assert cfg.flip_tta is True and cfg.working_size == 512
-    assert parse_config(["--no-flip-tta"]).flip_tta is False
-    assert cfg.prior_pass is True and parse_config(["--no-prior-pass"]).prior_pass is False
-    assert cfg.guided is True and parse_config(["--no-guided"]).guided is False
+    assert cfg.predictor == PredictorConfig()  # the daemon runs the library's defaults
+    assert cfg.predictor.flip_tta is True and cfg.predictor.working_size == 512
+    assert parse_config(["--no-flip-tta"]).predictor.flip_tta is False
+    assert cfg.predictor.prior_pass is True and parse_config(["--no-prior-pass"]).predictor.prior_pass is False
+    assert cfg.predictor.guided is True and parse_config(["--no-guided"]).predictor.guided is False
+    assert parse_config(["--working-size", "384"]).predictor.working_size == 384
 
 
 def test_context_size_default_switch_and_check():
-    from clickmatte.backend.config import DEFAULT_CONTEXT_SIZE
-    from clickmatte.model import predictor
-
-    assert DEFAULT_CONTEXT_SIZE == (predictor.DEFAULT_CONTEXT_SIZE or 0)  # the daemon runs the library's default
-    assert parse_config([]).context_size == DEFAULT_CONTEXT_SIZE
-    assert parse_config(["--context-size", "0"]).context_size == 0
-    assert parse_config(["--context-size", "320"]).context_size == 320
+    assert parse_config([]).predictor.context_size == 320
+    assert parse_config(["--context-size", "0"]).predictor.context_size == 0
+    assert parse_config(["--context-size", "400"]).predictor.context_size == 400
     with pytest.raises(ConfigError, match="context-size"):
         parse_config(["--context-size", "16"])
 
 
 def test_refine_max_soft_default_switch_and_check():
-    from clickmatte.backend.config import DEFAULT_REFINE_MAX_SOFT
-    from clickmatte.model import predictor
-
-    assert DEFAULT_REFINE_MAX_SOFT == predictor.NATIVE_MAX_SOFT  # the daemon runs the library's default
-    assert parse_config([]).refine_max_soft == DEFAULT_REFINE_MAX_SOFT
-    assert parse_config(["--refine-max-soft", "1"]).refine_max_soft == 1.0
+    assert parse_config([]).predictor.refine_max_soft == 0.05
+    assert parse_config(["--refine-max-soft", "1"]).predictor.refine_max_soft == 1.0
     with pytest.raises(ConfigError, match="refine-max-soft"):
         parse_config(["--refine-max-soft", "1.5"])
 

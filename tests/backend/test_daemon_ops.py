@@ -1,10 +1,14 @@
 """Every op round-trips through a real daemon process, over TCP loopback and over ipc://."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from clickmatte.backend.config import parse_config
+from clickmatte.model.config import FLAG_HELP, PredictorConfig
 from clickmatte.plugin.client import DaemonClient, DaemonError
 from clickmatte.plugin.protocol import ProtocolError, image_digest
 
@@ -14,6 +18,20 @@ CLICKS = [{"x": 48, "y": 32, "label": "fg"}, {"x": 3, "y": 3, "label": "bg"}]
 def alpha_of(m) -> np.ndarray:
     dt = np.uint8 if m.dtype == "uint8" else np.dtype("<u2")
     return np.frombuffer(m.alpha, dt).reshape(m.height, m.width)
+
+
+def help_defaults(argv: list[str]) -> dict[str, str]:
+    """Setting -> the text in ``(default: ...)`` of its flag's help, from ``python -m <module> --help``."""
+    out = subprocess.run([sys.executable, "-m", *argv, "--help"], capture_output=True, text=True, check=True,
+                         env={"COLUMNS": "200", "PATH": ""}).stdout
+    out = re.sub(r"\n\s{10,}", " ", out)  # help texts wrapped onto continuation lines
+    found = {}
+    for name in FLAG_HELP:
+        flag = ("--no-" if isinstance(getattr(PredictorConfig(), name), bool) else "--") + name.replace("_", "-")
+        m = re.search(rf"^\s*{flag}\b.*?\(default: ([^)]*)\)", out, re.M)
+        assert m, (argv, flag)
+        found[name] = m.group(1)
+    return found
 
 
 @pytest.fixture
@@ -29,11 +47,12 @@ def test_hello_reports_versions_device_model_limits(dclient):
     assert info.server.startswith("clickmatte")
     assert info.device == "cpu"
     assert info.model["loaded"] is True and info.model["name"].startswith("clickmatte")
-    assert info.model["flip_tta"] is True  # the default; --no-flip-tta turns it off
-    assert info.model["prior_pass"] is True  # --no-prior-pass turns it off
-    assert info.model["guided"] is True  # --no-guided turns it off
-    assert info.model["context_size"] == parse_config([]).context_size  # --context-size 0 turns it off
-    assert info.model["refine_max_soft"] == parse_config([]).refine_max_soft  # --refine-max-soft 1 turns it off
+    defaults = PredictorConfig().as_dict()
+    assert {k: info.model[k] for k in defaults} == defaults  # the daemon runs with the library's defaults
+    # and says so as its --help and clickmatte-eval --help do
+    shown = {n: ("on" if v else "off") if isinstance(v, bool) else str(v) for n, v in info.model.items()
+             if n in FLAG_HELP}
+    assert help_defaults(["clickmatte.backend.daemon"]) == shown == help_defaults(["clickmatte.model.evaluate"])
     assert info.limits["max_image_pixels"] == 50000
     assert info.limits["max_sessions"] == 6
     assert info.limits["min_side"] == 32

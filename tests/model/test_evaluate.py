@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from clickmatte.model.config import PredictorConfig
 from clickmatte.model.evaluate import NetEngine, evaluate_image, find_pairs, main, random_boxes, read_alpha
 
 
@@ -188,7 +189,7 @@ def test_random_boxes_follow_the_soft_limit() -> None:
 
 def test_refinement_top_vs_random_from_the_same_coarse_state() -> None:
     img, gt = _scene(200, 260, 130, 100, 3)
-    engine = NetEngine(device="cpu", working_size=160)
+    engine = NetEngine(device="cpu", config=PredictorConfig(working_size=160))
     rec, final = evaluate_image(engine, img, gt, max_clicks=1, noc_cap=1, refine_top_n=2, refine_random=True,
                                 rng=np.random.default_rng(1))
     ref = rec["refine"]
@@ -276,14 +277,16 @@ def test_context_size_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> N
         assert main(["--data", str(data_dir), "--engine", "net", "--max-clicks", "1", "--limit", "1",
                      "--context-size", size, "--out", str(out), "--quiet"]) == 0
         eng = json.loads((out / "report.json").read_text())["engines"]["net"]
-        assert eng["description"]["context_size"] == (int(size) or None)
+        assert eng["description"]["context_size"] == int(size)
         sads[size] = eng["summary"]["per_click"][0]["sad"]
     assert sads["0"] != pytest.approx(sads["32"], abs=1e-9)
     assert main(["--data", str(data_dir), "--engine", "net", "--context-size", "8", "--out",
                  str(tmp_path / "bad"), "--quiet"]) == 2
-    from clickmatte.model import evaluate, predictor
+    from clickmatte.model.config import PredictorConfig, predictor_config_from_args
+    from clickmatte.model.evaluate import build_parser
 
-    assert evaluate.DEFAULT_CONTEXT_SIZE == (predictor.DEFAULT_CONTEXT_SIZE or 0)  # the eval runs the library's default
+    # without flags the eval runs the library's defaults
+    assert predictor_config_from_args(build_parser().parse_args(["--data", "d", "--out", "o"])) == PredictorConfig()
 
 
 def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from clickmatte.model.predictor import NATIVE_MAX_SOFT, Predictor, resolve_device
+from clickmatte.model.config import PredictorConfig
+from clickmatte.model.predictor import Predictor, resolve_device
 
 
 @pytest.fixture()
@@ -26,11 +27,17 @@ def test_full_size_outputs_any_aspect(predictor, h, w):
 
 
 def test_rgba_input_and_prev_alpha(predictor):
-    rgba = np.dstack([img(64, 80), np.full((64, 80), 7, np.uint8)])
-    predictor.set_image(rgba)
-    a, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.zeros((64, 80), np.uint8))
-    a2, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.ones((64, 80), np.float32))
-    assert a.shape == a2.shape == (64, 80)
+    """The image's alpha channel is ignored; the previous alpha changes the answer, uint8 read as /255."""
+    rgb = img(64, 80)
+    predictor.set_image(rgb)
+    plain, _ = predictor.predict([(10, 10, "fg")])
+    predictor.set_image(np.dstack([rgb, np.full((64, 80), 7, np.uint8)]))
+    np.testing.assert_array_equal(predictor.predict([(10, 10, "fg")])[0], plain)
+    zeros, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.zeros((64, 80), np.uint8))
+    ones, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.ones((64, 80), np.float32))
+    ones_u8, _ = predictor.predict([(10, 10, "fg")], prev_alpha=np.full((64, 80), 255, np.uint8))
+    assert np.abs(ones - zeros).max() > 1e-3  # the net sees the previous alpha
+    np.testing.assert_array_equal(ones_u8, ones)
 
 
 def test_bad_images_raise(predictor):
@@ -87,7 +94,7 @@ def test_refine_changes_only_selected_patches(small_model):
 
 
 def test_auto_refine_at_full_resolution_skips_mostly_soft_patches(small_model):
-    """Coarse pass at the image's own size: auto refinement picks only windows <= native_max_soft soft;
+    """Coarse pass at the image's own size: auto refinement picks only windows <= refine_max_soft soft;
     with the coarse pass upsampled, or for a region the user chose, there is no such limit."""
     alpha = np.zeros((128, 192), np.float32)
     alpha[:64, :64] = 0.4  # the most uncertain block is all soft
@@ -98,27 +105,27 @@ def test_auto_refine_at_full_resolution_skips_mostly_soft_patches(small_model):
     image = img(128, 192, seed=5)
     native = Predictor(small_model, device="cpu", working_size=192)
     native.set_image(image)
-    assert native.refine_max_soft == pytest.approx(NATIVE_MAX_SOFT)
+    assert native.image_max_soft == pytest.approx(PredictorConfig().refine_max_soft)
     native.set_image_state(native.image_state(), alpha, sigma)
     native.refine(top_n=1)
     assert native.last_patches == [(128, 64, 64, 64)]
     native.set_image_state(native.image_state(), alpha, sigma)
     native.refine(top_n=1, regions=[(0, 0, 64, 64)])  # the user's own choice is refined
     assert native.last_patches == [(0, 0, 64, 64)]
-    off = Predictor(small_model, device="cpu", working_size=192, native_max_soft=None)
+    off = Predictor(small_model, device="cpu", working_size=192, refine_max_soft=1.0)
     off.set_image(image)
-    assert off.refine_max_soft is None
+    assert off.image_max_soft is None
     off.set_image_state(off.image_state(), alpha, sigma)
     off.refine(top_n=1)
     assert off.last_patches == [(0, 0, 64, 64)]
     scaled = Predictor(small_model, device="cpu", working_size=96)  # coarse pass at half size
     scaled.set_image(image)
-    assert scaled.refine_max_soft is None
+    assert scaled.image_max_soft is None
     scaled.set_image_state(scaled.image_state(), alpha, sigma)
     scaled.refine(top_n=1)
     assert scaled.last_patches == [(0, 0, 64, 64)]
-    with pytest.raises(ValueError, match="native_max_soft"):
-        Predictor(small_model, device="cpu", native_max_soft=-0.1)
+    with pytest.raises(ValueError, match="refine_max_soft"):
+        Predictor(small_model, device="cpu", refine_max_soft=-0.1)
 
 
 def test_resolve_device():
@@ -141,7 +148,11 @@ def test_image_state_switches_back_without_recomputing(predictor):
     assert predictor.image_size == (60, 70)
     np.testing.assert_array_equal(predictor.predict([(30, 30, "fg")])[0], a1)
     predictor.set_image_state(state, a1, np.full((60, 70), 0.1, np.float32))
-    assert predictor.refine(top_n=1).shape == (60, 70)
+    refined = predictor.refine(top_n=1)  # works on the restored alpha: changes at most its one patch
+    (x, y, w, h), = predictor.last_patches or [(0, 0, 0, 0)]
+    outside = np.ones((60, 70), bool)
+    outside[y:y + h, x:x + w] = False
+    np.testing.assert_array_equal(refined[outside], a1[outside])
 
 
 def test_flip_tta_averages_the_mirrored_prediction(small_model):
@@ -235,8 +246,8 @@ def test_context_pass_feeds_a_coarser_answer_to_the_working_pass(small_model):
     clicks = [(50, 60, "fg"), (120, 5, "bg")]
     kw = dict(device="cpu", flip_tta=False, prior_pass=False, guided=False)
     ctx = Predictor(small_model, working_size=128, context_size=64, **kw)
-    plain = Predictor(small_model, working_size=128, context_size=None, **kw)
-    coarse = Predictor(small_model, working_size=64, context_size=None, **kw)  # the same look at half size
+    plain = Predictor(small_model, working_size=128, context_size=0, **kw)
+    coarse = Predictor(small_model, working_size=64, context_size=0, **kw)  # the same look at half size
     for p in (ctx, plain, coarse):
         p.set_image(image)
     prev = np.random.default_rng(4).random((96, 128)).astype(np.float32)
@@ -259,7 +270,7 @@ def test_context_pass_skips_images_within_the_context_size(small_model):
     image = img(60, 64, seed=2)
     clicks = [(30, 30, "fg")]
     on = Predictor(small_model, device="cpu", working_size=128, context_size=64)
-    off = Predictor(small_model, device="cpu", working_size=128, context_size=None)
+    off = Predictor(small_model, device="cpu", working_size=128, context_size=0)
     on.set_image(image)
     off.set_image(image)
     np.testing.assert_array_equal(on.predict(clicks)[0], off.predict(clicks)[0])
