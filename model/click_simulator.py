@@ -23,7 +23,7 @@ alpha they were drawn from (x = column, y = row), the format of :mod:`clickmatte
 """
 from __future__ import annotations
 
-from typing import Literal, Mapping, Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -255,13 +255,3 @@ def random_clicks(
         y, x = pool[int(rng.integers(len(pool)))]
         out.append({"x": int(x), "y": int(y), "label": label})
     return out
-
-
-def click_labels_ok(clicks: Sequence[Mapping[str, object]], gt_alpha: np.ndarray) -> bool:
-    """True when every fg click lies on ``alpha > 0.5`` and every bg click on ``alpha <= 0.5``."""
-    a = _unit_alpha(gt_alpha, "gt_alpha")
-    for c in (as_click(c) for c in clicks):
-        inside = a[int(round(c.y)), int(round(c.x))] > BINARY_THRESHOLD
-        if inside != c.is_fg:
-            return False
-    return True

@@ -535,18 +535,10 @@ def _stack(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
     }
 
 
-def collate(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
-    """Stack samples into float32 arrays: rgb (B,3,S,S) in [0, 1], clicks (B,2,S,S), prev (B,1,S,S), alpha (B,1,S,S),
-    weight (B,1,S,S) in {0, 1} (where the target is trusted) and is_mask (B,) (1 for mask targets)."""
-    b = _stack(samples, radius)
-    b["rgb"] = b["rgb"].astype(np.float32) / 255.0
-    return b
-
-
 def pack_batch(samples: Sequence[Sample], radius: float) -> dict[str, np.ndarray]:
-    """:func:`collate` in compact dtypes for the trip from a DataLoader worker (a quarter of the
-    bytes): rgb uint8 (B,3,S,S), clicks uint8 (B,2,S,S), prev and alpha float16 (B,1,S,S), weight uint8
-    (B,1,S,S), is_mask uint8 (B,)."""
+    """Stack samples in compact dtypes for the trip from a DataLoader worker: rgb uint8 (B,3,S,S), click
+    disks uint8 (B,2,S,S) (fg, bg), prev and alpha float16 (B,1,S,S) in [0, 1], weight uint8 (B,1,S,S)
+    in {0, 1} (where the target is trusted), is_mask uint8 (B,) (1 for mask targets)."""
     b = _stack(samples, radius)
     return {"rgb": b["rgb"], "clicks": b["clicks"].astype(np.uint8),
             "prev": b["prev"].astype(np.float16), "alpha": b["alpha"].astype(np.float16),

@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -493,7 +493,7 @@ class Trainer:
             total = self._stage_steps(stage)
             bar = tqdm(range(self.step, total), initial=self.step, total=total, desc=stage,
                        dynamic_ncols=True, mininterval=5.0)
-            items = self._items(stage, self.step, total)
+            items = self.stage_items(stage, self.step, total)
             for step in bar:
                 logs = self.train_step(step, total, next(items))
                 self.step = step + 1
@@ -514,8 +514,9 @@ class Trainer:
         if self.cfg.export:
             self.export(self.cfg.export)
 
-    def _items(self, stage: str, start: int, total: int):
-        """The stage's batches from ``start``: drawn in DataLoader workers when ``workers`` > 0."""
+    def stage_items(self, stage: str, start: int, total: int) -> Iterator[Any]:
+        """The stage's batches for steps ``start``..``total - 1`` (items for :meth:`train_step`): drawn in DataLoader
+        workers when ``workers`` > 0."""
         src = BatchSource(self._sampler_for(stage), self.cfg, stage)
         if self.cfg.workers == 0:
             return (src[i] for i in range(start, total))

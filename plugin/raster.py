@@ -10,7 +10,7 @@ and ARM).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 Box = Tuple[int, int, int, int]
 
@@ -105,25 +105,6 @@ def paste(plane: bytes, width: int, box: Box, patch: bytes) -> bytes:
     for r in range(h):
         out[(y + r) * width + x : (y + r) * width + x + w] = patch[r * w : (r + 1) * w]
     return bytes(out)
-
-
-def changed_boxes(old: Optional[bytes], new: bytes, width: int, height: int, tile: int = 64) -> list[Box]:
-    """Tiles (``tile`` x ``tile``, clipped) in which ``new`` differs from ``old``; all tiles if ``old`` is None."""
-    _check_len(new, width * height, "plane")
-    if old is not None:
-        _check_len(old, width * height, "old plane")
-    boxes = []
-    for ty in range(0, height, tile):
-        th = min(tile, height - ty)
-        for tx in range(0, width, tile):
-            tw = min(tile, width - tx)
-            if old is None or any(
-                old[(ty + r) * width + tx : (ty + r) * width + tx + tw]
-                != new[(ty + r) * width + tx : (ty + r) * width + tx + tw]
-                for r in range(th)
-            ):
-                boxes.append((tx, ty, tw, th))
-    return boxes
 
 
 # Inferno-like colour map anchors (value, (r, g, b)): dark = sure, bright yellow = unsure.

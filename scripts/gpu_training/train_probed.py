@@ -18,7 +18,7 @@ base = env_config(init="model/weights/clickmatte_lite0.pt")
 
 def timed(tr, stage, n, skip):
     tr.begin_stage(stage)
-    items = tr._items(stage, 0, n)
+    items = tr.stage_items(stage, 0, n)
     t = None
     for i in range(n):
         if i == skip:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clickmatte.model.click_simulator import click_labels_ok, interior_distance, next_click, random_clicks
+from clickmatte.model.click_simulator import interior_distance, next_click, random_clicks
 
 
 def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -123,7 +123,6 @@ def test_random_clicks_land_in_definite_regions() -> None:
                 assert a > 0.95 and inner_fg[c["y"], c["x"]] > 3
             else:
                 assert a < 0.05 and inner_bg[c["y"], c["x"]] > 3
-        assert click_labels_ok(clicks, gt)
     assert 0.83 < np.mean(np.array(firsts) == "fg") < 0.97  # first click fg with probability 0.9
 
 
@@ -137,7 +136,8 @@ def test_random_clicks_degenerate_alphas() -> None:
     capped = [len(random_clicks(_soft_gt(), rng, max_clicks=3)) for _ in range(50)]
     assert max(capped) <= 3
     tiny = random_clicks(_rect(4, 4, 1, 3, 1, 3), rng, margin=3)  # too small to erode: un-eroded fallback
-    assert tiny and click_labels_ok(tiny, _rect(4, 4, 1, 3, 1, 3))
+    inside = _rect(4, 4, 1, 3, 1, 3) > 0.5
+    assert tiny and all(bool(inside[c["y"], c["x"]]) == (c["label"] == "fg") for c in tiny)
 
 
 def test_fixed_clicks_alternate_at_the_deepest_points_away_from_earlier_clicks() -> None:
@@ -146,7 +146,7 @@ def test_fixed_clicks_alternate_at_the_deepest_points_away_from_earlier_clicks()
     gt = _rect(100, 200, 20, 80, 20, 100)  # object 60 x 80 on the left, background mostly on the right
     clicks = fixed_clicks(gt, 5)
     assert [c["label"] for c in clicks] == ["fg", "bg", "fg", "bg", "fg"]
-    assert all((gt[c["y"], c["x"]] > 0.5) == (c["label"] == "fg") for c in clicks)
+    assert all(bool(gt[c["y"], c["x"]] > 0.5) == (c["label"] == "fg") for c in clicks)
     first, second = clicks[0], clicks[1]
     assert abs(first["x"] - 59.5) <= 1 and abs(first["y"] - 49.5) <= 1  # the object's centre
     assert second["x"] > 100  # the widest free part of the background: right of the object

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from clickmatte.model.data import (
-    CompositeSampler, CropBank, add_strands, camouflage, collate, corrective_clicks, degrade_alpha,
+    CompositeSampler, CropBank, add_strands, camouflage, corrective_clicks, degrade_alpha,
     part_masks, sample_clicks, see_through, synth_background, synth_object, synth_shape,
 )
 
@@ -84,13 +84,24 @@ def test_degrade_alpha_stays_in_range_and_differs():
     assert np.abs(d - target).sum() > 0
 
 
-def test_collate_shapes(bank):
+def test_pack_batch_holds_the_samples(bank):
+    from clickmatte.model.data import pack_batch
+
     sampler = CompositeSampler(bank, [], size=32)
     rng = np.random.default_rng(0)
-    b = collate([sampler.sample(rng) for _ in range(3)], radius=5)
+    samples = [sampler.sample(rng) for _ in range(3)]
+    b = pack_batch(samples, radius=5)
     assert b["rgb"].shape == (3, 3, 32, 32) and b["clicks"].shape == (3, 2, 32, 32)
-    assert b["prev"].shape == (3, 1, 32, 32) and b["alpha"].shape == (3, 1, 32, 32)
-    assert b["clicks"].max() == 1
+    for i, x in enumerate(samples):
+        np.testing.assert_array_equal(b["rgb"][i], x.image.transpose(2, 0, 1))
+        fg = np.zeros((32, 32), bool)
+        for c in x.clicks:
+            if c.is_fg:
+                fg[int(round(c.y)), int(round(c.x))] = True
+        assert b["clicks"][i, 0][fg].min(initial=1) == 1  # every fg click lies in a disk of its channel
+        assert (b["clicks"][i, 0] > 0).sum() >= fg.sum()
+        prev = x.prev_alpha if x.prev_alpha is not None else np.zeros((32, 32), np.float32)
+        np.testing.assert_allclose(b["prev"][i, 0].astype(np.float32), prev, atol=1e-3)
 
 
 def test_soft_clicks_binarise_at_half_like_the_simulator():
