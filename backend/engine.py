@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from clickmatte.model.config import MAX_SIDE, MIN_SIDE, PredictorConfig
+from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 from .sessions import ImageEntry, Session
 
@@ -75,8 +76,13 @@ class MattingEngine:
         self.checkpoint = checkpoint
         self.config = config if config is not None else PredictorConfig()
         self.predictor: Any = None
-        self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False, **self.config.as_dict()}
+        self.model_info: Dict[str, Any] = {"name": "clickmatte-lite0", "loaded": False, **self.settings()}
         self._current: Optional[ImageEntry] = None
+
+    def settings(self) -> Dict[str, Any]:
+        """The inference settings hello shows: the Predictor's (:meth:`PredictorConfig.as_dict`) and ``top_n``,
+        the patches a refine without regions takes when the request gives none (the protocol's default)."""
+        return {**self.config.as_dict(), "top_n": DEFAULT_TOP_N}
 
     @property
     def loaded(self) -> bool:
@@ -104,7 +110,7 @@ class MattingEngine:
             "weights": Path(ckpt).name if ckpt is not None else None,
             "digest": file_digest(Path(ckpt)) if ckpt is not None else None,
             "patch_size": int(model.refiner.config.patch_size),
-            **self.config.as_dict(),
+            **self.settings(),
         }
         log.info("model %s on %s (%s)", self.model_info["name"], self.device,
                  f"checkpoint {ckpt}, {self.model_info['digest']}" if ckpt else "UNTRAINED: no checkpoint")
@@ -201,7 +207,7 @@ class MattingEngine:
     def plan_refine(self, session: Session, top_n: Optional[int], regions: Optional[List[Box]],
                     mask: Optional[np.ndarray]) -> RefinePlan:
         """Choose the patches a refine of the session's last prediction works on, as the Predictor does:
-        the ``top_n`` (None: ``config.top_n``) most uncertain (only mostly-sure ones when the coarse pass ran
+        the ``top_n`` (None: the protocol's :data:`DEFAULT_TOP_N`) most uncertain (only mostly-sure ones when the coarse pass ran
         at the image's own size, ``config.refine_max_soft``), or those covering ``regions`` / ``mask`` (at
         most ``top_n`` most uncertain of them when given). ValueError for regions outside the image."""
         if session.alpha is None or session.sigma is None:
@@ -217,7 +223,7 @@ class MattingEngine:
         if mask is not None and mask.shape != (h, w):
             raise ValueError(f"mask must be ({h}, {w}), got {mask.shape}")
         if regions is None and mask is None:
-            boxes = select_patches(session.sigma, self.config.top_n if top_n is None else top_n, k,
+            boxes = select_patches(session.sigma, DEFAULT_TOP_N if top_n is None else top_n, k,
                                    alpha=session.alpha, max_soft=p.max_soft_for(h, w))
         else:
             boxes = covering_patches(h, w, k, regions=regions, mask=mask)

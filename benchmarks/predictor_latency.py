@@ -28,6 +28,7 @@ import torch
 
 from clickmatte.model.config import add_predictor_arguments, predictor_config_from_args
 from clickmatte.model.predictor import Predictor, load_default_model, resolve_device
+from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 REFERENCE_SIDE = 512
 REFERENCE_PLANES = 6
@@ -70,15 +71,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch (and OpenCV) CPU threads; 0 = library default")
-    ap.add_argument("--top-n", type=int, default=None, help="patches to refine (default: the settings' top_n)")
+    ap.add_argument("--top-n", type=int, default=DEFAULT_TOP_N, help="patches to refine (default: %(default)s, the protocol's)")
     ap.add_argument("--checkpoint", default=None, help="weights (default: the shipped ones)")
     add_predictor_arguments(ap)
     ap.add_argument("--preview", type=int, default=0, help="also time a live-preview click at this long side (0 = off)")
     a = ap.parse_args(argv)
     try:
         settings = predictor_config_from_args(a)
-        if a.top_n is not None:
-            settings = settings.replace(top_n=a.top_n)
+        if a.top_n < 0:
+            raise ValueError(f"--top-n must be >= 0, got {a.top_n}")
     except ValueError as exc:
         ap.error(str(exc))
     if a.threads:
@@ -98,7 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"device={pred.device} {gpu} threads={torch.get_num_threads()} {pred.settings()}")
     print(f"reference: encoder pass at {REFERENCE_SIDE}x{REFERENCE_SIDE}, {REFERENCE_PLANES} planes, fp32, "
           f"unfused; 'enc' = median of click / mean of the reference passes timed just before and after it")
-    cols = ["first click", "next click", f"refine top-{settings.top_n}"] + ([f"preview {a.preview}"] if a.preview else [])
+    cols = ["first click", "next click", f"refine top-{a.top_n}"] + ([f"preview {a.preview}"] if a.preview else [])
     print("| MP | size | encoder pass ms | set_image ms | " + " | ".join(f"{c} ms | enc" for c in cols) + " |")
     print("|---|---|---|---|" + "---|---|" * len(cols))
     for _ in range(3):  # warm-up of the reference (first calls allocate)
@@ -119,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             calls: dict[str, Callable[[], object]] = {
                 "first click": lambda: box.update(first=pred.predict(clicks[:1])[0]),
                 "next click": lambda: pred.predict(clicks, prev_alpha=to_u8(box["first"])),
-                cols[2]: lambda: pred.refine(),
+                cols[2]: lambda: pred.refine(top_n=a.top_n),
             }
             if a.preview:
                 calls[cols[3]] = lambda: pred.predict(clicks, preview=a.preview)

@@ -5,17 +5,15 @@ benchmarks all build or take a ``PredictorConfig``; :func:`add_predictor_argumen
 :func:`predictor_config_from_args` are the one mapping between it and command-line flags.
 
 Nothing here imports torch, so the daemon reads it for ``--help`` and its hello reply
-without loading the model. The number of patches an automatic refine takes is the wire protocol's
-(:data:`clickmatte.plugin.protocol.DEFAULT_TOP_N`), so that the editor plugins, the daemon and the
-library all mean the same default.
+without loading the model. How many patches an automatic refinement takes is not a setting here:
+:meth:`~clickmatte.model.Predictor.refine` is told each time (the daemon passes the wire protocol's
+``top_n``, whose default is :data:`clickmatte.plugin.protocol.DEFAULT_TOP_N`).
 """
 from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict
-
-from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 from .clicks import DEFAULT_RADIUS
 from .guided_upsample import DEFAULT_EPS as GUIDE_EPS
@@ -43,7 +41,6 @@ class PredictorConfig:
     - ``refine_max_soft``: when the coarse pass ran at the image's own size, automatic refinement
       (no regions, no mask) only picks patches whose coarse alpha is at most this fraction soft
       (``0.05 < alpha < 0.95``). In [0, 1]; 1 = no limit. Refining chosen regions is never limited.
-    - ``top_n``: patches an automatic refinement takes (>= 0).
     - ``preview_working_size``: long side (px, >= :data:`MIN_SIDE`) of the one pass of a live preview.
     - ``refine_batch``: patches the refiner runs at once (>= 1).
     - ``radius``: click-disk radius in working-resolution pixels (> 0).
@@ -55,7 +52,6 @@ class PredictorConfig:
     guided: bool = True
     context_size: int = 320
     refine_max_soft: float = 0.05
-    top_n: int = DEFAULT_TOP_N
     preview_working_size: int = 256
     refine_batch: int = 16
     radius: float = DEFAULT_RADIUS
@@ -74,8 +70,6 @@ class PredictorConfig:
             raise ValueError(f"context_size must be 0 (off) or >= {MIN_SIDE}, got {self.context_size}")
         if not 0.0 <= self.refine_max_soft <= 1.0:
             raise ValueError(f"refine_max_soft must be within [0, 1] (1 = no limit), got {self.refine_max_soft}")
-        if self.top_n < 0:
-            raise ValueError(f"top_n must be >= 0, got {self.top_n}")
         if self.preview_working_size < MIN_SIDE:
             raise ValueError(f"preview_working_size must be >= {MIN_SIDE}, got {self.preview_working_size}")
         if self.refine_batch < 1:

@@ -14,7 +14,6 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from .config import PredictorConfig
 from .predictor import Predictor
 from .visualize import alpha_to_uint8, colorize_uncertainty, preview, uncertainty_to_uint8
 
@@ -35,10 +34,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--image", required=True, type=Path)
     ap.add_argument("--clicks", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--refine-top-n", type=int, default=PredictorConfig().top_n,
-                    help="patches to refine at full resolution (0 = none; default %(default)s)")
+    ap.add_argument("--refine-top-n", type=int, default=0,
+                    help="patches to refine at full resolution (default 0 = none)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
+    if args.refine_top_n < 0:
+        ap.error(f"--refine-top-n must be >= 0, got {args.refine_top_n}")
     rgb = np.asarray(Image.open(args.image).convert("RGB"))
     clicks = load_clicks(args.clicks, args.image.name)
     pred = Predictor(device=args.device)

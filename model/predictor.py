@@ -67,12 +67,20 @@ def validate_image(image: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """Interactive matting on one image at a time.
+    """Interactive matting on one image at a time: :meth:`set_image` once, then :meth:`predict` per click
+    change and :meth:`refine` for full-resolution patches.
 
-    ``config`` (:class:`~clickmatte.model.config.PredictorConfig`, default settings when None) says how
-    the coarse network runs (working size, flip TTA, prior and context passes, guided upsampling) and how
-    automatic refinement picks patches; keyword ``overrides`` replace single settings of it, e.g.
-    ``Predictor(model, working_size=320)``. The settings in force are :attr:`config`.
+    - ``model``: a :class:`~clickmatte.model.registry.ClickMatteModel` (None: the shipped weights, or an
+      untrained net with a warning when there are none); ``device``: ``"auto"`` (CUDA when present),
+      ``"cpu"`` or ``"cuda[:N]"`` (ValueError when CUDA is absent).
+    - ``config``: a :class:`~clickmatte.model.config.PredictorConfig` (None: the defaults): working size,
+      flip TTA, prior and context passes, guided upsampling, the soft limit of automatic refinement,
+      preview size, refine batch and click radius; keyword ``overrides`` replace single settings of it,
+      e.g. ``Predictor(model, working_size=320)`` (ValueError for unknown names or bad values). The
+      settings in force are :attr:`config`.
+    - Images are ``(H, W, 3)`` uint8 RGB (RGBA: alpha ignored), sides within ``MIN_SIDE..MAX_SIDE``;
+      alpha out is ``(H, W)`` float32 in [0, 1], uncertainty ``(H, W)`` float32 sigma > 0, both at the
+      full image size.
     """
 
     def __init__(
@@ -322,16 +330,19 @@ class Predictor:
     ) -> np.ndarray:
         """Refine the last prediction at full resolution and return the new ``(H, W)`` alpha.
 
-        Without ``regions``/``mask``: the ``top_n`` (None: ``config.top_n``) most uncertain non-overlapping
+        Without ``regions``/``mask``: the ``top_n`` (an int >= 0, required) most uncertain non-overlapping
         k x k patches (among windows at most :attr:`image_max_soft` soft, when that is set).
         With ``regions`` (``[(x, y, w, h)]``) or ``mask`` (``(H, W)`` bool): the patches covering
         them (at most ``top_n`` most uncertain if ``top_n`` is not None); with ``mask`` only pixels
-        inside it change.
+        inside it change. ValueError before a prediction, for ``top_n < 0``, or for neither ``top_n``
+        nor ``regions``/``mask``.
         """
         if self.alpha is None or self.uncertainty is None or self.image is None:
             raise ValueError("nothing to refine: call predict() first")
         if top_n is not None and top_n < 0:
             raise ValueError(f"top_n must be >= 0, got {top_n}")
+        if top_n is None and regions is None and mask is None:
+            raise ValueError("refine needs top_n (patches to pick), regions or a mask")
         h, w = self.image.shape[:2]
         k = self.model.refiner.config.patch_size
         m = self.model.refiner.config.margin
@@ -340,8 +351,7 @@ class Predictor:
                 raise ValueError(f"mask must be a ({h}, {w}) array, got {getattr(mask, 'shape', type(mask))}")
             mask = mask.astype(bool)
         if regions is None and mask is None:
-            auto_n = self.config.top_n if top_n is None else top_n
-            boxes = select_patches(self.uncertainty, auto_n, k, alpha=self.alpha, max_soft=self.image_max_soft)
+            boxes = select_patches(self.uncertainty, top_n, k, alpha=self.alpha, max_soft=self.image_max_soft)
         else:
             boxes = covering_patches(h, w, k, regions=regions, mask=mask)
             if top_n is not None and len(boxes) > top_n:

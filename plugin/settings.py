@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+from .protocol import DEFAULT_ENDPOINT, DEFAULT_TOP_N
+
 FILE_NAME = "plugin.json"
 #: allowed (lowest, highest) of the numeric settings, checked by ``Settings.validate`` (dialogs use them too)
 RANGES = {"timeout_s": (0.5, 3600.0), "preview_size": (0, 8000), "top_n": (0, 256), "guide_opacity": (0, 100)}
@@ -54,7 +55,7 @@ class Settings:
     #: long side of live previews (pixels); 0 = full size
     preview_size: int = 512
     #: patches refined automatically after a full-size matte (0 = none)
-    top_n: int = 8
+    top_n: int = DEFAULT_TOP_N
     #: guide layer opacity in percent
     guide_opacity: int = 60
     #: live preview after every point change

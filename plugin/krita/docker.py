@@ -119,7 +119,8 @@ class ClickMatteDocker(DockWidget):
         lay = QVBoxLayout(root)
         row = QHBoxLayout()
         self.endpoint_edit = QLineEdit(self.settings.endpoint)
-        self.endpoint_edit.setToolTip("Daemon endpoint, e.g. tcp://127.0.0.1:5557 (start it with clickmatte-daemon)")
+        self.endpoint_edit.setToolTip(f"Daemon endpoint, e.g. {settings_mod.DEFAULT_ENDPOINT} "
+                                      "(start it with clickmatte-daemon)")
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self.on_connect)
         self.settings_button = QPushButton("Settings...")

@@ -26,7 +26,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from ..settings import RANGES, Settings
+from ..settings import DEFAULT_ENDPOINT, RANGES, Settings
 
 
 def _spin(name: str, value: int, suffix: str = "") -> QSpinBox:
@@ -49,7 +49,7 @@ class SettingsDialog(QDialog):
         self.result_settings: Optional[Settings] = None
         form = QFormLayout()
         self.endpoint = QLineEdit(settings.endpoint)
-        self.endpoint.setToolTip("tcp://127.0.0.1:5557 (this machine), tcp://HOST:PORT (another one), ipc://PATH")
+        self.endpoint.setToolTip(f"{DEFAULT_ENDPOINT} (this machine), tcp://HOST:PORT (another one), ipc://PATH")
         self.server_key = QLineEdit(settings.server_public_key)
         self.client_public = QLineEdit(settings.client_public_key)
         self.client_secret = QLineEdit(settings.client_secret_key)

@@ -148,6 +148,10 @@ def describe(image, layer, step):
 def main():
     Gegl.init(None)
     RESULTS["registered"] = sorted(k for k, n in NAMES.items() if PDB.lookup_procedure(n) is not None)
+    fresh = PDB.lookup_procedure(NAMES["settings"]).create_config()  # the arguments' defaults
+    RESULTS["settings_defaults"] = {a: fresh.get_property(a) for a in (
+        "endpoint", "server-public-key", "client-public-key", "client-secret-key", "timeout", "top-n",
+        "guide-opacity", "auto-start", "daemon-path")}
     save_results()
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(JOB["image"]))
     layer = image.get_layers()[0]

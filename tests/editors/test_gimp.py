@@ -77,6 +77,16 @@ def test_plugin_registers_all_procedures(run: GimpRun) -> None:
     assert "installed the plug-in" in run.install_log
 
 
+def test_settings_procedure_defaults_are_the_shared_settings_defaults(run: GimpRun) -> None:
+    from clickmatte.plugin.settings import Settings
+
+    d = Settings()
+    assert run.results["settings_defaults"] == {
+        "endpoint": d.endpoint, "server-public-key": d.server_public_key, "client-public-key": d.client_public_key,
+        "client-secret-key": d.client_secret_key, "timeout": d.timeout_s, "top-n": d.top_n,
+        "guide-opacity": d.guide_opacity, "auto-start": d.auto_start, "daemon-path": d.daemon_path}
+
+
 def test_no_points_gives_a_clear_message(run: GimpRun) -> None:
     st = run.step("no_points")
     assert st["status"] == "execution-error"

@@ -62,6 +62,8 @@ def test_bad_clicks_and_state_raise(predictor):
     predictor.predict([(5, 5, "fg")])
     with pytest.raises(ValueError):
         predictor.refine(top_n=-1)
+    with pytest.raises(ValueError, match="top_n"):
+        predictor.refine()  # an automatic refinement is told how many patches
     with pytest.raises(ValueError):
         predictor.refine(mask=np.ones((3, 3), bool))
 

@@ -17,9 +17,8 @@ from clickmatte.model.config import (FLAG_HELP, MAX_SIDE, MIN_SIDE, PredictorCon
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("backend", "model", "plugin", "installers", "benchmarks", "scripts")
 CONFIG = ROOT / "model" / "config.py"
-#: (file, setting) still writing its own default: the editor plugins' user settings should take
-#: clickmatte.plugin.protocol.DEFAULT_TOP_N; listed here until that change lands (the list may only shrink)
-PENDING = {("plugin/settings.py", "top_n")}
+#: defaults the wire protocol owns (plugin/protocol.py): setting name -> the protocol's constant
+PROTOCOL_DEFAULTS = {"top_n": "DEFAULT_TOP_N", "endpoint": "DEFAULT_ENDPOINT"}
 
 
 def _sources() -> dict[Path, str]:
@@ -92,12 +91,31 @@ def test_every_default_is_written_once():
                 stray.append((p.relative_to(ROOT), m.group(0)))
             for m in re.finditer(rf'"{flag}"[^\n]*default\s*=\s*{lit}(?![\w.])', t):
                 stray.append((p.relative_to(ROOT), m.group(0)))
-        stray = [s for s in stray if (str(s[0]), name) not in PENDING]
         here = [s for s in stray if s[0] == CONFIG.relative_to(ROOT)]
         assert len(stray) == len(here) == (0 if isinstance(expr, ast.Name) else 1), (name, stray)
     for const in ("MIN_SIDE", "MAX_SIDE", "DEFAULT_TOP_N"):
         defs = [p.relative_to(ROOT) for p, t in sources.items() if re.search(rf"^{const}\s*=", t, re.M)]
         assert len(defs) == 1, (const, defs)
+
+
+def test_protocol_defaults_are_written_once():
+    """The patches of an automatic refine and the endpoint are the protocol's (plugin/protocol.py): nowhere
+    else does a ``top_n`` parameter, field or flag get the literal default, nor does code spell the endpoint."""
+    from clickmatte.plugin import protocol
+    from clickmatte.plugin.settings import Settings
+
+    sources = {p.relative_to(ROOT): _code_only(t) for p, t in _sources().items()}
+    for const in PROTOCOL_DEFAULTS.values():
+        defs = [p for p, t in sources.items() if re.search(rf"^{const}\s*=", t, re.M)]
+        assert defs == [Path("plugin/protocol.py")], (const, defs)
+    del sources[Path("plugin/protocol.py")]
+    n = protocol.DEFAULT_TOP_N
+    stray = [(p, m.group(0)) for p, t in sources.items()
+             for pat in (rf"\btop_n\b\s*(?::[^=\n(]*)?=\s*{n}(?![\w.])", rf'"--[\w-]*top-n"[^\n]*default\s*=\s*{n}\b')
+             for m in re.finditer(pat, t)]
+    stray += [(p, protocol.DEFAULT_ENDPOINT) for p, t in sources.items() if protocol.DEFAULT_ENDPOINT in t]
+    assert stray == []
+    assert Settings().top_n == protocol.DEFAULT_TOP_N and Settings().endpoint == protocol.DEFAULT_ENDPOINT
 
 
 def test_daemon_flags_take_their_defaults_from_the_dataclasses():
@@ -122,16 +140,16 @@ def test_flags_map_onto_the_config():
 
 def test_config_checks_values_and_names():
     assert MIN_SIDE < PredictorConfig().working_size < MAX_SIDE
-    for bad in ({"working_size": MIN_SIDE - 1}, {"context_size": 16}, {"refine_max_soft": 1.5}, {"top_n": -1},
+    for bad in ({"working_size": MIN_SIDE - 1}, {"context_size": 16}, {"refine_max_soft": 1.5},
                 {"preview_working_size": 8}, {"refine_batch": 0}, {"radius": 0}, {"guide_radius": 0},
                 {"guide_eps": 0.0}, {"flip_tta": 1}, {"working_size": 512.0}, {"context_size": None}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             PredictorConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
         PredictorConfig().replace(native_max_soft=0.1)
-    assert PredictorConfig().replace(top_n=3).top_n == 3
+    assert PredictorConfig().replace(working_size=300).working_size == 300
     with pytest.raises(Exception):
-        PredictorConfig().top_n = 3  # frozen
+        PredictorConfig().working_size = 300  # frozen
 
 
 def help_defaults(argv: list[str]) -> dict[str, str]:

@@ -70,6 +70,17 @@ def _core():
     return host, settings, actions, gimp_host
 
 
+def _settings_module():
+    """``clickmatte_core.settings`` (the defaults and ranges of every setting, written there once), or None
+    when the install is broken: the procedures then register without their arguments and explain the
+    problem when run."""
+    try:
+        from clickmatte_core import settings
+    except ImportError:
+        return None
+    return settings
+
+
 def _fail(procedure, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
     """Return ``message`` as the procedure's error: GIMP shows it in its error console (menu runs) or
     hands it to the caller (scripts: ``Gimp.get_pdb().get_last_error()``)."""
@@ -198,11 +209,38 @@ def run_point_paths(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
-def _add_connection_args(procedure):
+def _add_connection_args(procedure, settings_mod):
+    d, ranges = settings_mod.Settings(), settings_mod.RANGES
     procedure.add_string_argument("endpoint", "Daemon _endpoint",
-                                  "Daemon endpoint, e.g. tcp://127.0.0.1:5557 (empty: from Settings)", "", RW)
-    procedure.add_double_argument("timeout", "_Timeout (s)",
-                                  "Seconds to wait for the daemon (0: from Settings)", 0.0, 3600.0, 0.0, RW)
+                                  f"Daemon endpoint, e.g. {d.endpoint} (empty: from Settings)", "", RW)
+    procedure.add_double_argument("timeout", "_Timeout (s)", "Seconds to wait for the daemon (0: from Settings)",
+                                  0.0, ranges["timeout_s"][1], 0.0, RW)
+
+
+def _add_setting_args(proc, settings_mod):
+    """The Settings procedure's arguments (:data:`_SETTING_ARGS`): defaults and ranges are the settings
+    module's (``Settings()``, ``RANGES``)."""
+    d, ranges = settings_mod.Settings(), settings_mod.RANGES
+    proc.add_string_argument("endpoint", "Daemon _endpoint", f"e.g. {d.endpoint}", d.endpoint, RW)
+    proc.add_string_argument("server-public-key", "_Server public key (Z85)",
+                             "The daemon's CURVE public key (remote daemons only)", d.server_public_key, RW)
+    proc.add_string_argument("client-public-key", "_Client public key (Z85)",
+                             "This machine's CURVE public key", d.client_public_key, RW)
+    proc.add_string_argument("client-secret-key", "Client s_ecret key (Z85)",
+                             "This machine's CURVE secret key", d.client_secret_key, RW)
+    proc.add_double_argument("timeout", "_Timeout (s)", "Seconds to wait for the daemon",
+                             *ranges["timeout_s"], d.timeout_s, RW)
+    proc.add_int_argument("top-n", "Patches refined after a _matte",
+                          "Most uncertain patches refined automatically by Matte from points",
+                          *ranges["top_n"], d.top_n, RW)
+    proc.add_int_argument("guide-opacity", "_Guide opacity (%)",
+                          "Opacity of the ClickMatte uncertainty layer", *ranges["guide_opacity"], d.guide_opacity, RW)
+    proc.add_boolean_argument("auto-start", "St_art the daemon when none answers",
+                              "Matte starts clickmatte-daemon when none answers at a local endpoint "
+                              "(never for another machine)", d.auto_start, RW)
+    proc.add_string_argument("daemon-path", "Daemon _program",
+                             "The clickmatte-daemon to start (empty: the one clickmatte-install recorded)",
+                             d.daemon_path, RW)
 
 
 class ClickMatte(Gimp.PlugIn):
@@ -216,6 +254,7 @@ class ClickMatte(Gimp.PlugIn):
         return False
 
     def do_create_procedure(self, name):
+        settings_mod = _settings_module()
         if name == PROC_POINT_PATHS:
             proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_point_paths, None)
             proc.set_image_types("*")
@@ -237,32 +276,14 @@ class ClickMatte(Gimp.PlugIn):
                 name)
             proc.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                    Gimp.RunMode.NONINTERACTIVE, RW)
-            proc.add_string_argument("endpoint", "Daemon _endpoint", "e.g. tcp://127.0.0.1:5557",
-                                     "tcp://127.0.0.1:5557", RW)
-            proc.add_string_argument("server-public-key", "_Server public key (Z85)",
-                                     "The daemon's CURVE public key (remote daemons only)", "", RW)
-            proc.add_string_argument("client-public-key", "_Client public key (Z85)",
-                                     "This machine's CURVE public key", "", RW)
-            proc.add_string_argument("client-secret-key", "Client s_ecret key (Z85)",
-                                     "This machine's CURVE secret key", "", RW)
-            proc.add_double_argument("timeout", "_Timeout (s)", "Seconds to wait for the daemon",
-                                     0.5, 3600.0, 20.0, RW)
-            proc.add_int_argument("top-n", "Patches refined after a _matte",
-                                  "Most uncertain patches refined automatically by Matte from points",
-                                  0, 256, 8, RW)
-            proc.add_int_argument("guide-opacity", "_Guide opacity (%)",
-                                  "Opacity of the ClickMatte uncertainty layer", 0, 100, 60, RW)
-            proc.add_boolean_argument("auto-start", "St_art the daemon when none answers",
-                                      "Matte starts clickmatte-daemon when none answers at a local endpoint "
-                                      "(never for another machine)", True, RW)
-            proc.add_string_argument("daemon-path", "Daemon _program",
-                                     "The clickmatte-daemon to start (empty: the one clickmatte-install recorded)",
-                                     "", RW)
+            if settings_mod is not None:
+                _add_setting_args(proc, settings_mod)
         else:
             proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_image_action, None)
             proc.set_image_types("*")  # grayscale and indexed images get a clear message
             proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-            _add_connection_args(proc)
+            if settings_mod is not None:
+                _add_connection_args(proc, settings_mod)
             if name == PROC_MATTE:
                 proc.set_menu_label("_Matte from points")
                 proc.set_documentation(
@@ -272,11 +293,12 @@ class ClickMatte(Gimp.PlugIn):
                     "the active layer (never its pixels) and adds the layer 'ClickMatte uncertainty', "
                     "all in one undo step.",
                     name)
-                proc.add_int_argument("top-n", "_Refine patches",
-                                      "Most uncertain patches refined right away (-1: from Settings, 0: none)",
-                                      -1, 256, -1, RW)
-                proc.add_boolean_argument("guide", "Uncertainty _guide layer",
-                                          "Add or replace the 'ClickMatte uncertainty' layer", True, RW)
+                if settings_mod is not None:
+                    proc.add_int_argument("top-n", "_Refine patches",
+                                          "Most uncertain patches refined right away (-1: from Settings, 0: none)",
+                                          -1, settings_mod.RANGES["top_n"][1], -1, RW)
+                    proc.add_boolean_argument("guide", "Uncertainty _guide layer",
+                                              "Add or replace the 'ClickMatte uncertainty' layer", True, RW)
             elif name == PROC_REFINE_UNCERTAIN:
                 proc.set_menu_label("Refine _uncertain edges...")
                 proc.set_documentation(
@@ -285,8 +307,9 @@ class ClickMatte(Gimp.PlugIn):
                     "patches at full resolution; only those patches of the mask change (inside the "
                     "selection, if there is one).",
                     name)
-                proc.add_int_argument("top-n", "_Number of patches", "How many 64x64 patches to refine",
-                                      1, 256, 8, RW)
+                if settings_mod is not None:
+                    proc.add_int_argument("top-n", "_Number of patches", "How many 64x64 patches to refine",
+                                          1, settings_mod.RANGES["top_n"][1], settings_mod.Settings().top_n, RW)
             elif name == PROC_DECONTAMINATE:
                 proc.set_menu_label("_Decontaminate colours")
                 proc.set_documentation(
