@@ -11,7 +11,7 @@ import sys
 from typing import List, Optional
 
 from . import gimp, krita
-from .common import InstallError, Reporter
+from .reporting import InstallError, Reporter
 
 TARGETS = {krita.NAME: krita, gimp.NAME: gimp}
 

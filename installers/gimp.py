@@ -38,17 +38,10 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from .common import (
-    InstallError,
-    Manifest,
-    Reporter,
-    daemon_command,
-    iter_plugin_files,
-    os_name,
-    vendor_wheels,
-    wheel_platform_tags,
-    write_daemon_file,
-)
+from .manifest import Manifest
+from .plugin_files import daemon_command, iter_plugin_files, write_daemon_file
+from .reporting import InstallError, Reporter
+from .wheels import os_name, vendor_wheels, wheel_platform_tags
 
 NAME = "gimp"
 HELP = "GIMP 3: the plug-in Layer > ClickMatte (points from paths named fg / bg)"
@@ -124,7 +117,7 @@ def install(profile: Optional[Path] = None, link: bool = False, python_version: 
 
     An earlier install (found by its manifest) is removed first. ``link`` symlinks the files to
     this source tree instead of copying (for development). ``write_interp`` defaults to True on
-    Linux. ``daemon``: the command recorded in ``daemon.json`` (default: ``common.daemon_command()``).
+    Linux. ``daemon``: the command recorded in ``daemon.json`` (default: ``plugin_files.daemon_command()``).
     Raises ``InstallError`` for anything the user must fix.
     """
     os_kind = os_name(platform)

@@ -33,17 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from .common import (
-    InstallError,
-    Manifest,
-    daemon_command,
-    iter_plugin_files,
-    os_name,
-    parse_python_version,
-    vendor_wheels,
-    wheel_platform_tags,
-    write_daemon_file,
-)
+from .manifest import Manifest
+from .plugin_files import daemon_command, iter_plugin_files, write_daemon_file
+from .reporting import InstallError
+from .wheels import os_name, parse_python_version, vendor_wheels, wheel_platform_tags
 
 NAME = "krita"
 HELP = "install the ClickMatte docker into Krita 5.2+ (pykrita)"
@@ -147,7 +140,7 @@ def install(paths: KritaPaths, source: Path, report: Callable[[str], None], link
             daemon: Optional[List[str]] = None) -> Manifest:
     """Install (replacing an earlier clickmatte-install of the same place); returns the manifest.
 
-    ``daemon``: the command recorded in ``daemon.json`` (default: :func:`common.daemon_command`)."""
+    ``daemon``: the command recorded in ``daemon.json`` (default: :func:`.plugin_files.daemon_command`)."""
     if paths.manifest.exists():
         report(f"replacing the earlier install recorded in {paths.manifest}")
         uninstall(paths, report)

@@ -247,7 +247,7 @@ GUI_TIMEOUT_S = 240
 
 def _install_gui_driver(kh: KritaHome, endpoint: str) -> None:
     """The driver plugin (test HOME only), enabled in kritarc; the docker's settings point at the daemon."""
-    from clickmatte.installers.common import ini_set
+    from clickmatte.installers.ini import ini_set
     from clickmatte.plugin import settings as settings_mod
 
     pkg = kh.pykrita / GUI_DRIVER
@@ -361,7 +361,7 @@ def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Pa
     """From a fresh HOME with only ``clickmatte-install krita``: open a photo, click twice, press Matte -> a
     mask, with the daemon started by the plugin, and gone after Krita quits."""
     from clickmatte.backend.embedded import free_tcp_endpoint
-    from clickmatte.installers.common import ini_get, ini_set
+    from clickmatte.installers.ini import ini_get, ini_set
 
     tag = uuid.uuid4().hex[:8]
     home_inside = f"/tmp/clickmatte-fresh-krita-{tag}"

@@ -17,7 +17,7 @@ from typing import Dict
 import pytest
 
 from clickmatte.installers import gimp
-from clickmatte.installers.common import InstallError
+from clickmatte.installers.reporting import InstallError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,9 @@ from typing import Dict, List
 import pytest
 
 from clickmatte.installers import cli
-from clickmatte.installers.common import Manifest, ini_get, ini_restore, ini_set, wheel_fits
+from clickmatte.installers.ini import ini_get, ini_restore, ini_set
+from clickmatte.installers.manifest import Manifest
+from clickmatte.installers.wheels import wheel_fits
 from clickmatte.installers.krita import KritaPaths, krita_paths, plugin_source
 
 KRITARC = "[General]\nfoo=bar\n\n[python]\nenable_other=true\n\n[MainWindow]\nState=abc==\n"

@@ -301,7 +301,7 @@ def test_make_client_needs_both_curve_keys() -> None:
 def test_matte_starts_the_local_daemon_and_leaves_it_for_the_next_call(tmp_path) -> None:
     import re
 
-    from clickmatte.installers.common import daemon_command
+    from clickmatte.installers.plugin_files import daemon_command
     from clickmatte.plugin import launcher as L
     from clickmatte.plugin.gimp.actions import ensure_daemon
 

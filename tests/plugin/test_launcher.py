@@ -18,7 +18,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 from clickmatte.backend.embedded import free_tcp_endpoint, start_daemon, stop_daemon
-from clickmatte.installers.common import daemon_command
+from clickmatte.installers.plugin_files import daemon_command
 from clickmatte.plugin import launcher as L
 from clickmatte.plugin.client import DaemonClient
 from clickmatte.plugin.controller import Controller
