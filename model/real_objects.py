@@ -24,7 +24,9 @@ import cv2
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from .data import Sample, corrective_clicks, degrade_alpha, read_alpha, read_rgb, sample_clicks
+from .click_sampling import corrective_clicks, degrade_alpha, sample_clicks
+from .data import Sample
+from .image_io import read_alpha, read_rgb
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 

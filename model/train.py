@@ -40,7 +40,8 @@ import torch.nn.functional as F
 
 from .click_simulator import deepest_click, next_click
 from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
-from .data import CompositeSampler, CropBank, corrective_clicks, load_backgrounds, pack_batch
+from .click_sampling import corrective_clicks
+from .data import CompositeSampler, CropBank, load_backgrounds, pack_batch
 from .losses import laplace_nll, mask_loss, matting_losses, refinement_loss
 from .registry import ClickMatteModel, build_model, save_checkpoint
 from .splits import dev_names, train_names
@@ -81,17 +82,17 @@ class TrainConfig:
     init: str = ""  # start from this checkpoint's weights (fine-tuning), when no state.pt exists yet
     p_iterative: float = 0.0  # share of matting batches with RITM-style clicks on the net's own errors
     p_soft_clicks: float = 0.0  # share of samples (and of iterative clicks) placed like the evaluation simulator
-    p_synth_obj: float = 0.0  # share of composited layers that are synthetic solid objects (data.synth_object)
+    p_synth_obj: float = 0.0  # share of composited layers that are synthetic solid objects (synthetic.synth_object)
     coarse_scale_min: float = 0.5  # uncertainty/refiner stages: the coarse net runs at a random scale in
     coarse_scale_max: float = 1.0  # [min, max] of the sample (as at inference on images above the working size)
     p_coarse_native: float = 0.0  # uncertainty/refiner stages: share of steps whose coarse net runs at full size
     iterative_rounds: int = 2  # RITM-style batches add 1..N corrective clicks, each on the net's own answer
     p_fixed_clicks: float = 0.0  # share of those added clicks placed blind to the error: deepest inside the true fg or bg
     p_iterative_refiner: float = 0.0  # share of refiner batches whose coarse alpha comes after RITM-style clicks
-    p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (data.see_through)
-    p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (data.camouflage)
+    p_see_through: float = 0.0  # share of synthetic objects that are nets, lace or veils (synthetic.see_through)
+    p_camouflage: float = 0.0  # share of composites on a background recoloured to the target's colours (synthetic.camouflage)
     p_zoom: float = 0.0  # share of single-object samples magnified 1.6-2.6x (objects larger than the frame)
-    p_parts: float = 0.0  # share of synthetic objects made of 2-3 unlike-looking parts (data.part_masks)
+    p_parts: float = 0.0  # share of synthetic objects made of 2-3 unlike-looking parts (synthetic.part_masks)
     real_objects: str = ""  # folder of real photos with object masks (image/, mask/), e.g. real_objects/duts_tr
     p_real: float = 0.0  # share of matting/uncertainty samples that are whole real photos with a mask target
     real_band: int = 3  # px on each side of a mask's edge (and the padding) left out of the loss

@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from clickmatte.model.data import foreground_cache_path, read_alpha, read_rgb
+from clickmatte.model.data import foreground_cache_path
+from clickmatte.model.image_io import read_alpha, read_rgb
 from clickmatte.model.splits import dev_names, train_names
 
 

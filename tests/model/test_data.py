@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from clickmatte.model.data import (
-    CompositeSampler, CropBank, add_strands, camouflage, corrective_clicks, degrade_alpha,
-    part_masks, sample_clicks, see_through, synth_background, synth_object, synth_shape,
-)
+from clickmatte.model.click_sampling import corrective_clicks, degrade_alpha, sample_clicks
+from clickmatte.model.data import CompositeSampler, CropBank
+from clickmatte.model.synthetic import (add_strands, camouflage, part_masks, see_through, synth_background, synth_object,
+                                        synth_shape)
 
 
 @pytest.fixture()

@@ -74,7 +74,7 @@ def dev_digests(name: str) -> list[dict[str, Any]]:
     """Digests of one dev crop: after each of :data:`CLICKS` simulated clicks, then after refine top 8."""
     from clickmatte.model import Predictor
     from clickmatte.model.click_simulator import next_click
-    from clickmatte.model.data import read_alpha, read_rgb
+    from clickmatte.model.image_io import read_alpha, read_rgb
 
     rgb = read_rgb(CROPS / "image" / name)
     gt = read_alpha(CROPS / "alpha" / name)
