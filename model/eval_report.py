@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -340,3 +340,40 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, Path):
         return str(x)
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def load_report(d: str, mode: str = "alpha") -> dict:
+    """The ``report.json`` of an earlier run in folder ``d``; ``ValueError`` if there is none, or if it
+    was made in another mode (``"alpha"``: matting, reports without a ``mode`` field; ``"mask"``)."""
+    path = Path(d) / "report.json"
+    try:
+        other = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(other["engines"], dict) or not isinstance(other["config"], dict):
+            raise TypeError("engines/config are not objects")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"--compare {d}: no readable clickmatte-eval report ({exc})") from exc
+    if other.get("mode", "alpha") != mode:
+        raise ValueError(f"--compare {d}: that report is in {other.get('mode', 'alpha')} mode, this run in {mode} mode")
+    return other
+
+
+def merge_reports(report: dict, others: Sequence[tuple[str, dict]]) -> None:
+    """Add the engines of earlier reports ``[(folder, report), ...]`` to ``report``, in place.
+
+    A name already present gets the folder name appended (``"net (old_run)"``). Differences in
+    data, selection, clicks file or click count are listed in ``report["notes"]``.
+    """
+    notes = report.setdefault("notes", [])
+    for d, other in others:
+        ocfg = other["config"]
+        for key in ("data", "max_clicks", "names_source", "clicks_file", "limit"):
+            a, b = ocfg.get(key), report["config"].get(key)
+            if key in ("data", "clicks_file") and isinstance(a, str) and isinstance(b, str):
+                a, b = str(Path(a).resolve()), str(Path(b).resolve())  # one folder, spelt two ways, is the same
+            if a != b:
+                notes.append(f"{d}: {key} differs ({ocfg.get(key)!r} vs {report['config'].get(key)!r})")
+        for name, eng in other["engines"].items():
+            new = name if name not in report["engines"] else f"{name} ({Path(d).name})"
+            report["engines"][new] = {**eng, "merged_from": str(d)}
+        report["skipped"] += [{**s, "name": f"{s['name']} (in {d})"} for s in other.get("skipped", [])]
+        report["failed"] += [{**f, "engine": f"{f['engine']} (in {d})"} for f in other.get("failed", [])]

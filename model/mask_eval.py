@@ -35,7 +35,7 @@ Refinement ablation (``refine_top_n`` N > 0, net engine only): after each click 
 (5) the coarse prediction is also refined at full resolution in the N most uncertain 64 x 64
 patches (:meth:`clickmatte.model.predictor.Predictor.refine`, the product's automatic choice, soft
 limit included) and, with ``refine_random``, in as many random non-overlapping patches
-(:func:`clickmatte.model.evaluate.random_boxes`, same grid and soft limit; seeded per image from
+(:func:`clickmatte.model.refine_study.random_boxes`, same grid and soft limit; seeded per image from
 ``seed`` and the image name, so a run is reproducible and independent of ``--limit``). Both start
 from the same coarse state and are scored like it (IoU, SAD, definite-pixel SAD: ``per_click[i]
 ["refine"]``); the coarse alpha is what is fed back and what the simulator sees, so the click
@@ -60,8 +60,12 @@ import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, fixed_clicks, next_click
 from .eval_report import _fmt, contact_sheet, local_markdown, summarize_local, _json_default, _label
-from .evaluate import (MASK_NOC_CAP, Engine, NetEngine, _finish, _progress, _read_names_file, find_pairs, load_pair,
-                       load_report, make_engine, merge_reports, random_boxes)
+from .eval_data import find_pairs, load_pair
+from .eval_engines import Engine, NetEngine, make_engine
+from .eval_loop import progress_bar
+from .eval_report import load_report, merge_reports
+from .evaluate import MASK_NOC_CAP, _finish, _read_names_file
+from .refine_study import random_boxes
 from .metrics import LOCAL_RADIUS, iou, local_change, sad_split
 from .config import PredictorConfig, predictor_config_from_args
 from .predictor import Predictor
@@ -505,7 +509,7 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
     counter = 0
     k_show = min(max(IOU_KS), cfg.max_clicks)
     t_start = time.perf_counter()
-    bar = _progress(len(pairs) * len(engines), progress)
+    bar = progress_bar(len(pairs) * len(engines), progress)
     for pair in pairs:
         try:
             rgb, mask = load_pair(pair)

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from clickmatte.model.evaluate import find_pairs, load_pair
+from clickmatte.model.eval_data import find_pairs, load_pair
 from clickmatte.model.predictor import Predictor
 from clickmatte.model.refiner_tuning import PatchPool, finetune, harvest, patch_gain
 from clickmatte.model.registry import load_checkpoint, save_checkpoint

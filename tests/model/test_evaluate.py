@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from clickmatte.model.config import PredictorConfig
-from clickmatte.model.evaluate import NetEngine, evaluate_image, find_pairs, main, random_boxes, read_alpha
+from clickmatte.model.eval_data import Pair, find_pairs, load_pair
+from clickmatte.model.eval_engines import NetEngine
+from clickmatte.model.eval_loop import evaluate_image
+from clickmatte.model.evaluate import main
+from clickmatte.model.image_io import read_alpha
+from clickmatte.model.refine_study import random_boxes
+from clickmatte.model.visualize import alpha_to_uint8
 
 
 def _scene(h: int, w: int, cx: float, cy: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,14 +154,20 @@ def test_cli_rejects_bad_arguments(data_dir: Path, tmp_path: Path) -> None:
     assert main(["--data", str(data_dir), "--clicks", str(bad), "--engine", "classical", "--out", str(tmp_path / "z")]) == 2
 
 
-def test_read_alpha_and_find_pairs(data_dir: Path) -> None:
+def test_find_pairs_and_load_pair(data_dir: Path) -> None:
     pairs, skipped = find_pairs(data_dir)
     assert [p.name for p in pairs] == ["a.png", "b.png", "c.png", "d_mismatch.png", "e_colour.png", "g_garbage.png"]
     assert skipped == [{"name": "f_noalpha.png", "reason": "missing alpha/f_noalpha.png"}]
-    a = read_alpha(data_dir / "alpha" / "b.png")
-    assert a.ndim == 2 and a.dtype == np.uint8
-    with pytest.raises(ValueError):
-        read_alpha(data_dir / "alpha" / "e_colour.png")
+    by_name = {p.name: p for p in pairs}
+    rgb, a = load_pair(by_name["b.png"])  # an RGB alpha with equal channels: its gray values, as uint8
+    assert rgb.shape == (40, 48, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, _scene(40, 48, 24, 20, 1)[1])
+    for name, reason in (("e_colour.png", "unequal channels"), ("d_mismatch.png", "size mismatch"),
+                         ("g_garbage.png", "unreadable")):
+        with pytest.raises(ValueError, match=reason):
+            load_pair(by_name[name])
+    with pytest.raises(ValueError, match="cannot read alpha"):
+        load_pair(Pair("x.png", data_dir / "image" / "a.png", data_dir / "alpha" / "nothing.png"))
 
 
 def test_random_boxes_do_not_overlap() -> None:
@@ -291,7 +303,7 @@ def test_context_size_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> N
 
 def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path) -> None:
     """Each image records its soft share; the summary splits SAD at 1 and N clicks at the median share."""
-    from clickmatte.model.evaluate import soft_fraction
+    from clickmatte.model.eval_loop import soft_fraction
 
     gt = np.zeros((10, 10), np.uint8)
     gt[:, 5:] = 255
@@ -304,7 +316,7 @@ def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path)
     report = json.loads((out / "report.json").read_text())
     images = report["engines"]["classical"]["images"]
     for name, rec in images.items():
-        alpha = read_alpha(data_dir / "alpha" / name)
+        alpha = alpha_to_uint8(read_alpha(data_dir / "alpha" / name))
         assert rec["soft_fraction"] == pytest.approx(soft_fraction(alpha))
     groups = {g["group"]: g for g in report["engines"]["classical"]["summary"]["by_soft"]}
     recs = sorted(images.values(), key=lambda r: r["soft_fraction"])

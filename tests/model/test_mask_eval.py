@@ -12,7 +12,8 @@ import torch
 
 from clickmatte.model.click_simulator import next_click
 from clickmatte.model.eval_report import summarize_local
-from clickmatte.model.evaluate import evaluate_image, main
+from clickmatte.model.eval_loop import evaluate_image
+from clickmatte.model.evaluate import main
 from clickmatte.model.mask_eval import (_to_u8, evaluate_mask_image, image_rng, noc_at, refine_ablation,
                                         summarize_mask_engine)
 from clickmatte.model.metrics import disk_mask, iou, local_change, local_mae
@@ -224,7 +225,9 @@ def _small_copies(dst: Path) -> None:
 
 @needs_real
 def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from clickmatte.model.evaluate import read_alpha, read_image
+    from clickmatte.model.eval_data import read_image
+    from clickmatte.model.image_io import read_alpha
+    from clickmatte.model.visualize import alpha_to_uint8
     from clickmatte.model.predictor import Predictor
 
     data = tmp_path / "ecssd_small"
@@ -262,7 +265,7 @@ def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: p
     # give the same IoU per click (the refinement above left the coarse click chain alone); every click
     # follows the protocol
     rec = images["0001.png"]
-    rgb, mask = read_image(data / "image" / "0001.png"), read_alpha(data / "mask" / "0001.png")
+    rgb, mask = read_image(data / "image" / "0001.png"), alpha_to_uint8(read_alpha(data / "mask" / "0001.png"))
     p = Predictor(device="cpu")
     p.set_image(rgb)
     prev = None
