@@ -368,3 +368,90 @@ def test_fresh_profile_matte_starts_the_daemon_and_it_goes_with_gimp(editor_root
         if str(root) != "/":
             for base in (Path("/"), root):
                 shutil.rmtree(base / Path(wrapper).parent.relative_to("/"), ignore_errors=True)
+
+
+GUI_SCREEN = (1280, 800)  # the Xvfb screen, and GIMP's single window on it (sessionrc)
+
+
+def gui_sessionrc(width: int, height: int) -> str:
+    """A sessionrc: GIMP's single window at (0, 0) sized ``width`` x ``height``, the tool options at the left,
+    the Paths dialog above the Layers dialog at the right."""
+    def book(*dockables: str, position: str = "") -> str:
+        tabs = "".join(f'\n            (dockable "{d}" (tab-style automatic){" (preview-size 32)" if d.endswith("-list") else ""}'
+                       f'\n                (aux-info (show-button-bar "true")))' for d in dockables)
+        return f"\n        (book{position}\n            (current-page 0){tabs})"
+    return ('(session-info "toplevel"\n    (factory-entry "gimp-single-image-window")\n    (position 0 0)\n'
+            f'    (size {width} {height})\n    (open-on-exit)\n'
+            '    (aux-info (left-docks-width "200") (right-docks-width "250") (maximized "no"))\n'
+            f'    (gimp-toolbox\n        (side left){book("gimp-tool-options")})\n'
+            f'    (gimp-dock\n        (side right){book("gimp-vectors-list")}'
+            f'{book("gimp-layer-list", "gimp-channel-list", position=" (position 260)")}))\n(hide-docks no)\n')
+LEMUR_FG, LEMUR_BG = [[330, 200], [340, 330], [250, 110]], [[80, 120], [620, 380]]  # examples/lemur_clicks.json
+
+
+def test_gui_point_paths_and_matte_with_screenshots(editor_root, daemon_endpoint: str) -> None:
+    """GIMP with its GUI under Xvfb (fresh profile, ``clickmatte-install gimp``): the lemur in an image window,
+    Add point paths, anchors in "fg" and "bg", Matte -> a layer mask; two screenshots by GIMP's own screenshot
+    procedure. ``CLICKMATTE_SCREENSHOTS=DIR`` copies them (256 colours) for plugin/gimp/README.md."""
+    import os
+    import shutil
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(editor_root)
+    host_dir = root / "tmp" / f"clickmatte-gimp-gui-{uuid.uuid4().hex[:8]}"
+    home, out = host_dir / "home", host_dir / "out"
+    out.mkdir(parents=True)
+    home.mkdir()
+    try:
+        profile = home / ".config" / "GIMP" / "3.0"
+        ver = subprocess.run(["bash", str(EDITOR_ENV), "run", "python3", "-c",
+                              "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=120)
+        inst = subprocess.run([sys.executable, "-m", "clickmatte.installers.cli", "gimp", "--profile", str(profile),
+                               "--python-version", ver.stdout.strip()], capture_output=True, text=True, timeout=600)
+        assert inst.returncode == 0, inst.stdout + inst.stderr
+        # no welcome dialog; the single window fills the screen, with the Paths and the Layers dialogs at the right
+        with open(profile / "gimprc", "a") as f:
+            f.write("(show-welcome-dialog no)\n(show-tips no)\n")
+        w, h = GUI_SCREEN
+        (profile / "sessionrc").write_text(gui_sessionrc(w, h))
+        photo = host_dir / "lemur.png"
+        shutil.copyfile(Path(__file__).resolve().parents[2] / "examples" / "lemur.png", photo)
+        job = {"image": inner_path(root, photo), "out": inner_path(root, out), "endpoint": daemon_endpoint,
+               "fg": LEMUR_FG, "bg": LEMUR_BG}
+        (host_dir / "job.json").write_text(json.dumps(job))
+        inner_home = inner_path(root, home)
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            ["bash", str(EDITOR_ENV), "run", "env", f"HOME={inner_home}", f"XDG_CONFIG_HOME={inner_home}/.config",
+             "PATH=/usr/local/bin:/usr/bin:/bin", f"CLICKMATTE_GIMP_JOB={inner_path(root, host_dir / 'job.json')}",
+             "timeout", "300", "xvfb-run", "-a", "-s", f"-screen 0 {w}x{h}x24", "gimp-3.0", "-n", "-d", "-f",
+             "--batch-interpreter=python-fu-eval", "-b", 'exec(open("tests/editors/gimp_driver_gui.py").read())'],
+            capture_output=True, text=True, timeout=400, env=dict(os.environ, CLICKMATTE_EDITOR_HOME=inner_home))
+        gimp_s = time.monotonic() - t0
+        res_path = out / "results.json"
+        assert res_path.is_file(), f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        res = json.loads(res_path.read_text())
+        assert res["ok"], res.get("error")
+        for step in ("plug-in-clickmatte-point-paths", "plug-in-clickmatte-matte"):
+            assert res["steps"][step]["status"] == "success", res["steps"][step]
+        assert res["has_mask"] and res["selected"] == [res["layer"]]  # the photo stays the selected layer
+        shots = os.environ.get("CLICKMATTE_SCREENSHOTS")
+        pictures = {}
+        for name in ("gimp-points.png", "gimp-mask.png"):
+            pic = np.asarray(Image.open(out / name).convert("RGB"))
+            assert pic.shape[:2] == (h, w), (name, pic.shape)
+            pictures[name] = pic
+            if shots:
+                Image.fromarray(pic).quantize(256).save(Path(shots) / name, optimize=True)
+        changed = (np.abs(pictures["gimp-points.png"].astype(int) - pictures["gimp-mask.png"]).sum(-1) > 30).mean()
+        assert changed > 0.02, changed  # the canvas shows the cut-out (a checkerboard where the mask is 0)
+        print(f"GIMP GUI: run {gimp_s:.0f} s (exit {proc.returncode}); Matte {res['steps']['plug-in-clickmatte-matte']['seconds']} s; "
+              f"{changed:.1%} of the screen changed by the Matte")
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)
