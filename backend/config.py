@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from clickmatte.model.config import MAX_SIDE, PredictorConfig, add_predictor_arguments, predictor_config_from_args
+from clickmatte.model.inference.config import (MAX_SIDE, PredictorConfig, add_predictor_arguments,
+                                              predictor_config_from_args)
 from clickmatte.plugin.protocol import DEFAULT_ENDPOINT, MAX_HEADER_BYTES, MAX_TOP_N
 
 #: the largest --max-image-mp (megapixels): the model takes sides up to MAX_SIDE, and 64 MP is 8000 x 8000
@@ -36,7 +37,7 @@ class DaemonConfig:
     ``max_queue_mb``: bytes of requests received and not yet answered (None: two of the largest
     messages); ``max_top_n`` / ``max_region_mp``: the most patches one refine may ask for, and the
     largest area its regions (or the bounding box of its mask) may cover. ``predictor``: the model's
-    inference settings (:class:`~clickmatte.model.config.PredictorConfig`).
+    inference settings (:class:`~clickmatte.model.inference.config.PredictorConfig`).
     """
 
     bind: str = DEFAULT_ENDPOINT
@@ -111,7 +112,7 @@ def is_local_endpoint(endpoint: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The daemon's flags; every default is :class:`DaemonConfig`'s (inference settings:
-    :func:`~clickmatte.model.config.add_predictor_arguments`)."""
+    :func:`~clickmatte.model.inference.config.add_predictor_arguments`)."""
     d = DaemonConfig()
     ap = argparse.ArgumentParser(
         prog="clickmatte-daemon",

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from clickmatte.model.config import MAX_SIDE, MIN_SIDE, PredictorConfig
+from clickmatte.model.inference.config import MAX_SIDE, MIN_SIDE, PredictorConfig
 from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 from .sessions import ImageEntry, Session
@@ -215,7 +215,7 @@ class MattingEngine:
         if top_n is not None and top_n < 0:
             raise ValueError(f"top_n must be >= 0, got {top_n}")
         self.load()
-        from clickmatte.model.refiner import covering_patches, select_patches
+        from clickmatte.model.network.refiner import covering_patches, select_patches
 
         p = self.predictor
         h, w = session.image.height, session.image.width
@@ -240,7 +240,7 @@ class MattingEngine:
             return True
         import torch
 
-        from clickmatte.model.refiner import crop_patches
+        from clickmatte.model.network.refiner import crop_patches
 
         p = self.predictor
         refiner = p.model.refiner

@@ -18,10 +18,10 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from clickmatte.model.click_simulator import interior_distance
-from clickmatte.model.data import CropBank, augment_layer, load_backgrounds
-from clickmatte.model.predictor import Predictor, load_default_model
-from clickmatte.model.splits import dev_names
+from clickmatte.model.evaluation.click_simulator import interior_distance
+from clickmatte.model.training.data import CropBank, augment_layer, load_backgrounds
+from clickmatte.model.inference.predictor import Predictor, load_default_model
+from clickmatte.model.training.splits import dev_names
 
 
 def interior_point(mask: np.ndarray) -> Optional[tuple[int, int]]:

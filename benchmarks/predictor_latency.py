@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from clickmatte.model.config import add_predictor_arguments, predictor_config_from_args
-from clickmatte.model.predictor import Predictor, load_default_model, resolve_device
+from clickmatte.model.inference.config import add_predictor_arguments, predictor_config_from_args
+from clickmatte.model.inference.predictor import Predictor, load_default_model, resolve_device
 from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
 REFERENCE_SIDE = 512

@@ -19,7 +19,7 @@ side of 0.5. ``--out DIR`` also writes a preview per photo (clicks | alpha | unc
 
 ``--refine-top-n N``: after each click the coarse matte is also refined in the N most uncertain 64 x 64
 patches (``Predictor.refine``, the product's automatic choice) and, with ``--refine-random``, in as many
-random non-overlapping patches (``clickmatte.model.refine_study.random_boxes``, same soft limit; seeded from
+random non-overlapping patches (``clickmatte.model.evaluation.refine_study.random_boxes``, same soft limit; seeded from
 ``--seed`` and the photo's name). Both start from the same coarse matte, which stays the one fed back
 with the next click; the tables give none / top-N / random-N side by side, and the share of refined
 patch pixels that lie in the trimap's unknown band (where the error is not measured: these photos have
@@ -36,11 +36,11 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from clickmatte.model.click_simulator import fixed_clicks, next_click
+from clickmatte.model.evaluation.click_simulator import fixed_clicks, next_click
 from clickmatte.model.image_io import read_rgb
-from clickmatte.model.refine_study import random_boxes
-from clickmatte.model.config import add_predictor_arguments, predictor_config_from_args
-from clickmatte.model.predictor import Predictor, load_default_model
+from clickmatte.model.evaluation.refine_study import random_boxes
+from clickmatte.model.inference.config import add_predictor_arguments, predictor_config_from_args
+from clickmatte.model.inference.predictor import Predictor, load_default_model
 from clickmatte.model.visualize import preview
 
 

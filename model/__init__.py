@@ -1,7 +1,9 @@
 """clickmatte.model: the network of Wei et al. (CVPR 2021) and the ``Predictor`` that serves it.
 
-The names below are imported on first use, so ``clickmatte.model.config`` (the inference settings)
-can be read without importing torch.
+Sub-packages: ``network`` (the PyTorch network and its checkpoints), ``inference`` (the ``Predictor`` and its
+settings), ``training`` (training data and losses; the loop is ``train.py``), ``evaluation`` (the pieces of
+``clickmatte-eval``, whose command line is ``evaluate.py``). The names below are imported on first use, so
+``clickmatte.model.inference.config`` (the inference settings) can be read without importing torch.
 """
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "clicks": ("Click", "encode_clicks", "normalize_clicks"),
-    "config": ("PredictorConfig",),
-    "losses": ("gradient_loss", "laplace_nll", "matting_losses", "refinement_loss", "regression_loss"),
-    "matting_net": ("MattingNet", "MattingNetConfig"),
-    "predictor": ("Predictor", "load_default_model", "resolve_device"),
-    "refiner": ("PatchRefiner", "RefinerConfig", "covering_patches", "crop_patches", "paste_patches",
+    "inference.clicks": ("Click", "encode_clicks", "normalize_clicks"),
+    "inference.config": ("PredictorConfig",),
+    "training.losses": ("gradient_loss", "laplace_nll", "matting_losses", "refinement_loss", "regression_loss"),
+    "network.matting_net": ("MattingNet", "MattingNetConfig"),
+    "inference.predictor": ("Predictor", "load_default_model", "resolve_device"),
+    "network.refiner": ("PatchRefiner", "RefinerConfig", "covering_patches", "crop_patches", "paste_patches",
                 "select_patches"),
-    "registry": ("DEFAULT_CHECKPOINT", "CheckpointError", "ClickMatteModel", "build_model", "load_checkpoint",
+    "network.registry": ("DEFAULT_CHECKPOINT", "CheckpointError", "ClickMatteModel", "build_model", "load_checkpoint",
                  "save_checkpoint"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

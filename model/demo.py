@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from .predictor import Predictor
+from .inference.predictor import Predictor
 from .visualize import alpha_to_uint8, colorize_uncertainty, preview, uncertainty_to_uint8
 
 

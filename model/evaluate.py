@@ -3,9 +3,9 @@
 For every ``image/NAME.png`` + ``alpha/NAME.png`` pair in a data folder and every engine
 (the network ``net`` and/or the ``classical`` GrabCut + closed-form pipeline), clicks are
 added one at a time and each prediction is scored on the whole image with SAD, MSE, Grad and
-Conn (:mod:`clickmatte.model.metrics`), plus the seconds it took. Clicks come from a JSON file
+Conn (:mod:`clickmatte.model.evaluation.metrics`), plus the seconds it took. Clicks come from a JSON file
 (``{"NAME.png": [{"x", "y", "label"}, ...]}``, the first k for k = 1..max) or from the
-error-driven simulator (:func:`clickmatte.model.click_simulator.next_click`), which sees the
+error-driven simulator (:func:`clickmatte.model.evaluation.click_simulator.next_click`), which sees the
 previous prediction; the network also gets it as ``prev_alpha`` (RITM-style;
 ``--no-prev-alpha`` turns that off). ``--engine net,classical`` runs both engines on the same
 images with the same click protocol and puts them side by side in one report.
@@ -19,18 +19,18 @@ file has no more clicks, the last prediction stands for the remaining click coun
 
 Does a click fix what it points at? For every click k = 2..``--max-clicks`` the report holds
 the mean absolute error within 30 px of it before and after it (``"local"``,
-:func:`clickmatte.model.metrics.local_change`); the summary gives the means and the share of
+:func:`clickmatte.model.evaluation.metrics.local_change`); the summary gives the means and the share of
 clicks after which that error went up.
 
 Outputs in ``--out``: ``report.json`` (every number), ``summary.md``, ``sad_vs_clicks.png``
-and ``worst.png`` (see :mod:`clickmatte.model.eval_report`).
+and ``worst.png`` (see :mod:`clickmatte.model.evaluation.eval_report`).
 
 ``--masks DIR`` (instead of ``--data``) scores binary object masks as interactive segmentation
-(IoU at k clicks, NoC@85 / NoC@90, cap 20): :mod:`clickmatte.model.mask_eval`.
+(IoU at k clicks, NoC@85 / NoC@90, cap 20): :mod:`clickmatte.model.evaluation.mask_eval`.
 
-This module is the command line; the files are read by :mod:`.eval_data`, the engines are in
-:mod:`.eval_engines`, the click loop in :mod:`.eval_loop`, the refinement study in :mod:`.refine_study`
-and the report (and ``--compare`` merging) in :mod:`.eval_report`.
+This module is the command line; the rest lives in :mod:`clickmatte.model.evaluation`: the files are read
+by ``eval_data``, the engines are in ``eval_engines``, the click loop in ``eval_loop``, the refinement study
+in ``refine_study`` and the report (and ``--compare`` merging) in ``eval_report``.
 """
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import add_predictor_arguments, predictor_config_from_args
-from .eval_engines import ENGINES
-from .eval_loop import EvalConfig, run_evaluation
+from .inference.config import add_predictor_arguments, predictor_config_from_args
+from .evaluation.eval_engines import ENGINES
+from .evaluation.eval_loop import EvalConfig, run_evaluation
 
-MASK_NOC_CAP = 20  # the mask mode's default cap (clickmatte.model.mask_eval), the interactive-segmentation standard
+MASK_NOC_CAP = 20  # the mask mode's default cap (evaluation.mask_eval), the interactive-segmentation standard
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder with image/ and mask/ (8-bit binary object masks): mask mode, scored as "
                           "interactive segmentation (IoU at k clicks, NoC@85/90 with the standard simulator up to "
                           f"--max-clicks, default {MASK_NOC_CAP}; SAD on definite mask pixels; the error near each "
-                          "click before and after it); see clickmatte.model.mask_eval")
+                          "click before and after it); see clickmatte.model.evaluation.mask_eval")
     p.add_argument("--out", required=True, help="report folder (created)")
     p.add_argument("--clicks", help='JSON {"NAME.png": [{"x","y","label"}, ...]}; the first k are used for k clicks. '
                                     "Without it clicks come from the error-driven simulator.")
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the uncertainty-vs-random ablation)")
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--names-file", help="only these names (one per line, with or without .png)")
-    sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.splits)")
+    sel.add_argument("--split", choices=["dev"], help="only the fixed dev split of comp1k_crops (clickmatte.model.training.splits)")
     p.add_argument("--limit", type=int, help="only the first N images in sorted name order (after selection)")
     p.add_argument("--compare", action="append", default=[], metavar="REPORT_DIR",
                    help="also show the engines of an earlier clickmatte-eval report of the same mode (its numbers; "
@@ -133,7 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         torch.set_num_threads(args.threads)
     if args.masks is not None:
-        from .mask_eval import main_masks
+        from .evaluation.mask_eval import main_masks
 
         return main_masks(parser, args, engines)
     if args.max_clicks is None:
@@ -150,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.names_file:
             names, source = _read_names_file(args.names_file), f"file {args.names_file}"
         elif args.split == "dev":
-            from .splits import dev_names
+            from .training.splits import dev_names
 
             names, source = dev_names(), "split dev"
         cfg = EvalConfig(

@@ -38,13 +38,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .click_simulator import deepest_click, next_click
-from .clicks import DEFAULT_RADIUS, as_click, encode_clicks
-from .click_sampling import corrective_clicks
-from .data import CompositeSampler, CropBank, load_backgrounds, pack_batch
-from .losses import laplace_nll, mask_loss, matting_losses, refinement_loss
-from .registry import ClickMatteModel, build_model, save_checkpoint
-from .splits import dev_names, train_names
+from .evaluation.click_simulator import deepest_click, next_click
+from .inference.clicks import DEFAULT_RADIUS, as_click, encode_clicks
+from .training.click_sampling import corrective_clicks
+from .training.data import CompositeSampler, CropBank, load_backgrounds, pack_batch
+from .training.losses import laplace_nll, mask_loss, matting_losses, refinement_loss
+from .network.registry import ClickMatteModel, build_model, save_checkpoint
+from .training.splits import dev_names, train_names
 
 STAGES = ("matting", "uncertainty", "refiner")
 
@@ -157,7 +157,7 @@ class BatchSource(torch.utils.data.Dataset):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
-        from .predictor import resolve_device
+        from .inference.predictor import resolve_device
 
         self.cfg = cfg
         if not 0.0 < cfg.coarse_scale_min <= cfg.coarse_scale_max <= 1.0:
@@ -202,7 +202,7 @@ class Trainer:
                                         p_parts=cfg.p_parts)
         self.matting_sampler = self.sampler
         if cfg.p_real > 0:
-            from .real_objects import MixedSampler, RealObjectBank, RealObjectSampler
+            from .training.real_objects import MixedSampler, RealObjectBank, RealObjectSampler
 
             real = RealObjectBank(cfg.real_objects, cfg.size, limit=cfg.real_limit)
             self.sampler = MixedSampler(self.sampler, RealObjectSampler(real, cfg.size, band=cfg.real_band),
@@ -217,7 +217,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.opt = self._make_optimizer()
         if cfg.init and not self._state_path().is_file():
-            from .registry import load_checkpoint
+            from .network.registry import load_checkpoint
 
             self.model.load_state_dict(load_checkpoint(cfg.init).state_dict())
             self.model.to(self.device)

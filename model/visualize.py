@@ -6,7 +6,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .clicks import ClickLike, as_click
+from .inference.clicks import ClickLike, as_click
 
 UNCERTAINTY_FULL_SCALE = 0.25  # sigma at which the 8-bit uncertainty map saturates
 

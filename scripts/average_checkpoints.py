@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from clickmatte.model.registry import average_models, load_checkpoint, save_checkpoint
+from clickmatte.model.network.registry import average_models, load_checkpoint, save_checkpoint
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

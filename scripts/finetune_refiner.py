@@ -1,4 +1,4 @@
-"""Fine-tune a checkpoint's refiner on the predictor's own coarse states (``model/refiner_tuning.py``).
+"""Fine-tune a checkpoint's refiner on the predictor's own coarse states (``model/training/refiner_tuning.py``).
 
     .venv/bin/python scripts/finetune_refiner.py --data ../shared/data/comp1k_crops \\
         --checkpoint model/weights/clickmatte_lite0.pt --out /tmp/refined.pt --steps 1000
@@ -32,11 +32,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from clickmatte.model.eval_data import find_pairs, load_pair
-from clickmatte.model.predictor import Predictor
-from clickmatte.model.refiner_tuning import PatchPool, finetune, harvest, patch_gain
-from clickmatte.model.registry import load_checkpoint, save_checkpoint
-from clickmatte.model.splits import train_names
+from clickmatte.model.evaluation.eval_data import find_pairs, load_pair
+from clickmatte.model.inference.predictor import Predictor
+from clickmatte.model.training.refiner_tuning import PatchPool, finetune, harvest, patch_gain
+from clickmatte.model.network.registry import load_checkpoint, save_checkpoint
+from clickmatte.model.training.splits import train_names
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

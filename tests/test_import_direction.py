@@ -26,7 +26,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 
 
 def module_name(path: Path) -> str:
-    """``model/predictor.py`` -> ``clickmatte.model.predictor`` (``__init__.py`` -> the package)."""
+    """``model/inference/predictor.py`` -> ``clickmatte.model.inference.predictor`` (``__init__.py`` -> the package)."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -76,12 +76,12 @@ def test_imports_follow_the_one_way_picture(path: Path) -> None:
 
 def test_the_checker_sees_every_kind_of_import() -> None:
     """Relative (also ``from .. import x``), absolute and function-level imports all resolve."""
-    sample = ROOT / "model" / "predictor.py"
+    sample = ROOT / "model" / "inference" / "predictor.py"
     got = {m for _, m in clickmatte_imports(sample)}
-    assert "clickmatte.model.config" in got and "clickmatte.model.refiner" in got
+    assert "clickmatte.model.inference.config" in got and "clickmatte.model.network.refiner" in got
     got = {m for _, m in clickmatte_imports(ROOT / "plugin" / "krita" / "docker.py")}
     assert "clickmatte.plugin.settings" in got and "clickmatte.plugin.krita.geometry" in got
     got = {m for _, m in clickmatte_imports(ROOT / "backend" / "engine.py")}
-    assert "clickmatte.model.refiner" in got  # imported inside a method
+    assert "clickmatte.model.network.refiner" in got  # imported inside a method
     assert not covered("clickmatte.plugin.protocol", ALLOWED["clickmatte.model"])
     assert rule_for(PROTOCOL) == (PROTOCOL, ())

@@ -16,9 +16,9 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from clickmatte.model.data import foreground_cache_path
+from clickmatte.model.training.data import foreground_cache_path
 from clickmatte.model.image_io import read_alpha, read_rgb
-from clickmatte.model.splits import dev_names, train_names
+from clickmatte.model.training.splits import dev_names, train_names
 
 
 def make_pack(crops: Path, backgrounds: Path, cache: Path, out: Path, n_dev: int) -> tuple[int, int]:

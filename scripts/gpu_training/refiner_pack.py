@@ -17,7 +17,7 @@ PACK = Path("gpu/rpack")
 
 
 def pack(src: Path = Path("../shared/data/comp1k_crops")) -> None:
-    from clickmatte.model.splits import train_names
+    from clickmatte.model.training.splits import train_names
 
     shutil.rmtree(PACK, ignore_errors=True)
     for d in ("image", "alpha"):

@@ -2,7 +2,7 @@
 
 ``python scripts/gpu_training/unpack.py [--pack DIR] [--data DIR] [--cache DIR]``: the pack made by
 ``make_pack.py`` becomes ``DATA/image/*.png`` + ``DATA/alpha/*.png`` and, for crops with a foreground,
-``CACHE/*.npy`` (as :func:`clickmatte.model.data.foreground_cache_path` names them).
+``CACHE/*.npy`` (as :func:`clickmatte.model.training.data.foreground_cache_path` names them).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from clickmatte.model.data import foreground_cache_path
+from clickmatte.model.training.data import foreground_cache_path
 from clickmatte.model.image_io import read_alpha, read_rgb
 
 

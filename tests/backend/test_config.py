@@ -7,7 +7,7 @@ from clickmatte.backend.config import ConfigError, parse_config
 
 
 def test_defaults_and_flip_tta_switch():
-    from clickmatte.model.config import PredictorConfig
+    from clickmatte.model.inference.config import PredictorConfig
 
     cfg = parse_config([])
     assert cfg.predictor == PredictorConfig()  # the daemon runs the library's defaults

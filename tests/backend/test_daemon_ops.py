@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from clickmatte.model.config import FLAG_HELP, PredictorConfig
+from clickmatte.model.inference.config import FLAG_HELP, PredictorConfig
 from clickmatte.plugin.client import DaemonClient, DaemonError
 from clickmatte.plugin.protocol import ProtocolError, image_digest
 

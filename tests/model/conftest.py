@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 import torch
 
-from clickmatte.model.registry import build_model
+from clickmatte.model.network.registry import build_model
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from clickmatte.model.config import PredictorConfig
-from clickmatte.model.eval_data import Pair, find_pairs, load_pair
-from clickmatte.model.eval_engines import NetEngine
-from clickmatte.model.eval_loop import evaluate_image
+from clickmatte.model.inference.config import PredictorConfig
+from clickmatte.model.evaluation.eval_data import Pair, find_pairs, load_pair
+from clickmatte.model.evaluation.eval_engines import NetEngine
+from clickmatte.model.evaluation.eval_loop import evaluate_image
 from clickmatte.model.evaluate import main
 from clickmatte.model.image_io import read_alpha
-from clickmatte.model.refine_study import random_boxes
+from clickmatte.model.evaluation.refine_study import random_boxes
 from clickmatte.model.visualize import alpha_to_uint8
 
 
@@ -214,7 +214,7 @@ def test_refinement_top_vs_random_from_the_same_coarse_state() -> None:
 
 
 def test_split_dev_selects_the_dev_names(tmp_path: Path) -> None:
-    from clickmatte.model.splits import dev_names
+    from clickmatte.model.training.splits import dev_names
 
     dev = dev_names()[0]
     d = tmp_path / "d"
@@ -294,7 +294,7 @@ def test_context_size_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> N
     assert sads["0"] != pytest.approx(sads["32"], abs=1e-9)
     assert main(["--data", str(data_dir), "--engine", "net", "--context-size", "8", "--out",
                  str(tmp_path / "bad"), "--quiet"]) == 2
-    from clickmatte.model.config import PredictorConfig, predictor_config_from_args
+    from clickmatte.model.inference.config import PredictorConfig, predictor_config_from_args
     from clickmatte.model.evaluate import build_parser
 
     # without flags the eval runs the library's defaults
@@ -303,7 +303,7 @@ def test_context_size_reaches_the_predictor(data_dir: Path, tmp_path: Path) -> N
 
 def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path) -> None:
     """Each image records its soft share; the summary splits SAD at 1 and N clicks at the median share."""
-    from clickmatte.model.eval_loop import soft_fraction
+    from clickmatte.model.evaluation.eval_loop import soft_fraction
 
     gt = np.zeros((10, 10), np.uint8)
     gt[:, 5:] = 255
@@ -328,7 +328,7 @@ def test_soft_fraction_and_the_split_by_softness(data_dir: Path, tmp_path: Path)
     md = (out / "summary.md").read_text()
     assert "by how much of the ground truth is soft" in md and "| classical | all: 3 |" in md
     # the split of each SAD into definite and soft ground truth adds up and reaches the summary
-    from clickmatte.model.metrics import sad_split
+    from clickmatte.model.evaluation.metrics import sad_split
 
     for rec in images.values():
         for row in rec["per_click"]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from clickmatte.model.registry import load_checkpoint
+from clickmatte.model.network.registry import load_checkpoint
 from clickmatte.model.train import BatchSource, TrainConfig, Trainer
 
 
@@ -60,7 +60,7 @@ def test_iterative_clicks_add_corrections_and_feed_prediction_back(tmp_path, mak
 
 def test_iterative_soft_clicks_follow_the_simulator(tmp_path, make_crops):
     """With p_soft_clicks=1 the iterative click is the evaluation simulator's next click."""
-    from clickmatte.model.click_simulator import next_click
+    from clickmatte.model.evaluation.click_simulator import next_click
     root = tmp_path / "crops"
     make_crops(root, n=2, size=64)
     cfg = TrainConfig(data=str(root), backgrounds=str(tmp_path / "none"), out=str(tmp_path / "run"),
@@ -200,7 +200,7 @@ def test_negative_workers_are_refused(tmp_path, make_crops):
 def test_packed_batches_unpack_to_the_samples(tmp_path, make_crops):
     """pack_batch -> the trainer's float tensors: the samples' pixels, targets and click disks, in a quarter
     of the bytes or less on the way."""
-    from clickmatte.model.data import CompositeSampler, CropBank, pack_batch
+    from clickmatte.model.training.data import CompositeSampler, CropBank, pack_batch
     from clickmatte.model.train import _to
 
     root = tmp_path / "crops"
@@ -221,7 +221,7 @@ def test_packed_batches_unpack_to_the_samples(tmp_path, make_crops):
 
 def _batch(samples, radius):
     """The samples as the trainer gets them from a DataLoader worker: packed, then float tensors."""
-    from clickmatte.model.data import pack_batch
+    from clickmatte.model.training.data import pack_batch
     from clickmatte.model.train import _to
 
     return _to(pack_batch(samples, radius), torch.device("cpu"))
@@ -230,8 +230,8 @@ def _batch(samples, radius):
 def test_fixed_share_of_iterative_clicks_goes_to_the_deepest_true_points(tmp_path, make_crops):
     """p_fixed_clicks=1: every added click is blind to the error (deepest inside the true fg or bg, away from
     earlier clicks); 0: every added click is corrective."""
-    from clickmatte.model.click_simulator import deepest_click
-    from clickmatte.model.data import pack_batch
+    from clickmatte.model.evaluation.click_simulator import deepest_click
+    from clickmatte.model.training.data import pack_batch
     from clickmatte.model.train import _to
 
     root = tmp_path / "crops"
