@@ -44,6 +44,18 @@ the next job. The launcher (one per editor process) hands the
 same daemon to every controller and stops it when the editor quits; a daemon that was already
 listening (the user's) is used and never stopped; a remote endpoint is never started.
 
+Reproducible from the document: a full matte remembers the points it was computed from. When a later
+matte's points only add to those (the daemon's rule for feeding the previous alpha back), the host's
+current mask (``read_mask``) goes with the predict as the previous alpha (protocol 1.4), so the same
+document gives the same matte even after the daemon restarted; without that record of its own the
+controller asks the host (``read_mask_points``, e.g. GIMP's mask parasite). A daemon older than 1.4
+refuses the buffer once and is then left to its own chain.
+
+Undo: the writes of one Matte or Refine (not previews) sit between ``host.begin_undo_step()`` and
+``host.end_undo_step()``; ``host.sync_outputs()``, polled while idle, says when the editor's own undo put
+another mask back (the matte is set aside: the next Refine predicts afresh) or its redo brought the last
+one back (taken up again).
+
 Errors never raise into the editor: timeouts, daemon errors and ``HostError`` become the status
 line (``host.notify(text, level)``) and end the job.
 """
