@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from clickmatte.model import metrics
+from clickmatte.model.evaluation import metrics
 
 
 def test_sad_and_mse_exact_values() -> None:
