@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="net engine device: auto, cpu, cuda[:N]")
     add_predictor_arguments(p)  # net engine: --working-size, --no-flip-tta, ...
     p.add_argument("--refine-top-n", type=int, default=0,
-                   help="net engine: also refine the N most uncertain patches at --max-clicks (0 = off)")
+                   help="net engine: also refine the N most uncertain patches: at --max-clicks (matting mode) or "
+                        "after each click up to 5 (--masks), scored beside the coarse matte (0 = off)")
     p.add_argument("--refine-random", action="store_true",
                    help="with --refine-top-n: also refine the same number of random non-overlapping patches "
                         "(the uncertainty-vs-random ablation)")
