@@ -10,11 +10,7 @@ the refiner and saves the whole checkpoint (fp16) with the fine-tuning recorded 
 
 Cost on the 2-core CPU: harvesting all 355 training crops takes ~15 min per working size and the
 pool (56 k patches) holds ~20 GB in memory at its peak; ``--limit`` takes fewer crops. One step
-(batch 48) takes ~1.5 s. First run (session 10, 1000 steps planned, stopped at 600 for time; held-out
-top-8 of both sizes, SAD change summed over 5560 patches / squared error change): before -5.5 /
-+16227, step 200 -41.3 / +12190, step 400 -47.5 / +6130, step 600 -36.6 / +20796. Not shipped.
-Session 11 on one H100 (``scripts/gpu_training/refiner_run.sh``): harvest 144 s for both sizes,
-1200 steps of batch 128 in 80-110 s; v9's refiner is the average of two such runs (MODEL_CARD.md).
+(batch 48) takes ~1.5 s. The runs made with it are in ``model/weights/HISTORY.md``.
 
 On a GPU box: ``--device cuda`` harvests and trains there; ``--pool FILE`` keeps the harvested
 patches (``.npz``, uncompressed) so that several fine-tunes can share one harvest, and

@@ -203,10 +203,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             counter += 1
             item = (rec["per_click"][-1]["sad"], counter,
                     {"name": pair.name, "rgb": rgb, "gt": gt, **final, "sad": rec["per_click"][-1]["sad"]})
-            if len(worst[name]) < cfg.worst:
-                heapq.heappush(worst[name], item)
-            elif cfg.worst > 0:
-                heapq.heappushpop(worst[name], item)
+            keep_worst(worst[name], item, cfg.worst)
             bar.update(1)
             bar.set_postfix_str(f"{name} {pair.name} SAD@{cfg.max_clicks}={rec['per_click'][-1]['sad']:.2f}")
     bar.close()
@@ -231,6 +228,15 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     worst_items = {name: [it[2] for it in sorted(worst[name], reverse=True)] for name in engines}
     write_outputs(report, worst_items, Path(cfg.out))
     return report
+
+
+def keep_worst(heap: list, item: tuple, n: int) -> None:
+    """Keep the ``n`` items of highest score in the min-heap ``heap`` (``item`` = (score, counter, payload); the
+    lowest score is dropped first): a score of SAD, or of minus IoU, keeps the worst images."""
+    if len(heap) < n:
+        heapq.heappush(heap, item)
+    elif n > 0:
+        heapq.heappushpop(heap, item)
 
 
 class _NoBar:

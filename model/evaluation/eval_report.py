@@ -322,10 +322,18 @@ def contact_sheet(worst: dict[str, list[dict]], height: int = TILE_HEIGHT) -> Op
 
 def write_outputs(report: dict, worst: dict[str, list[dict]], out: Path) -> None:
     """Write ``report.json``, ``summary.md``, ``sad_vs_clicks.png`` and ``worst.png`` into ``out``."""
+    write_report_files(report, worst, out, summary_markdown(report), lambda p: plot_sad_vs_clicks(report, p),
+                       "sad_vs_clicks.png")
+
+
+def write_report_files(report: dict, worst: dict[str, list[dict]], out: Path, summary: str,
+                       plot: Any, plot_name: str) -> None:
+    """Write ``report.json``, ``summary.md`` (the text ``summary``), the curve (``plot(path)`` draws it into
+    ``out / plot_name``) and ``worst.png`` (the contact sheet of ``worst``) into ``out`` (created)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=_json_default), encoding="utf-8")
-    (out / "summary.md").write_text(summary_markdown(report), encoding="utf-8")
-    plot_sad_vs_clicks(report, out / "sad_vs_clicks.png")
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    plot(out / plot_name)
     sheet = contact_sheet(worst)
     if sheet is None:
         sheet = _label(400, "no image was evaluated")

@@ -47,7 +47,6 @@ Outputs in ``--out``: ``report.json`` (``"mode": "mask"``, every number), ``summ
 from __future__ import annotations
 
 import argparse
-import heapq
 import sys
 import time
 import zlib
@@ -59,10 +58,10 @@ import cv2
 import numpy as np
 
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, fixed_clicks, next_click
-from .eval_report import _fmt, contact_sheet, local_markdown, summarize_local, _json_default, _label
+from .eval_report import _fmt, local_markdown, summarize_local, write_report_files
 from .eval_data import find_pairs, load_pair
 from .eval_engines import Engine, NetEngine, make_engine
-from .eval_loop import progress_bar
+from .eval_loop import keep_worst, progress_bar
 from .eval_report import load_report, merge_reports
 from ..evaluate import MASK_NOC_CAP, _finish, _read_names_file
 from .refine_study import random_boxes
@@ -446,16 +445,8 @@ def plot_iou_vs_clicks(report: dict, path: Path) -> None:
 
 def write_mask_outputs(report: dict, worst: dict[str, list[dict]], out: Path) -> None:
     """Write ``report.json``, ``summary.md``, ``iou_vs_clicks.png`` and ``worst.png`` into ``out``."""
-    import json
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=_json_default), encoding="utf-8")
-    (out / "summary.md").write_text(mask_summary_markdown(report), encoding="utf-8")
-    plot_iou_vs_clicks(report, out / "iou_vs_clicks.png")
-    sheet = contact_sheet(worst)
-    if sheet is None:
-        sheet = _label(400, "no image was evaluated")
-    cv2.imwrite(str(out / "worst.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_report_files(report, worst, out, mask_summary_markdown(report), lambda p: plot_iou_vs_clicks(report, p),
+                       "iou_vs_clicks.png")
 
 
 @dataclass
@@ -532,10 +523,7 @@ def run_mask_evaluation(cfg: MaskEvalConfig, progress: bool = True) -> dict:
             j = rec["per_click"][k_show - 1]["iou"]
             item = (-j, counter, {"name": pair.name, "rgb": rgb, "gt": mask, **final, "sad": 0.0,
                                   "caption": f"IoU@{k_show} {j:.3f}"})
-            if len(worst[name]) < cfg.worst:
-                heapq.heappush(worst[name], item)
-            elif cfg.worst > 0:
-                heapq.heappushpop(worst[name], item)
+            keep_worst(worst[name], item, cfg.worst)
             bar.update(1)
             bar.set_postfix_str(f"{name} {pair.name} IoU@{k_show}={j:.3f} NoC90={rec['noc']['90']}")
     bar.close()
