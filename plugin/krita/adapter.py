@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 from krita import Krita  # noqa: F401 - only importable inside Krita
-from PyQt5.QtCore import QByteArray, Qt
+from PyQt5.QtCore import QByteArray, Qt, QTimer
 from PyQt5.QtGui import QImage
 
 from .. import raster
@@ -116,6 +116,15 @@ def _walk(node: object) -> List[object]:
         out.append(n)
         out.extend(_walk(n))
     return out
+
+
+def _activate(doc: object, layer: object) -> None:
+    """Make ``layer`` the active node of ``doc`` unless it already is, or is no longer in ``doc``."""
+    if doc.nodeByUniqueID(layer.uniqueId()) is None:
+        return
+    active = doc.activeNode()
+    if active is None or active.uniqueId() != layer.uniqueId():
+        doc.setActiveNode(layer)
 
 
 class KritaHost(HostAdapter):
@@ -333,11 +342,16 @@ class KritaHost(HostAdapter):
         return mask
 
     def _keep_active(self, layer: object) -> None:
-        """Make ``layer`` Krita's active node again (adding a node activates the new one)."""
+        """Make ``layer`` Krita's active node again after we added a node.
+
+        Krita activates an added node only once its layer model takes the node in, from an event that
+        runs after the current Qt handler returns; a ``setActiveNode`` made now would be overridden.
+        So the image's pending work is waited for (the node is then added and that event posted), the
+        layer is activated now, and once more from a 0 ms timer, which runs after that event."""
         doc = self.document()
-        active = doc.activeNode()
-        if active is None or active.uniqueId() != layer.uniqueId():
-            doc.setActiveNode(layer)
+        doc.waitForDone()
+        _activate(doc, layer)
+        QTimer.singleShot(0, lambda: _activate(doc, layer))
 
     def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
                    points: Optional[Sequence[Point]] = None) -> None:

@@ -9,7 +9,10 @@ window is up it:
    the docker's event filter) at widget positions computed from the view's transforms:
    click = foreground, Shift-click / Alt-click = background, a click on a point removes it;
 3. presses the docker's *Matte* button and lets the docker's own QTimer drive the controller;
-4. saves ``gui.kra``, asks the daemon for the reference answer, writes ``result.json`` and exits.
+4. saves ``gui.kra``, asks the daemon for the reference answer;
+5. from the event loop (``active_layer_steps``): two clicks, Matte, then Refine top-N, noting after each
+   which node is active and which layer Krita's "fill with foreground colour" paints (undone again);
+   then writes ``result.json`` and exits.
 """
 from __future__ import annotations
 
@@ -278,7 +281,66 @@ def run(job: dict) -> dict:
         f.write(alpha)
     out["expected_digest"] = image_digest(alpha, w, h, 1, "uint8", "A")
     out["expected_deco_digest"] = image_digest(fg.rgb, w, h, 3, "uint8", "RGB") if fg is not None else None
+    _CTX.update(app=app, doc=doc, layer=layer, docker=docker, widget=widget, image_to_widget=image_to_widget)
     return out
+
+
+_CTX: dict = {}  # what run() leaves for active_layer_steps()
+
+
+def active_layer_steps(job: dict, out: dict):
+    """Matte and Refine from the event loop (each ``yield`` returns to it for that many seconds, as in a
+    user's session), recording after each which node is active and which layer Krita's own "fill with
+    the foreground colour" action paints. (Inside one long callback Krita holds back the events that
+    tell its layer model about added nodes, so there no node can become active.)"""
+    from clickmatte.krita import geometry
+
+    app, doc, layer, docker = _CTX["app"], _CTX["doc"], _CTX["layer"], _CTX["docker"]
+    w, h = job["width"], job["height"]
+    res = out["active_layer"] = {}
+
+    def node_ref(n) -> list:
+        return [n.name(), n.type()] if n is not None else None
+
+    def pixels(n) -> bytes:
+        return bytes(n.pixelData(0, 0, w, h)) if n is not None else b""
+
+    def settle(pred, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        while not pred() and time.monotonic() < deadline:
+            yield 0.05
+
+    doc.setActiveNode(layer)
+    yield 0.3
+    res["before"] = node_ref(doc.activeNode())
+    for x, y, mod in job["active_clicks"]:
+        wx, wy = geometry.map_point(_CTX["image_to_widget"], x + 0.5, y + 0.5)
+        _click(_CTX["widget"], wx, wy, {"": Qt.NoModifier, "alt": Qt.AltModifier}[mod])
+        yield 0.1
+    res["points"] = len(docker.controller.points)
+    for label, button in (("matte", docker.matte_button), ("refine", docker.refine_button)):
+        button.click()
+        yield from settle(lambda: docker.controller.busy, 2.0)
+        yield from settle(lambda: not docker.controller.busy, job["timeout_s"])
+        yield 0.5  # Krita's own events after the last node was added
+        mask = next((n for n in layer.childNodes() if n.name() == "ClickMatte alpha"), None)
+        guide = doc.nodeByName("ClickMatte uncertainty")
+        step = {"status": docker.status_label.text(), "active": node_ref(doc.activeNode()),
+                "mask": mask is not None, "guide": guide is not None}
+        before = [pixels(n) for n in (layer, mask, guide)]
+        app.action("fill_selection_foreground_color").trigger()
+        yield 0.3
+        doc.waitForDone()
+        yield 0.2
+        after = [pixels(n) for n in (layer, mask, guide)]
+        step["filled"] = [name for name, b, a in zip(("photo", "mask", "guide"), before, after) if b != a]
+        app.action("edit_undo").trigger()  # the photo as it was
+        yield 0.5
+        doc.waitForDone()
+        step["photo_back"] = pixels(layer) == before[0]
+        step["active_after_undo"] = node_ref(doc.activeNode())
+        res[label] = step
+        trace(f"active layer after {label}: {step}")
 
 
 class GuiDriver(Extension):
@@ -314,10 +376,28 @@ class GuiDriver(Extension):
 
             sys.path.insert(0, job["driver_dir"])
             out.update(run(job))
-            out["ok"] = True
-            code = 0
         except BaseException:  # noqa: BLE001
             out["error"] = traceback.format_exc()
+            self.finish(1, out, result)
+        self.steps(active_layer_steps(job, out), out, result)
+
+    def steps(self, gen, out: dict, result: str) -> None:
+        """Run the generator ``gen`` from the event loop: each value it yields is a pause in seconds."""
+        def tick() -> None:
+            try:
+                delay = next(gen)
+            except StopIteration:
+                out["ok"] = True
+                self.finish(0, out, result)
+            except BaseException:  # noqa: BLE001
+                out["error"] = traceback.format_exc()
+                self.finish(1, out, result)
+            QTimer.singleShot(int(delay * 1000), tick)
+
+        QTimer.singleShot(0, tick)
+
+    @staticmethod
+    def finish(code: int, out: dict, result) -> None:
         if result is not None:
             with open(result, "w") as f:
                 json.dump(out, f, indent=1)

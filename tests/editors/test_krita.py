@@ -234,6 +234,7 @@ GUI_CLICKS = [[64, 48, ""], [8, 8, "shift"], [120, 88, "alt"], [58, 44, ""], [10
 GUI_POINTS = [[64, 48, "fg"], [8, 8, "fg"], [120, 88, "bg"], [58, 44, "fg"]]  # Shift adds fg; the 6th click undid the 5th
 GUI_SELECTION = [24, 16, 40, 32]  # x, y, w, h: over the disc's left edge
 GUI_EXTRA_CLICK = [30, 70]  # a point added after the second Matte (far from the others)
+GUI_ACTIVE_CLICKS = [[64, 48, ""], [8, 8, "alt"]]  # after Reset: the points of the active-layer check
 
 
 def _consistent(step: list) -> None:
@@ -264,12 +265,14 @@ def _install_gui_driver(kh: KritaHome, endpoint: str) -> None:
 
 
 def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_endpoint: str, outdir: Path) -> None:
-    """Real mouse events on the canvas (zoomed, rotated, mirrored) -> points -> Matte button -> mask."""
+    """Real mouse events on the canvas (zoomed, rotated, mirrored) -> points -> Matte button -> mask; after
+    Matte and Refine the photo layer stays Krita's active node."""
     _install_gui_driver(krita_home, daemon_endpoint)
     root = krita_home.root
     job = {"width": W, "height": H, "zoom": 1.5, "rotation": 30.0, "mirror": True, "timeout_s": 120,
            "outdir": inner_path(root, outdir), "driver_dir": f"{repo_inside(root)}/tests/editors",
-           "clicks": GUI_CLICKS, "selection": GUI_SELECTION, "extra_click": GUI_EXTRA_CLICK}
+           "clicks": GUI_CLICKS, "selection": GUI_SELECTION, "extra_click": GUI_EXTRA_CLICK,
+           "active_clicks": GUI_ACTIVE_CLICKS}
     (outdir / "job.json").write_text(json.dumps(job))
     result_file = outdir / "result.json"
     for attempt in range(2):  # Xvfb sometimes fails to start (a display number still held): retry once
@@ -347,6 +350,20 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
     print(f"Krita undo, undo, redo, redo: {counts} points (docker list == points layer at each step)")
     assert res["points_after_reset"] == [] and not res["mask_after_reset"] and not res["guide_after_reset"]
     assert res["layer_unchanged"]
+    # after Matte (which adds the mask and the guide, and Krita would activate them) and after Refine the
+    # photo layer is Krita's active node, and Krita's own fill action paints the photo, not the mask or guide
+    act = res["active_layer"]
+    photo_ref = ["Photo", "paintlayer"]
+    assert act["before"] == photo_ref and act["points"] == len(GUI_ACTIVE_CLICKS), act
+    for label in ("matte", "refine"):
+        step = act[label]
+        assert step["mask"] and step["guide"], (label, step)
+        assert step["active"] == photo_ref, (label, step)
+        assert step["filled"] == ["photo"], (label, step)
+        assert step["photo_back"] and step["active_after_undo"] == photo_ref, (label, step)
+    print(f"active layer: after Matte {act['matte']['active']} ({act['matte']['status']!r}), after Refine "
+          f"{act['refine']['active']} ({act['refine']['status']!r}); the fill painted {act['matte']['filled']}, "
+          f"{act['refine']['filled']}")
     print(f"GUI: status {res['status']!r}; canvas {res['canvas_widget']}; refine-selection changed "
           f"{res['changed_inside_selection']} px inside, {res['changed_outside_selection']} outside")
 
