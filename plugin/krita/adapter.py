@@ -40,7 +40,7 @@ from PyQt5.QtCore import QByteArray, Qt, QTimer
 from PyQt5.QtGui import QImage
 
 from .. import raster
-from ..controller import same_points
+from ..point_editing import same_points
 from ..host import Box, HostAdapter, HostError, ImageData, Point
 from . import points_layer
 
