@@ -1,4 +1,4 @@
-"""The one-way picture of the packages: plugin -> protocol <- backend -> model, nothing back.
+"""The one-way picture of the packages: plugin -> wire (protocol, client) <- backend -> model, nothing back.
 
 Every import (module level or inside a function, absolute or relative) of every module under
 backend/, model/, plugin/ and installers/ is read with ``ast`` and resolved to a ``clickmatte.*``
@@ -13,16 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("backend", "model", "plugin", "installers")
-PROTOCOL = "clickmatte.plugin.protocol"
-#: package (or module) -> the clickmatte modules it may import (a name covers its sub-modules)
-ALLOWED: dict[str, tuple[str, ...]] = {
-    PROTOCOL: (),  # the wire protocol imports no other clickmatte module
-    "clickmatte.plugin": ("clickmatte.plugin",),  # the editor side: its own modules (the protocol among them)
-    "clickmatte.backend": ("clickmatte.backend", "clickmatte.model", PROTOCOL,
-                           "clickmatte.plugin.client"),  # the `clickmatte matte` CLI and embedded daemon are clients
-    "clickmatte.model": ("clickmatte.model",),
-    "clickmatte.installers": ("clickmatte.installers", "clickmatte.plugin.launcher"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -31,6 +21,20 @@ def module_name(path: Path) -> str:
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(["clickmatte", *parts])
+
+
+PROTOCOL = "clickmatte.plugin.protocol"
+#: the wire side, shared by the editor plugin and the daemon (standard library + pyzmq): the protocol and the
+#: client, ``plugin/protocol*.py`` and ``plugin/client*.py``; they import only each other
+WIRE = tuple(sorted(module_name(p) for pat in ("protocol*.py", "client*.py") for p in (ROOT / "plugin").glob(pat)))
+#: package (or module) -> the clickmatte modules it may import (a name covers its sub-modules)
+ALLOWED: dict[str, tuple[str, ...]] = {
+    **{m: WIRE for m in WIRE},
+    "clickmatte.plugin": ("clickmatte.plugin",),  # the editor side: its own modules (the wire side among them)
+    "clickmatte.backend": ("clickmatte.backend", "clickmatte.model", *WIRE),  # the daemon; the CLI is a client
+    "clickmatte.model": ("clickmatte.model",),
+    "clickmatte.installers": ("clickmatte.installers", "clickmatte.plugin.launcher"),
+}
 
 
 def clickmatte_imports(path: Path) -> list[tuple[int, str]]:
@@ -84,4 +88,7 @@ def test_the_checker_sees_every_kind_of_import() -> None:
     got = {m for _, m in clickmatte_imports(ROOT / "backend" / "engine.py")}
     assert "clickmatte.model.network.refiner" in got  # imported inside a method
     assert not covered("clickmatte.plugin.protocol", ALLOWED["clickmatte.model"])
-    assert rule_for(PROTOCOL) == (PROTOCOL, ())
+    assert {PROTOCOL, "clickmatte.plugin.client", "clickmatte.plugin.protocol_codec"} <= set(WIRE)
+    assert rule_for(PROTOCOL) == (PROTOCOL, WIRE) and rule_for("clickmatte.plugin.client_replies")[1] == WIRE
+    assert not covered("clickmatte.plugin.controller", ALLOWED["clickmatte.backend"])
+    assert not covered("clickmatte.plugin.settings", WIRE)
