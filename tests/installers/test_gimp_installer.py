@@ -79,6 +79,8 @@ def test_install_layout_exec_bit_interp_and_vendored_wheel(profile: Path, tmp_pa
     for name in ("__init__.py", "protocol.py", "client.py", "host.py", "settings.py", "raster.py",
                  "gimp/__init__.py", "gimp/actions.py", "gimp/points.py", "gimp/formats.py", "gimp/gimp_host.py"):
         assert (core / name).is_file(), name
+    for f in (REPO / "plugin").glob("*.py"):  # every core module (the protocol's and controller's parts too)
+        assert (core / f.name).is_file(), f.name
     assert (plugin_dir / "vendor" / "zmq" / "__init__.py").read_text() == "FAKE = 'vendored'\n"
     interp = (profile / "interpreters" / "clickmatte.interp").read_text()
     assert "python3=/usr/bin/python3\n" in interp
@@ -92,11 +94,15 @@ def test_installed_core_imports_from_the_plugin_folder(profile: Path) -> None:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from clickmatte_core.gimp import actions, points, formats; from clickmatte_core import settings; "
             "print(points.label_for_path_name('FG hair'), formats.pixel_format('rgb', 'u16-linear')[1], "
-            "actions.__name__)")
+            "actions.__name__); "
+            "from clickmatte_core import client, controller, protocol; "
+            "print(protocol.decode(protocol.encode(protocol.hello_request('a'))).op, controller.Controller.__name__, "
+            "client.DaemonTimeout.__module__, 'clickmatte' in sys.modules)")
     proc = subprocess.run([sys.executable, "-I", "-c", code, str(plugin_dir)], capture_output=True, text=True,
                           cwd=str(profile))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["fg", "uint16", "clickmatte_core.gimp.actions"]
+    assert proc.stdout.split() == ["fg", "uint16", "clickmatte_core.gimp.actions",
+                                   "hello", "Controller", "clickmatte_core.client_replies", "False"]
 
 
 def test_uninstall_removes_exactly_what_was_installed(profile: Path, tmp_path: Path) -> None:

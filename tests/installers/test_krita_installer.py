@@ -92,6 +92,8 @@ def test_install_then_uninstall_restores_exactly(home: Path, tmp_path: Path) -> 
     for name in ("__init__.py", "controller.py", "host.py", "client.py", "protocol.py", "settings.py",
                  "krita/adapter.py", "krita/docker.py", "krita/extension.py", "_vendor/zmq/__init__.py"):
         assert (pkg / name).is_file(), name
+    for f in plugin_source().glob("*.py"):  # every core module (the protocol's and controller's parts too)
+        assert (pkg / f.name).is_file(), f.name
     assert not (pkg / "gimp").exists()
     for f in pkg.rglob("*.py"):
         if "_vendor" not in f.parts:
