@@ -14,8 +14,9 @@ from clickmatte.model.evaluation.click_simulator import next_click
 from clickmatte.model.evaluation.eval_report import summarize_local
 from clickmatte.model.evaluation.eval_loop import evaluate_image
 from clickmatte.model.evaluate import main
-from clickmatte.model.evaluation.mask_eval import (_to_u8, evaluate_mask_image, image_rng, noc_at, refine_ablation,
-                                        summarize_mask_engine)
+from clickmatte.model.evaluation.mask_clicks import _to_u8
+from clickmatte.model.evaluation.mask_eval import (evaluate_mask_image, image_rng, noc_at, refine_ablation,
+                                                   summarize_mask_engine)
 from clickmatte.model.evaluation.metrics import disk_mask, iou, local_change, local_mae
 from clickmatte.model.network.registry import DEFAULT_CHECKPOINT
 
