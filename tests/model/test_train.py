@@ -201,7 +201,7 @@ def test_packed_batches_unpack_to_the_samples(tmp_path, make_crops):
     """pack_batch -> the trainer's float tensors: the samples' pixels, targets and click disks, in a quarter
     of the bytes or less on the way."""
     from clickmatte.model.training.data import CompositeSampler, CropBank, pack_batch
-    from clickmatte.model.train import _to
+    from clickmatte.model.training.batches import _to
 
     root = tmp_path / "crops"
     names = make_crops(root, n=2, size=64)
@@ -222,7 +222,7 @@ def test_packed_batches_unpack_to_the_samples(tmp_path, make_crops):
 def _batch(samples, radius):
     """The samples as the trainer gets them from a DataLoader worker: packed, then float tensors."""
     from clickmatte.model.training.data import pack_batch
-    from clickmatte.model.train import _to
+    from clickmatte.model.training.batches import _to
 
     return _to(pack_batch(samples, radius), torch.device("cpu"))
 
@@ -232,7 +232,7 @@ def test_fixed_share_of_iterative_clicks_goes_to_the_deepest_true_points(tmp_pat
     earlier clicks); 0: every added click is corrective."""
     from clickmatte.model.evaluation.click_simulator import deepest_click
     from clickmatte.model.training.data import pack_batch
-    from clickmatte.model.train import _to
+    from clickmatte.model.training.batches import _to
 
     root = tmp_path / "crops"
     make_crops(root, n=2, size=64)
