@@ -181,8 +181,10 @@ def test_decode_raises_only_protocol_error(frames, kind):
 
 
 def test_plugin_modules_import_only_stdlib_zmq_and_relative():
-    """plugin/protocol.py and plugin/client.py run inside the editors' Python: no numpy, no clickmatte."""
-    for name in ("protocol.py", "client.py"):
+    """plugin/protocol*.py and plugin/client*.py run inside the editors' Python: no numpy, no clickmatte."""
+    names = sorted(p.name for pat in ("protocol*.py", "client*.py") for p in PLUGIN_DIR.glob(pat))
+    assert {"protocol.py", "protocol_codec.py", "client.py", "client_replies.py"} <= set(names)
+    for name in names:
         tree = ast.parse((PLUGIN_DIR / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
