@@ -22,6 +22,8 @@ from .guided_upsample import DEFAULT_RADIUS as GUIDE_RADIUS
 #: the smallest and largest image side (pixels) the model takes
 MIN_SIDE = 32
 MAX_SIDE = 8000
+#: the values of ``PredictorConfig.click_merge``
+CLICK_MERGES = ("off", "local", "guard")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class PredictorConfig:
     - ``preview_working_size``: long side (px, >= :data:`MIN_SIDE`) of the one pass of a live preview.
     - ``refine_batch``: patches the refiner runs at once (>= 1).
     - ``radius``: click-disk radius in working-resolution pixels (> 0).
+    - ``click_merge``: how a new answer combines with a given previous alpha
+      (:mod:`~clickmatte.model.inference.local_merge`): ``"off"`` takes the new answer as it is;
+      ``"local"`` keeps it only in the regions the clicks pull towards their label; ``"guard"`` keeps it
+      everywhere except where it moves a sure part a click stands on against that click's label.
     """
 
     working_size: int = 512
@@ -57,13 +63,16 @@ class PredictorConfig:
     radius: float = DEFAULT_RADIUS
     guide_radius: int = GUIDE_RADIUS
     guide_eps: float = GUIDE_EPS
+    click_merge: str = "off"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            kinds = {"bool": (bool,), "int": (int,), "float": (int, float)}[str(f.type)]
+            kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}[str(f.type)]
             if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
                 raise ValueError(f"{f.name} must be {f.type}, got {value!r}")
+        if self.click_merge not in CLICK_MERGES:
+            raise ValueError(f"click_merge must be one of {', '.join(CLICK_MERGES)}, got {self.click_merge!r}")
         if self.working_size < MIN_SIDE:
             raise ValueError(f"working_size must be >= {MIN_SIDE}, got {self.working_size}")
         if self.context_size != 0 and self.context_size < MIN_SIDE:
@@ -104,13 +113,18 @@ FLAG_HELP: Dict[str, str] = {
     "refine_max_soft": "when the coarse pass ran at the image's own size (images up to --working-size), "
                        "automatic refinement only picks patches whose matte is at most this fraction soft "
                        "(0.05 < alpha < 0.95); 1 = no limit; refining a selection is never limited",
+    "click_merge": "with a previous alpha: off = take the new answer as it is; local = change the matte only "
+                   "in the connected regions the clicks pull towards their label; guard = keep the new answer "
+                   "except where it moves a sure part a click stands on against that click",
 }
-_METAVAR = {"working_size": "N", "context_size": "N", "refine_max_soft": "F"}
+_METAVAR = {"working_size": "N", "context_size": "N", "refine_max_soft": "F", "click_merge": "MODE"}
+_CHOICES = {"click_merge": CLICK_MERGES}
 
 
 def add_predictor_arguments(parser: argparse.ArgumentParser, defaults: PredictorConfig = PredictorConfig()) -> None:
     """Add the flags of :data:`FLAG_HELP` to ``parser``: ``--working-size N``, ``--no-flip-tta``,
-    ``--no-prior-pass``, ``--no-guided``, ``--context-size N``, ``--refine-max-soft F``, each help text
+    ``--no-prior-pass``, ``--no-guided``, ``--context-size N``, ``--refine-max-soft F``,
+    ``--click-merge MODE`` (a switch off by default is ``--NAME``, one on by default ``--no-NAME``), each help text
     ending with its default from ``defaults`` (the same text under argparse's default and
     ``ArgumentDefaultsHelpFormatter``)."""
     group = parser.add_argument_group("inference settings")
@@ -118,11 +132,13 @@ def add_predictor_arguments(parser: argparse.ArgumentParser, defaults: Predictor
         value = getattr(defaults, name)
         if isinstance(value, bool):  # the default goes to the parser, so no formatter adds "(default: True)"
             parser.set_defaults(**{name: value})
-            group.add_argument(f"--no-{name.replace('_', '-')}", dest=name, action="store_false",
+            flag = f"--no-{name.replace('_', '-')}" if value else f"--{name.replace('_', '-')}"
+            group.add_argument(flag, dest=name, action="store_false" if value else "store_true",
                                default=argparse.SUPPRESS, help=f"{text} (default: {'on' if value else 'off'})")
         else:
             group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value), default=value,
-                               metavar=_METAVAR[name], help=f"{text} (default: %(default)s)")
+                               choices=_CHOICES.get(name), metavar=_METAVAR[name],
+                               help=f"{text} (default: %(default)s)")
 
 
 def predictor_config_from_args(args: argparse.Namespace, base: PredictorConfig = PredictorConfig()) -> PredictorConfig:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .clicks import Click, ClickLike, encode_clicks, normalize_clicks, scale_clicks
 from .config import MAX_SIDE, MIN_SIDE, PredictorConfig
 from .guided_upsample import Guide, guide_statistics, guided_upsample
+from .local_merge import guard_mask, merge_mask
 from ..network.refiner import Box, covering_patches, crop_patches, paste_patches, select_patches
 from ..network.registry import DEFAULT_CHECKPOINT, ClickMatteModel, build_model, load_checkpoint
 
@@ -199,10 +200,12 @@ class Predictor:
         wh, ww = self._work_rgb.shape[-2:]
         cmap = self._click_map(cl, w, h, wh, ww)
         prev = None
+        prev_full = prev_work = None
         if prev_alpha is not None:
-            pa = self._check_alpha(prev_alpha, h, w)
+            pa = prev_full = self._check_alpha(prev_alpha, h, w)
             if (wh, ww) != (h, w):
                 pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
+            prev_work = pa
             prev = torch.from_numpy(pa)[None, None].to(self.device)
         ctx = self._context_input()
         if ctx is not None:  # a first, coarser look keeps large objects whole; its answer is the previous alpha
@@ -214,6 +217,10 @@ class Predictor:
         assert sigma_t is not None
         alpha = alpha_t[0, 0].float().cpu().numpy()
         sigma = sigma_t[0, 0].float().cpu().numpy()
+        weight = None
+        if self.config.click_merge != "off" and prev_work is not None:
+            rule = merge_mask if self.config.click_merge == "local" else guard_mask
+            weight = rule(prev_work, np.clip(alpha, 0.0, 1.0), scale_clicks(cl, ww / w, wh / h), self.radius)
         if (wh, ww) != (h, w):
             if self.guided:  # edges follow the full-resolution image
                 if self._guide is None:
@@ -224,6 +231,10 @@ class Predictor:
                 alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
             sigma = cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR)
         alpha = np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
+        if weight is not None and prev_full is not None:  # the previous alpha outside what the clicks moved
+            if weight.shape != (h, w):
+                weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+            alpha = (prev_full + weight * (alpha - prev_full)).astype(np.float32, copy=False)
         sigma = np.maximum(sigma, 1e-6).astype(np.float32, copy=False)
         self.alpha, self.uncertainty = alpha, sigma
         self.last_patches = []

@@ -84,7 +84,7 @@ def test_every_default_is_written_once():
         else:
             value = ast.literal_eval(expr)
         assert value == getattr(PredictorConfig(), name)
-        lit = re.escape(repr(value))
+        lit = re.escape(repr(value)) if not isinstance(value, str) else f"[\"']{re.escape(value)}[\"']"
         stray = []
         for p, t in sources.items():
             for m in re.finditer(rf"\b{name}\b\s*(?::[^=\n(]*)?=\s*{lit}(?![\w.])", t):
@@ -158,7 +158,8 @@ def help_defaults(argv: list[str]) -> dict[str, str]:
                          env={"COLUMNS": "200", "PATH": ""}).stdout
     found = {}
     for name in FLAG_HELP:
-        flag = ("--" if not isinstance(getattr(PredictorConfig(), name), bool) else "--no-") + name.replace("_", "-")
+        value = getattr(PredictorConfig(), name)
+        flag = ("--no-" if value is True else "--") + name.replace("_", "-")  # a switch names its non-default
         m = re.search(rf"^\s*{flag}\b.*?\(default: ([^)]*)\)", re.sub(r"\n\s{10,}", " ", out), re.M)
         assert m, (argv, flag)
         found[name] = m.group(1)
