@@ -17,7 +17,7 @@ from clickmatte.model.inference.config import (FLAG_HELP, MAX_SIDE, MIN_SIDE, Pr
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("backend", "model", "plugin", "installers", "benchmarks", "scripts")
 CONFIG = ROOT / "model" / "inference" / "config.py"
-#: defaults the wire protocol owns (plugin/protocol.py): setting name -> the protocol's constant
+#: defaults the wire protocol owns (plugin/protocol_constants.py): setting name -> the protocol's constant
 PROTOCOL_DEFAULTS = {"top_n": "DEFAULT_TOP_N", "endpoint": "DEFAULT_ENDPOINT"}
 
 
@@ -99,7 +99,7 @@ def test_every_default_is_written_once():
 
 
 def test_protocol_defaults_are_written_once():
-    """The patches of an automatic refine and the endpoint are the protocol's (plugin/protocol.py): nowhere
+    """The patches of an automatic refine and the endpoint are the protocol's (plugin/protocol_constants.py): nowhere
     else does a ``top_n`` parameter, field or flag get the literal default, nor does code spell the endpoint."""
     from clickmatte.plugin import protocol
     from clickmatte.plugin.settings import Settings
@@ -107,8 +107,8 @@ def test_protocol_defaults_are_written_once():
     sources = {p.relative_to(ROOT): _code_only(t) for p, t in _sources().items()}
     for const in PROTOCOL_DEFAULTS.values():
         defs = [p for p, t in sources.items() if re.search(rf"^{const}\s*=", t, re.M)]
-        assert defs == [Path("plugin/protocol.py")], (const, defs)
-    del sources[Path("plugin/protocol.py")]
+        assert defs == [Path("plugin/protocol_constants.py")], (const, defs)
+    del sources[Path("plugin/protocol_constants.py")]
     n = protocol.DEFAULT_TOP_N
     stray = [(p, m.group(0)) for p, t in sources.items()
              for pat in (rf"\btop_n\b\s*(?::[^=\n(]*)?=\s*{n}(?![\w.])", rf'"--[\w-]*top-n"[^\n]*default\s*=\s*{n}\b')
