@@ -153,17 +153,11 @@ class MattingEngine:
         a new point anywhere, e.g. GIMP reads its points path by path.
 
         ``given_prev``: an ``(H, W)`` uint8 alpha of the image's size (the editor's own mask) fed back
-        instead of the session's last alpha; needs ``prev_alpha=True``. It is stored as the input of this
-        prediction, so the same clicks with ``"auto"`` later get the same answer.
+        instead of the session's last alpha, with ``prev_alpha=True``. It is stored as the input of this
+        prediction, so the same clicks with ``"auto"`` later get the same answer. The protocol's decode and
+        the predict op have checked the request (its buffer's type and size, ``prev_alpha``); the
+        Predictor checks the alpha's shape again for callers that come here directly.
         """
-        if prev_alpha not in (True, False, "auto"):
-            raise ValueError(f"prev_alpha must be True, False or 'auto', got {prev_alpha!r}")
-        if given_prev is not None:
-            if prev_alpha is not True:
-                raise ValueError("a given previous alpha needs prev_alpha=True")
-            if given_prev.dtype != np.uint8 or given_prev.shape != (session.image.height, session.image.width):
-                raise ValueError(f"the given previous alpha must be uint8 {session.image.width}x{session.image.height}, "
-                                 f"got {given_prev.dtype} {given_prev.shape}")
         self.load()
         self._activate(session.image)
         key = tuple(sorted((float(c["x"]), float(c["y"]), str(c["label"])) for c in clicks))
