@@ -4,8 +4,9 @@
   this repository, mounted at ``/repo`` in a chroot) with ``HOME`` = ``home`` (a path inside the root).
 - ``inner_path(root, host_path)``: the path that ``host_path`` (under ``root``) has inside it.
 - ``repo_inside(root)``: where this repository is seen from inside the root.
-- ``host_daemon_wrapper(root, path)``: a daemon program for ``clickmatte-install --daemon`` that runs
-  this checkout's ``clickmatte-daemon`` from inside the root.
+- ``host_daemon_wrapper(root, path, start_delay_s=0)``: a daemon program for ``clickmatte-install --daemon``
+  that runs this checkout's ``clickmatte-daemon`` from inside the root, optionally after a pause (a slow
+  model load on a fast machine).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def repo_inside(root: Path) -> str:
     return str(REPO) if str(root) == "/" else "/repo"
 
 
-def host_daemon_wrapper(root: Path, where: str) -> None:
+def host_daemon_wrapper(root: Path, where: str, start_delay_s: float = 0.0) -> None:
     """Write the daemon program recorded by a test install at ``where``, both on the host (where the
     installer checks that it exists) and inside ``root`` (where the editor runs it).
 
@@ -54,7 +55,8 @@ def host_daemon_wrapper(root: Path, where: str) -> None:
     shared and every step execs, so the plugin's ``--owner-pid`` and its SIGTERM reach the daemon itself.
     """
     daemon = Path(sys.executable).with_name("clickmatte-daemon").absolute()
-    text = f"#!/bin/sh\nexec chroot /proc/{os.getpid()}/root /usr/bin/env HOME=/tmp {daemon} --device cpu \"$@\"\n"
+    delay = f"sleep {start_delay_s:g}\n" if start_delay_s > 0 else ""  # the same process: sleep, then exec
+    text = f"#!/bin/sh\n{delay}exec chroot /proc/{os.getpid()}/root /usr/bin/env HOME=/tmp {daemon} --device cpu \"$@\"\n"
     for base in (Path("/"), Path(root)):
         p = base / where.lstrip("/")
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -371,6 +371,7 @@ def test_docker_point_tool_and_matte_in_the_gui(krita_home: KritaHome, daemon_en
 # -- a new user: fresh profile, only clickmatte-install, the docker starts the daemon itself ------------
 AUTOSTART_DRIVER = "clickmatte_autostart_driver"
 AUTOSTART_TIMEOUT_S = 420
+STARTING_DELAY_S = 8.0
 PHOTO_CLICKS = [[330, 200], [340, 330]]  # two clicks on the lemur (examples/lemur_clicks.json)
 
 
@@ -390,7 +391,9 @@ def test_fresh_profile_docker_shows_itself_and_starts_the_daemon(editor_root: Pa
     try:
         extra = []
         if str(editor_root) != "/":
-            host_daemon_wrapper(editor_root, wrapper)
+            # the pause makes the model load outlast the driver's first look at the docker (a fast machine
+            # loads it in about a second), so the "starting the model ... N s" line is there to be seen
+            host_daemon_wrapper(editor_root, wrapper, start_delay_s=STARTING_DELAY_S)
             extra = ["--daemon", wrapper]
         exe = Path(sys.executable).with_name("clickmatte-install")
         inst = subprocess.run([str(exe), "krita", "--profile", str(home), "--python-version", "3.13", *extra],
