@@ -11,19 +11,8 @@
   shows it, and later updates keep the visibility the user chose.
 - Creating the mask or the guide would make it Krita's active node: the target layer is made active
   again, so the next brush stroke or Refine lands on the photo layer.
-- Undo. What Krita 5.2's Python API offers: ``setPixelData`` writes the paint device directly (no
-  undo step), adding or removing a node is a step of its own ("Add Layer" / "Remove Layer"), shapes
-  added to a vector layer are a step ("Create shape"), and there is no undo macro. So a Matte or Refine
-  (``begin_undo_step`` .. ``end_undo_step``, in a view) ends by adding one invisible *matte mark* to the
-  points layer, its undo step, and the adapter keeps the mask and guide pixels from before and after it.
-  When Ctrl+Z takes a mark away, ``sync_outputs`` puts the "before" pixels back; a mask or guide that did
-  not exist before is hidden instead of removed (removing would be a new undo step and clear Krita's
-  redo), and counts as absent (``read_mask`` gives None) until the next Matte shows it again. When
-  Ctrl+Shift+Z brings the mark back, the "after" pixels (and visibility) return. Point edits stay
-  their own steps. The first Matte on a layer also adds the mask and the guide nodes ("Add Layer" twice,
-  before its mark): after its Ctrl+Z, two more Ctrl+Z remove those hidden nodes (nothing visible changes)
-  before the next one takes a point. At most :data:`UNDO_BYTES` of pixel states are kept (the oldest
-  go first: undoing that far back leaves the mask as it is).
+- Undo: a Matte or Refine (``begin_undo_step`` .. ``end_undo_step``, in a view) becomes one step of
+  Krita's undo through an invisible *matte mark* on the points layer; ``matte_undo`` says how.
 - 8- and 16-bit integer RGBA layers are supported; other colour models raise ``HostError``.
   Linear-light 16-bit layers (Krita's default ``*-g10`` profiles) are converted to 8-bit sRGB
   before sending, so the network sees the picture as it looks.
@@ -31,100 +20,20 @@
 from __future__ import annotations
 
 import time
-from array import array
-from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 from krita import Krita  # noqa: F401 - only importable inside Krita
-from PyQt5.QtCore import QByteArray, Qt, QTimer
-from PyQt5.QtGui import QImage
+from PyQt5.QtCore import QByteArray
 
 from .. import raster
 from ..point_editing import same_points
 from ..host import Box, HostAdapter, HostError, ImageData, Point
-from . import points_layer
+from . import pixels, points_layer
+from .matte_undo import MatteUndo
+from .nodes import GUIDE_NAME, MASK_NAME, OUR_LAYERS, find_child, has_view, keep_active, walk
+from .pixels import SRGB_PROFILE, linear_u16_bgra_to_srgb_u8  # noqa: F401 - imported from here by the Krita tests
 
-MASK_NAME = "ClickMatte alpha"
-GUIDE_NAME = "ClickMatte uncertainty"
-OUR_LAYERS = (points_layer.LAYER_NAME, GUIDE_NAME)
 PENDING_S = 2.0
-UNDO_BYTES = 256 * 2 ** 20  # mask + guide states kept for Krita's undo of mattes
-SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"  # ships with Krita
-
-_LINEAR_TO_SRGB_U8: Optional[bytes] = None
-
-
-def _linear_lut() -> bytes:
-    """65536-entry linear-u16 -> sRGB-u8 table (built once, ~40 ms)."""
-    global _LINEAR_TO_SRGB_U8
-    if _LINEAR_TO_SRGB_U8 is None:
-        out = bytearray(65536)
-        for v in range(65536):
-            c = v / 65535.0
-            s = 12.92 * c if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055
-            out[v] = max(0, min(255, int(s * 255.0 + 0.5)))
-        _LINEAR_TO_SRGB_U8 = bytes(out)
-    return _LINEAR_TO_SRGB_U8
-
-
-def linear_u16_bgra_to_srgb_u8(data: bytes) -> bytes:
-    """Linear-light u16 BGRA -> sRGB u8 BGRA (alpha: high byte)."""
-    samples = array("H")
-    samples.frombytes(data)
-    lut = _linear_lut()
-    out = bytearray(bytes(map(lut.__getitem__, samples)))
-    out[3::4] = raster.u16_to_u8(data)[3::4]
-    return bytes(out)
-
-
-@dataclass
-class OutputState:
-    """The mask and guide of one layer at one moment: raw pixel bytes as ``pixelData`` gives them, or None
-    when the node does not exist; ``points``: the points of the full matte the mask holds, if known."""
-
-    mask: Optional[bytes]
-    guide: Optional[bytes]
-    points: Optional[List[Point]]
-    guide_visible: bool = False
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.mask or b"") + len(self.guide or b"")
-
-
-@dataclass
-class MatteStep:
-    """One Matte/Refine on Krita's undo stack: its mark's number and the outputs before and after it."""
-
-    mark: int
-    doc: str
-    layer: str
-    before: OutputState
-    after: OutputState
-
-
-def _find_child(parent: object, name: str, node_type: str) -> Optional[object]:
-    for n in parent.childNodes():  # type: ignore[attr-defined]
-        if n.name() == name and n.type() == node_type:
-            return n
-    return None
-
-
-def _walk(node: object) -> List[object]:
-    out = []
-    for n in node.childNodes():  # type: ignore[attr-defined]
-        out.append(n)
-        out.extend(_walk(n))
-    return out
-
-
-def _activate(doc: object, layer: object) -> None:
-    """Make ``layer`` the active node of ``doc`` unless it already is, or is no longer in ``doc``."""
-    if doc.nodeByUniqueID(layer.uniqueId()) is None:
-        return
-    active = doc.activeNode()
-    if active is None or active.uniqueId() != layer.uniqueId():
-        doc.setActiveNode(layer)
 
 
 class KritaHost(HostAdapter):
@@ -147,11 +56,7 @@ class KritaHost(HostAdapter):
         self._pending: Optional[List[Point]] = None
         self._pending_until = 0.0
         self._mask_points: dict = {}  # layer key -> points of the full matte its mask holds
-        self._steps: List[MatteStep] = []  # mattes on Krita's undo stack, oldest first
-        self._open: Optional[MatteStep] = None  # begin_undo_step .. end_undo_step
-        self._marks_seen: set = set()  # marks of self._steps present at the last sync_outputs()
-        self._next_mark = 1
-        self._absent: set = set()  # uniqueIds of our mask/guide nodes hidden by an undo: they count as absent
+        self._undo = MatteUndo(self)  # Krita's undo of mattes
 
     # -- document access --------------------------------------------------------------------
     def document(self) -> object:
@@ -175,8 +80,8 @@ class KritaHost(HostAdapter):
                 return prev
         # no usable active layer (e.g. the points layer is active, or no view): the layer that
         # already carries our mask, else the only paint layer there is
-        candidates = [n for n in _walk(doc.rootNode()) if n.type() == "paintlayer" and n.name() not in OUR_LAYERS]
-        masked = [n for n in candidates if _find_child(n, MASK_NAME, "transparencymask") is not None]
+        candidates = [n for n in walk(doc.rootNode()) if n.type() == "paintlayer" and n.name() not in OUR_LAYERS]
+        masked = [n for n in candidates if find_child(n, MASK_NAME, "transparencymask") is not None]
         pick = masked[:1] or (candidates if len(candidates) == 1 else [])
         if pick:
             self._target_id = pick[0].uniqueId()
@@ -204,26 +109,12 @@ class KritaHost(HostAdapter):
             return ImageData(w, h, 4, "uint8", "BGRA", data)
         profile = (layer.colorProfile() or "").lower()
         if "g10" in profile or "linear" in profile:
-            return ImageData(w, h, 4, "uint8", "BGRA", self._as_srgb8(layer, data, w, h))
+            return ImageData(w, h, 4, "uint8", "BGRA", pixels.as_srgb8(layer, data, w, h))
         return ImageData(w, h, 4, "uint16", "BGRA", data)
-
-    @staticmethod
-    def _as_srgb8(layer: object, data: bytes, w: int, h: int) -> bytes:
-        """Linear 16-bit -> 8-bit sRGB BGRA: Krita converts a detached copy of the layer (C++, ~20 ms
-        per megapixel); if that fails, a pure-Python table lookup (~150 ms per megapixel)."""
-        try:
-            dup = layer.duplicate()
-            if dup is not None and dup.setColorSpace("RGBA", "U8", SRGB_PROFILE):
-                out = bytes(dup.pixelData(0, 0, w, h))
-                if len(out) == w * h * 4:
-                    return out
-        except Exception:  # noqa: BLE001 - fall back below
-            pass
-        return linear_u16_bgra_to_srgb_u8(data)
 
     def points_node(self, create: bool = False) -> Optional[object]:
         doc = self.document()
-        node = _find_child(doc.rootNode(), points_layer.LAYER_NAME, "vectorlayer")
+        node = find_child(doc.rootNode(), points_layer.LAYER_NAME, "vectorlayer")
         if node is None and create:
             node = doc.createVectorLayer(points_layer.LAYER_NAME)
             doc.rootNode().addChildNode(node, None)
@@ -282,7 +173,7 @@ class KritaHost(HostAdapter):
         if node is None:
             return
         xres, yres = doc.xRes() or 72.0, doc.yRes() or 72.0
-        if self._has_view(doc):
+        if has_view(doc):
             # the fewest shape edits, so that one point added or removed is one step of Krita's undo
             shapes = self._shape_points(node, xres, yres)
             kind, k = points_layer.edit_plan([p for _, p in shapes], list(points), same_points)
@@ -316,22 +207,11 @@ class KritaHost(HostAdapter):
         self._pending_until = time.monotonic() + PENDING_S
         doc.refreshProjection()
 
-    @staticmethod
-    def _has_view(doc: object) -> bool:
-        """Whether ``doc`` is shown in a view (GUI) - some shape operations need one."""
-        try:
-            key = doc.rootNode().uniqueId()
-            return any(v.document() is not None and v.document().rootNode().uniqueId() == key
-                       for v in Krita.instance().views())
-        except Exception:  # noqa: BLE001
-            return False
-
     def mask_node(self, create: bool = False) -> Optional[object]:
         layer = self.target_layer()
-        mask = _find_child(layer, MASK_NAME, "transparencymask")
-        if mask is not None and create and mask.uniqueId().toString() in self._absent:
-            self._absent.discard(mask.uniqueId().toString())  # hidden by an undo: a new Matte shows it again
-            mask.setVisible(True)
+        mask = find_child(layer, MASK_NAME, "transparencymask")
+        if mask is not None and create and self._undo.unhide(mask):
+            mask.setVisible(True)  # hidden by an undo: a new Matte shows it again
         if mask is None and create:
             doc = self.document()
             mask = doc.createTransparencyMask(MASK_NAME)
@@ -342,22 +222,14 @@ class KritaHost(HostAdapter):
         return mask
 
     def _keep_active(self, layer: object) -> None:
-        """Make ``layer`` Krita's active node again after we added a node.
-
-        Krita activates an added node only once its layer model takes the node in, from an event that
-        runs after the current Qt handler returns; a ``setActiveNode`` made now would be overridden.
-        So the image's pending work is waited for (the node is then added and that event posted), the
-        layer is activated now, and once more from a 0 ms timer, which runs after that event."""
-        doc = self.document()
-        doc.waitForDone()
-        _activate(doc, layer)
-        QTimer.singleShot(0, lambda: _activate(doc, layer))
+        """Make ``layer`` Krita's active node again after we added a node (``nodes.keep_active``)."""
+        keep_active(self.document(), layer)
 
     def write_mask(self, alpha: bytes, width: int, height: int, boxes: Optional[Sequence[Box]] = None,
                    points: Optional[Sequence[Point]] = None) -> None:
         doc = self.document()
         if boxes is None:
-            self._mask_points[self.document_key()] = list(points) if points is not None else None
+            self.remember_mask_points(self.document_key(), list(points) if points is not None else None)
         if (width, height) != (doc.width(), doc.height()):
             raise HostError(f"mask is {width}x{height} but the image is {doc.width()}x{doc.height()}")
         mask = self.mask_node(create=True)
@@ -396,10 +268,7 @@ class KritaHost(HostAdapter):
         layer.parentNode().addChildNode(node, layer)
         if (node.colorModel(), node.colorDepth(), node.colorProfile()) != ("RGBA", "U8", SRGB_PROFILE):
             node.setColorSpace("RGBA", "U8", SRGB_PROFILE)
-        bgra = bytearray(width * height * 4)
-        bgra[0::4], bgra[1::4], bgra[2::4] = rgb[2::3], rgb[1::3], rgb[0::3]
-        bgra[3::4] = b"\xff" * (width * height)
-        node.setPixelData(QByteArray(bytes(bgra)), 0, 0, width, height)
+        node.setPixelData(QByteArray(pixels.rgb_to_opaque_bgra(rgb, width, height)), 0, 0, width, height)
         mask = doc.createTransparencyMask(f"{name} alpha")
         if mask is None:
             raise HostError("this Krita cannot create transparency masks from Python (Krita 5.2 or newer needed)")
@@ -412,9 +281,9 @@ class KritaHost(HostAdapter):
 
     def guide_node(self, create: bool = False) -> Optional[object]:
         doc = self.document()
-        node = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
+        node = find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
         if node is not None and create:
-            self._absent.discard(node.uniqueId().toString())  # (hidden, like a new guide)
+            self._undo.unhide(node)  # (stays hidden, like a new guide)
         if node is None and create:
             node = doc.createNode(GUIDE_NAME, "paintlayer")
             target = self.target_layer()
@@ -427,12 +296,12 @@ class KritaHost(HostAdapter):
     def write_guide(self, uncertainty: bytes, width: int, height: int) -> None:
         doc = self.document()
         node = self.guide_node(create=True)
-        pixels = raster.guide_rgba(uncertainty, "BGRA")
+        rgba = raster.guide_rgba(uncertainty, "BGRA")
         if node.colorDepth() == "U16":
-            pixels = raster.u8_to_u16(pixels)
+            rgba = raster.u8_to_u16(rgba)
         elif node.colorDepth() != "U8":
             return  # float documents never reach here (read_image refuses them)
-        node.setPixelData(QByteArray(pixels), 0, 0, width, height)
+        node.setPixelData(QByteArray(rgba), 0, 0, width, height)
         doc.refreshProjection()
 
     def set_guide_opacity(self, percent: int) -> None:
@@ -454,129 +323,29 @@ class KritaHost(HostAdapter):
             return None
         return list(pts) if pts is not None else None
 
-    # -- Krita's undo of mattes (see the module docstring) ------------------------------------
+    def remember_mask_points(self, key: str, points: Optional[List[Point]]) -> None:
+        """Note ``points`` as those of the full matte the mask of layer ``key`` (``document_key``) holds."""
+        self._mask_points[key] = points
+
+    # -- Krita's undo of mattes (``matte_undo``) ----------------------------------------------
     def _present(self, node: Optional[object]) -> Optional[object]:
         """``node`` unless it is None or hidden by an undo (then it counts as absent)."""
-        return None if node is None or node.uniqueId().toString() in self._absent else node
-
-    def _outputs(self) -> OutputState:
-        doc = self.document()
-        w, h = doc.width(), doc.height()
-        mask, guide = self._present(self._mask_or_none()), self._present(self.guide_node())
-        return OutputState(bytes(mask.pixelData(0, 0, w, h)) if mask is not None else None,
-                           bytes(guide.pixelData(0, 0, w, h)) if guide is not None else None,
-                           self.read_mask_points(), bool(guide is not None and guide.visible()))
+        return self._undo.present(node)
 
     def begin_undo_step(self, name: str) -> None:
-        self._open = None
-        doc = self.document()
-        if not self._has_view(doc):
-            return  # no view, no undo history to take part in (batch scripts)
-        layer = self.target_layer()
-        before = self._outputs()
-        self._open = MatteStep(0, doc.rootNode().uniqueId().toString(), layer.uniqueId().toString(), before, before)
+        self._undo.begin()
 
     def end_undo_step(self) -> None:
-        step, self._open = self._open, None
-        if step is None:
-            return
-        after = self._outputs()
-        if (after.mask, after.guide) == (step.before.mask, step.before.guide):
-            return  # nothing changed: no undo step
-        doc = self.document()
-        node = self.points_node(create=True)
-        step.mark, step.after = self._next_mark, after
-        self._next_mark += 1
-        node.addShapesFromSvg(points_layer.matte_mark_svg(step.mark, doc.width(), doc.height(),
-                                                          doc.xRes() or 72.0, doc.yRes() or 72.0))
-        self._steps.append(step)
-        self._marks_seen.add(step.mark)
-        total = 0
-        for i in range(len(self._steps) - 1, -1, -1):  # keep the newest within UNDO_BYTES
-            total += self._steps[i].before.nbytes + self._steps[i].after.nbytes
-            if total > UNDO_BYTES and i < len(self._steps) - 1:
-                del self._steps[: i + 1]
-                break
-        self._marks_seen &= {s.mark for s in self._steps}
+        self._undo.end()
 
     def sync_outputs(self) -> str:
         """Krita's undo/redo took a matte mark away or brought it back: put the outputs from before /
         after that Matte back. ``"latest"`` when they are now those of the newest Matte, ``"other"`` for any
         other restored state, ``""`` when no mark came or went."""
-        if not self._steps or self._open is not None:
-            return ""
-        doc = self.document()
-        node = self.points_node()
-        names = {s.name() for s in node.shapes()} if node is not None else set()
-        key = doc.rootNode().uniqueId().toString()
-        mine = [s for s in self._steps if s.doc == key]
-        present = {s.mark for s in mine if f"{points_layer.MATTE_MARK_PREFIX}{s.mark}" in names}
-        seen = self._marks_seen & {s.mark for s in mine}
-        added, removed = present - seen, seen - present
-        if not added and not removed:
-            return ""
-        self._marks_seen = (self._marks_seen - seen) | present
-        if added:  # redo: the newest Matte brought back
-            step = max((s for s in mine if s.mark in added), key=lambda s: s.mark)
-            state = step.after
-        else:  # undo: back to before the oldest Matte taken away
-            step = min((s for s in mine if s.mark in removed), key=lambda s: s.mark)
-            state = step.before
-        self._apply(step.layer, state)
-        return "latest" if added and step is self._steps[-1] else "other"
-
-    def _apply(self, layer_id: str, state: OutputState) -> None:
-        doc = self.document()
-        layer = next((n for n in _walk(doc.rootNode()) if n.uniqueId().toString() == layer_id), None)
-        if layer is None:
-            return  # the layer is gone
-        w, h = doc.width(), doc.height()
-        mask = _find_child(layer, MASK_NAME, "transparencymask")
-        if state.mask is None:
-            if mask is not None:
-                mask.setVisible(False)  # not remove(): that would be an undo step and clear Krita's redo
-                self._absent.add(mask.uniqueId().toString())
-        else:
-            if mask is None:  # deleted by hand meanwhile
-                mask = doc.createTransparencyMask(MASK_NAME)
-                layer.addChildNode(mask, None)
-            self._absent.discard(mask.uniqueId().toString())
-            mask.setVisible(True)
-            mask.setPixelData(QByteArray(state.mask), 0, 0, w, h)
-        guide = _find_child(doc.rootNode(), GUIDE_NAME, "paintlayer")
-        if state.guide is None:
-            if guide is not None:
-                guide.setVisible(False)
-                self._absent.add(guide.uniqueId().toString())
-        else:
-            if guide is None:
-                guide = doc.createNode(GUIDE_NAME, "paintlayer")
-                doc.rootNode().addChildNode(guide, None)
-                guide.setOpacity(int(round(self.guide_opacity * 2.55)))
-            self._absent.discard(guide.uniqueId().toString())
-            guide.setVisible(state.guide_visible)
-            guide.setPixelData(QByteArray(state.guide), 0, 0, w, h)
-        self._mask_points[f"{doc.rootNode().uniqueId().toString()}|{layer_id}"] = state.points
-        self._keep_active(layer)
-        doc.refreshProjection()
+        return self._undo.sync()
 
     def clear_outputs(self) -> None:
-        self._steps.clear()
-        self._marks_seen.clear()
-        try:
-            doc = self.document()
-        except HostError:
-            return
-        for node in (self.guide_node(), self._mask_or_none()):
-            if node is not None:
-                node.remove()
-        doc.refreshProjection()
-
-    def _mask_or_none(self) -> Optional[object]:
-        try:
-            return self.mask_node()
-        except HostError:
-            return None
+        self._undo.clear()
 
     def notify(self, message: str, level: str = "info") -> None:
         if self._status is not None:
@@ -588,17 +357,4 @@ class KritaHost(HostAdapter):
 
     def resize_plane(self, plane: bytes, width: int, height: int, new_width: int, new_height: int) -> bytes:
         """Smooth scaling through QImage (C++), for live previews."""
-        if (width, height) == (new_width, new_height):
-            return bytes(plane)
-        img = QImage(plane, width, height, width, QImage.Format_Grayscale8)
-        big = img.scaled(new_width, new_height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-        # Qt 5.15 returns a smoothly scaled Grayscale8 image as RGB32: back to one byte per pixel
-        if big.format() != QImage.Format_Grayscale8:
-            big = big.convertToFormat(QImage.Format_Grayscale8)
-        bpl = big.bytesPerLine()
-        ptr = big.constBits()
-        ptr.setsize(bpl * new_height)
-        raw = bytes(ptr)
-        if bpl == new_width:
-            return raw
-        return b"".join(raw[r * bpl : r * bpl + new_width] for r in range(new_height))
+        return pixels.resize_plane(plane, width, height, new_width, new_height)

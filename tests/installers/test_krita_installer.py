@@ -94,6 +94,8 @@ def test_install_then_uninstall_restores_exactly(home: Path, tmp_path: Path) -> 
         assert (pkg / name).is_file(), name
     for f in plugin_source().glob("*.py"):  # every core module (the protocol's and controller's parts too)
         assert (pkg / f.name).is_file(), f.name
+    for f in (plugin_source() / "krita").glob("*.py"):  # every Krita module (pixels, nodes, matte_undo too)
+        assert (pkg / "krita" / f.name).is_file(), f"krita/{f.name}"
     assert not (pkg / "gimp").exists()
     for f in pkg.rglob("*.py"):
         if "_vendor" not in f.parts:
