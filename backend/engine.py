@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from clickmatte.model.image_io import alpha_to_u8
 from clickmatte.model.inference.config import MAX_SIDE, MIN_SIDE, PredictorConfig
 from clickmatte.plugin.protocol import DEFAULT_TOP_N
 
@@ -56,11 +57,6 @@ class RefinePlan:
     @property
     def finished(self) -> bool:
         return self.done >= len(self.boxes)
-
-
-def _to_u8(alpha: np.ndarray) -> np.ndarray:
-    """An alpha in [0, 1] as uint8: how a previous alpha is kept (1 byte per pixel) and fed back."""
-    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 class MattingEngine:
@@ -169,7 +165,7 @@ class MattingEngine:
         else:
             extends = last is not None and len(key) > len(last) and not Counter(last) - Counter(key)
             feed = prev_alpha is True or (prev_alpha == "auto" and extends)
-            prev = _to_u8(session.alpha) if feed and session.alpha is not None else None
+            prev = alpha_to_u8(session.alpha) if feed and session.alpha is not None else None
         if preview is not None:
             return self.predictor.predict(list(clicks), prev_alpha=prev, preview=preview)
         alpha, sigma = self.predictor.predict(list(clicks), prev_alpha=prev)

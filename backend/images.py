@@ -15,6 +15,7 @@ from typing import Any, Optional, Tuple
 import cv2
 import numpy as np
 
+from clickmatte.model.image_io import alpha_to_u8
 from clickmatte.plugin.protocol import UNCERTAINTY_SCALE, BufferSpec
 
 _TO_RGB = {
@@ -71,7 +72,7 @@ def encode_alpha(alpha: np.ndarray, dtype: str = "uint8", preview: Optional[int]
     """``(H, W)`` float32 alpha in [0, 1] -> uint8 (0..255) or little-endian uint16 (0..65535), rounded."""
     a = _shrink(np.asarray(alpha, dtype=np.float32), preview)
     if dtype == "uint8":
-        return cv2.convertScaleAbs(a, alpha=255.0)
+        return alpha_to_u8(a)
     if dtype == "uint16":
         out = np.empty(a.shape, np.float32)
         np.multiply(a, 65535.0, out=out)

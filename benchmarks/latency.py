@@ -6,7 +6,7 @@ For each size (4:3 BGRA uint8 image, as Krita sends it): open once (pixels sent)
 size (long side 1024) and at full size, refine top-8; median and best of ``--repeats`` tries each.
 Then the same 1 MP predict in-process (``Predictor.predict``), interleaved with daemon full-size
 predicts, to show the protocol + daemon overhead (target <= 10 % of a 1 MP predict). The daemon's
-RSS after each size and its peak (VmHWM, target <= 4 GB at 24 MP) come from /proc.
+RSS after each size and its peak (VmHWM, target <= 2 GB at 24 MP) come from /proc.
 """
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def main() -> int:
               f"(target <= 10 %)")
     if proc:
         peak = rss_mb(proc.pid, "VmHWM")
-        print(f"daemon peak RSS (VmHWM): {peak:.0f} MiB ({'within' if peak <= 4096 else 'OVER'} the 4 GB budget)")
+        print(f"daemon peak RSS (VmHWM): {peak:.0f} MiB ({'within' if peak <= 2048 else 'OVER'} the 2 GB budget)")
     c.disconnect()
     if proc:
         stop_daemon(proc)

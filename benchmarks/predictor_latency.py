@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from clickmatte.model.image_io import alpha_to_u8
 from clickmatte.model.inference.config import add_predictor_arguments, predictor_config_from_args
 from clickmatte.model.inference.predictor import Predictor, load_default_model, resolve_device
 from clickmatte.plugin.protocol import DEFAULT_TOP_N
@@ -58,11 +59,6 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     fn()
     _sync(device)
     return time.perf_counter() - t
-
-
-def to_u8(alpha: np.ndarray) -> np.ndarray:
-    """The daemon's way of keeping an alpha for feeding back: uint8, rounded."""
-    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -119,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             box: dict[str, np.ndarray] = {}
             calls: dict[str, Callable[[], object]] = {
                 "first click": lambda: box.update(first=pred.predict(clicks[:1])[0]),
-                "next click": lambda: pred.predict(clicks, prev_alpha=to_u8(box["first"])),
+                "next click": lambda: pred.predict(clicks, prev_alpha=alpha_to_u8(box["first"])),
                 cols[2]: lambda: pred.refine(top_n=a.top_n),
             }
             if a.preview:

@@ -1,5 +1,7 @@
 """Reading pictures from files: :func:`read_rgb` (an image as ``(H, W, 3)`` uint8 RGB) and :func:`read_alpha`
-(a matte or mask as ``(H, W)`` float32 in [0, 1]), shared by training, evaluation and the tools."""
+(a matte or mask as ``(H, W)`` float32 in [0, 1]), shared by training, evaluation and the tools; and
+:func:`alpha_to_u8`, the one way a float alpha becomes 8 bits (the daemon's wire mask and kept previous alpha,
+the evaluation's fed-back alpha)."""
 from __future__ import annotations
 
 import os
@@ -48,3 +50,12 @@ def read_alpha(path: os.PathLike | str) -> np.ndarray:
             raise ValueError(f"alpha {path} holds float values outside [0, 1]")
         return np.ascontiguousarray(raw)
     return np.ascontiguousarray(raw.astype(np.float32) / full)
+
+
+def alpha_to_u8(alpha: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float alpha in [0, 1] -> ``(H, W)`` uint8 ``round(255 * alpha)`` (ties to even), values outside
+    [0, 1] saturated to 0 / 255. One OpenCV pass, no float temporaries (a 24 MP alpha: ~10 ms on one core)."""
+    a = np.asarray(alpha)
+    if a.ndim != 2 or not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"alpha must be an (H, W) float array, got {a.dtype} {a.shape}")
+    return cv2.multiply(np.ascontiguousarray(a, dtype=np.float32), 1.0, scale=255.0, dtype=cv2.CV_8U)

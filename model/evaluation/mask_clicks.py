@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..evaluate import MASK_NOC_CAP
+from ..image_io import alpha_to_u8
 from ..inference.predictor import Predictor
 from .click_simulator import DEFINITE_BG, DEFINITE_FG, fixed_clicks, next_click
 from .eval_engines import Engine, NetEngine
@@ -33,11 +34,6 @@ def noc_at(ious: Sequence[float], threshold: float, cap: int) -> tuple[int, bool
         if v >= threshold:
             return i + 1, True
     return cap, False
-
-
-def _to_u8(alpha: np.ndarray) -> np.ndarray:
-    """The daemon's way to keep and feed back a previous alpha: ``(H, W)`` float [0, 1] -> uint8, rounded."""
-    return (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _key(t: float) -> str:
@@ -164,7 +160,7 @@ def evaluate_mask_image(
             stop = "no error"
             break
         clicks.append(c)
-        fed = _to_u8(prev) if (prev is not None and feed_prev_alpha) else None
+        fed = alpha_to_u8(prev) if (prev is not None and feed_prev_alpha) else None
         t1 = time.perf_counter()
         alpha, sigma = engine.predict(clicks, prev_alpha=fed)
         secs = time.perf_counter() - t1

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,10 +81,16 @@ class PatchRefiner(nn.Module):
 
 
 def _window_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: int, kw: int, dtype=np.float64) -> np.ndarray:
-    """Sum of ``values`` (``(H, W)``) over the ``kh`` x ``kw`` windows with top-left corners ``ys`` x ``xs``."""
-    h, w = values.shape
-    ii = np.zeros((h + 1, w + 1), dtype=dtype)
-    ii[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=dtype), axis=1)
+    """Sum of ``values`` (``(H, W)``) over the ``kh`` x ``kw`` windows with top-left corners ``ys`` x ``xs``.
+
+    ``dtype`` float64: real values, summed in float64; int64: 0/1 or small integer values (``uint8``), summed
+    exactly. One summed-area table (OpenCV's ``integral``: no float64 copy of the image-sized input)."""
+    if np.dtype(dtype) == np.int64:
+        src, depth = np.ascontiguousarray(values, dtype=np.uint8), cv2.CV_32S  # exact up to 2**31 (MAX_SIDE**2 < that)
+    else:
+        keep = values.dtype in (np.float32, np.float64)
+        src, depth = np.ascontiguousarray(values if keep else values.astype(np.float32)), cv2.CV_64F
+    ii = cv2.integral(src, sdepth=depth).astype(dtype, copy=False)
     y0, x0 = ys[:, None], xs[None, :]
     return ii[y0 + kh, x0 + kw] - ii[y0, x0 + kw] - ii[y0 + kh, x0] + ii[y0, x0]
 
@@ -103,7 +110,7 @@ def window_soft_fraction(alpha: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: 
     ``alpha``: ``(H, W)`` float in [0, 1]; ``ys``/``xs``: the windows' top-left rows/columns.
     Returns ``(len(ys), len(xs))`` float64 in [0, 1].
     """
-    soft = ((alpha > SOFT_LOW) & (alpha < SOFT_HIGH)).astype(np.int32)
+    soft = ((alpha > SOFT_LOW) & (alpha < SOFT_HIGH)).view(np.uint8)
     return _window_sums(soft, np.asarray(ys), np.asarray(xs), kh, kw, dtype=np.int64) / float(kh * kw)
 
 
@@ -143,7 +150,7 @@ def select_patches(
     check_max_soft(max_soft, alpha, (h, w))
     k = patch_size
     stride = max(1, k // 16)
-    scores, ys, xs = _window_scores(sigma.astype(np.float64), k, stride)
+    scores, ys, xs = _window_scores(sigma, k, stride)
     kh, kw = min(k, h), min(k, w)
     allowed = _allowed_windows(ys, xs, kh, kw, h, w, regions, mask)
     if max_soft is not None and alpha is not None:  # check_max_soft: alpha comes with max_soft

@@ -14,7 +14,7 @@ from clickmatte.model.evaluation.click_simulator import next_click
 from clickmatte.model.evaluation.eval_report import summarize_local
 from clickmatte.model.evaluation.eval_loop import evaluate_image
 from clickmatte.model.evaluate import main
-from clickmatte.model.evaluation.mask_clicks import _to_u8
+from clickmatte.model.image_io import alpha_to_u8
 from clickmatte.model.evaluation.mask_eval import (evaluate_mask_image, image_rng, noc_at, refine_ablation,
                                                    summarize_mask_engine)
 from clickmatte.model.evaluation.metrics import disk_mask, iou, local_change, local_mae
@@ -272,7 +272,7 @@ def test_mask_mode_end_to_end_with_the_shipped_weights(tmp_path: Path, capsys: p
     prev = None
     for k, c in enumerate(rec["clicks"], start=1):
         assert c == next_click(mask, prev, rec["clicks"][: k - 1])
-        alpha, _ = p.predict(rec["clicks"][:k], prev_alpha=None if prev is None else _to_u8(prev))
+        alpha, _ = p.predict(rec["clicks"][:k], prev_alpha=None if prev is None else alpha_to_u8(prev))
         assert iou(alpha, mask) == pytest.approx(rec["per_click"][k - 1]["iou"], abs=1e-6)
         prev = alpha
     assert rec["simulated"] == len(rec["clicks"])

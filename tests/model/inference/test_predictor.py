@@ -278,3 +278,24 @@ def test_context_pass_skips_images_within_the_context_size(small_model):
     np.testing.assert_array_equal(on.predict(clicks)[0], off.predict(clicks)[0])
     with pytest.raises(ValueError, match="context_size"):
         Predictor(small_model, device="cpu", context_size=16)
+
+
+def test_shrink_area_is_a_box_filter_like_a_direct_area_resize():
+    import cv2
+
+    from clickmatte.model.inference.predictor import shrink_area
+
+    yy, xx = np.mgrid[0:1300, 0:1710]
+    disc = np.rint(255.0 * np.clip(400.0 - np.hypot(yy - 640.0, xx - 900.0), 0.0, 1.0)).astype(np.uint8)
+    direct = cv2.resize(disc.astype(np.float32), (512, 389), interpolation=cv2.INTER_AREA)
+    fast = shrink_area(disc, 512, 389)
+    assert fast.shape == (389, 512) and fast.dtype == np.float32
+    assert np.abs(fast - direct).mean() < 0.5  # an antialiased edge lands where a direct area resize puts it
+    strands = np.where((np.sin(xx / 1.3) > 0.7) & (yy > 900), 255, 0).astype(np.uint8)  # 1-2 px hair
+    box = shrink_area(strands, 512, 389)[300:, :].mean()  # the rows wholly below y = 900 (in work px: 270)
+    sampled = cv2.resize(strands, (512, 389), interpolation=cv2.INTER_NEAREST)[300:, :].astype(np.float32).mean()
+    truth = strands[1003:, :].astype(np.float32).mean()
+    assert abs(box - truth) < 0.01 * truth and abs(sampled - truth) > 3 * abs(box - truth)  # coverage kept
+    np.testing.assert_allclose(shrink_area(np.full((1300, 1710), 77, np.uint8), 512, 389), 77.0, rtol=1e-6)
+    small = shrink_area(disc, 1000, 1000)  # factor < 2: one direct area resize
+    assert np.array_equal(small, cv2.resize(disc.astype(np.float32), (1000, 1000), interpolation=cv2.INTER_AREA))

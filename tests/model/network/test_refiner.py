@@ -128,3 +128,17 @@ def test_refiner_shapes_and_initial_identity():
     torch.testing.assert_close(out, alpha[..., 16:80, 16:80])
     with pytest.raises(ValueError):
         ref(rgb[..., :90, :90], alpha, sigma)
+
+
+def test_window_sums_equal_brute_force_sums():
+    from clickmatte.model.network.refiner import _window_sums
+
+    rng = np.random.default_rng(3)
+    ys, xs = np.array([0, 4, 17, 30]), np.array([0, 9, 21])
+    for values, dtype in ((rng.random((40, 33), dtype=np.float32), np.float64),
+                          (rng.random((40, 33)), np.float64),
+                          ((rng.random((40, 33)) > 0.5), np.int64)):
+        got = _window_sums(values, ys, xs, 10, 12, dtype=dtype)
+        want = np.array([[values[y:y + 10, x:x + 12].sum(dtype=np.float64) for x in xs] for y in ys])
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
