@@ -101,8 +101,8 @@ def guided_upsample(alpha_low: np.ndarray, rgb_low: Optional[np.ndarray], rgb_fu
     """Upsample ``alpha_low`` to the size of ``rgb_full`` along the image's edges (fast guided filter).
 
     ``radius`` is the window radius in low-resolution pixels, ``eps`` the ridge (larger: smoother,
-    closer to bilinear). Works channel by channel, so the extra memory at full size is about three
-    float32 planes (a 24 MP image: ~300 MB). ``guide`` (:func:`guide_statistics` of ``rgb_low``) spares
+    closer to bilinear). Works channel by channel, so the extra memory at full size is the output and one
+    float32 scratch plane (a 24 MP image: ~200 MB). ``guide`` (:func:`guide_statistics` of ``rgb_low``) spares
     recomputing the image's part of the filter for each new alpha on the same image.
     """
     if not isinstance(rgb_full, np.ndarray) or rgb_full.ndim != 3 or rgb_full.shape[2] != 3:
@@ -113,8 +113,9 @@ def guided_upsample(alpha_low: np.ndarray, rgb_low: Optional[np.ndarray], rgb_fu
     if full.dtype == np.uint8:  # fold the 1/255 into the (small) colour coefficients
         coef[..., :3] /= 255.0
     out = cv2.resize(coef[..., 3], (w, h), interpolation=cv2.INTER_LINEAR)
+    a_up = np.empty((h, w), np.float32)  # one scratch plane for the three channels (fresh pages cost time)
     for ch in range(3):
-        a_up = cv2.resize(coef[..., ch], (w, h), interpolation=cv2.INTER_LINEAR)
+        cv2.resize(np.ascontiguousarray(coef[..., ch]), (w, h), dst=a_up, interpolation=cv2.INTER_LINEAR)
         np.multiply(a_up, full[..., ch], out=a_up)
         out += a_up
     np.clip(out, 0.0, 1.0, out=out)
