@@ -56,7 +56,7 @@ class PredictorConfig:
     flip_tta: bool = True
     prior_pass: bool = True
     guided: bool = True
-    context_size: int = 320
+    context_size: int = 224
     refine_max_soft: float = 0.05
     preview_working_size: int = 256
     refine_batch: int = 16

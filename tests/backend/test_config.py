@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from clickmatte.backend.config import ConfigError, parse_config
+from clickmatte.model.inference.config import PredictorConfig
 
 
 def test_defaults_and_flip_tta_switch():
@@ -19,7 +20,7 @@ def test_defaults_and_flip_tta_switch():
 
 
 def test_context_size_default_switch_and_check():
-    assert parse_config([]).predictor.context_size == 320
+    assert parse_config([]).predictor.context_size == PredictorConfig().context_size  # the one default
     assert parse_config(["--context-size", "0"]).predictor.context_size == 0
     assert parse_config(["--context-size", "400"]).predictor.context_size == 400
     with pytest.raises(ConfigError, match="context-size"):
