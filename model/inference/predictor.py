@@ -215,15 +215,8 @@ class Predictor:
         prev = None
         prev_full = prev_work = None
         if prev_alpha is not None:
-            if self.config.click_merge != "off" or (wh, ww) == (h, w) or getattr(prev_alpha, "dtype", None) != np.uint8:
-                pa = prev_full = self._check_alpha(prev_alpha, h, w)
-                if (wh, ww) != (h, w):
-                    pa = cv2.resize(pa, (ww, wh), interpolation=cv2.INTER_AREA)
-            else:  # uint8 (the daemon's kept alpha, an editor's mask): shrink before converting, no full-size float copy
-                self._check_alpha_shape(prev_alpha, h, w)
-                pa = shrink_area(prev_alpha, ww, wh) / 255.0
-            prev_work = pa
-            prev = torch.from_numpy(pa)[None, None].to(self.device)
+            prev_work, prev_full = self._prev_inputs(prev_alpha, h, w, wh, ww)
+            prev = torch.from_numpy(prev_work)[None, None].to(self.device)
         ctx = self._context_input()
         if ctx is not None:  # a first, coarser look keeps large objects whole; its answer is the previous alpha
             ch, cw = ctx.shape[-2:]
@@ -343,6 +336,18 @@ class Predictor:
                 a2 = net.forward_alpha(rgb2, cmap2, prev2)
             return (a1 + a2.flip(-1)) / 2, s1
         return net(rgb, cmap, prev) if with_sigma else (net.forward_alpha(rgb, cmap, prev), None)
+
+    def _prev_inputs(self, prev_alpha: np.ndarray, h: int, w: int, wh: int, ww: int
+                     ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """A previous alpha for :meth:`predict` -> ``(at the working size, at full size or None)``, float32 in [0, 1].
+        The full-size copy is made only when it is needed (``click_merge``, or an alpha that is not uint8); a uint8
+        one (the daemon's kept alpha, an editor's mask) is shrunk first (:func:`shrink_area`)."""
+        if self.config.click_merge != "off" or (wh, ww) == (h, w) or getattr(prev_alpha, "dtype", None) != np.uint8:
+            full = self._check_alpha(prev_alpha, h, w)
+            work = full if (wh, ww) == (h, w) else cv2.resize(full, (ww, wh), interpolation=cv2.INTER_AREA)
+            return work, full
+        self._check_alpha_shape(prev_alpha, h, w)
+        return shrink_area(prev_alpha, ww, wh) / 255.0, None
 
     @staticmethod
     def _check_alpha_shape(a: np.ndarray, h: int, w: int) -> None:

@@ -90,9 +90,11 @@ def _window_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, kh: int, kw
     else:
         keep = values.dtype in (np.float32, np.float64)
         src, depth = np.ascontiguousarray(values if keep else values.astype(np.float32)), cv2.CV_64F
-    ii = cv2.integral(src, sdepth=depth).astype(dtype, copy=False)
+    ii = cv2.integral(src, sdepth=depth)
     y0, x0 = ys[:, None], xs[None, :]
-    return ii[y0 + kh, x0 + kw] - ii[y0, x0 + kw] - ii[y0 + kh, x0] + ii[y0, x0]
+    corners = [ii[y0 + kh, x0 + kw], ii[y0, x0 + kw], ii[y0 + kh, x0], ii[y0, x0]]  # only the grid points widen
+    a, b, c, d = (v.astype(dtype, copy=False) for v in corners)
+    return a - b - c + d
 
 
 def _window_scores(sigma: np.ndarray, k: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
